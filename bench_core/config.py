@@ -1,0 +1,87 @@
+"""Turning presets and ``key=value`` overrides into config dataclasses, rejecting unknown keys by name."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import typing
+from typing import Any, Iterable
+
+from bench_core.errors import UsageError, did_you_mean
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+def parse_assignments(items: Iterable[str], option: str) -> dict[str, str]:
+    """``["a=1", "b=x"]`` → ``{"a": "1", "b": "x"}``; a malformed item names the option it came from."""
+    result = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"{option} {item!r} is not key=value", hint=f"write it as {option} lr=0.001")
+        result[key.strip()] = value.strip()
+    return result
+
+
+def _coerce(value: Any, annotation: Any, key: str, option: str) -> Any:
+    if not isinstance(value, str):
+        return value
+    origin = typing.get_origin(annotation)
+    try:
+        if annotation is bool:
+            if value.lower() in _TRUE:
+                return True
+            if value.lower() in _FALSE:
+                return False
+            raise ValueError(value)
+        if annotation is int:
+            return int(value)
+        if annotation is float:
+            return float(value)
+        if annotation is str:
+            return value
+        if origin is tuple or annotation is tuple:
+            args = typing.get_args(annotation)
+            parts = [p for p in value.strip("()[]").split(",") if p.strip()]
+            inner = args[0] if args else str
+            return tuple(_coerce(p.strip(), inner, key, option) for p in parts)
+        return json.loads(value)
+    except (ValueError, json.JSONDecodeError):
+        name = getattr(annotation, "__name__", str(annotation))
+        raise UsageError(f"{option} {key}={value!r} is not a valid {name}", hint=f"give {key} a {name}") from None
+
+
+def build_config(cls: type, presets: dict[str, dict], preset: str | None, overrides: dict[str, Any], option: str,
+                 owner: str) -> Any:
+    """The dataclass ``cls`` with the preset's values, then ``overrides``, applied over its defaults."""
+    hints = typing.get_type_hints(cls)
+    fields = {f.name for f in dataclasses.fields(cls)}
+    values: dict[str, Any] = {}
+    if preset is not None:
+        if preset not in presets:
+            raise UsageError(f"{owner} has no preset '{preset}'", hint=did_you_mean(preset, presets))
+        values.update(presets[preset])
+    for key, value in overrides.items():
+        if key not in fields:
+            raise UsageError(
+                f"unknown setting '{key}' for {owner} in {option}",
+                hint=did_you_mean(key, fields) or f"{owner} has no settings",
+            )
+        values[key] = _coerce(value, hints[key], key, option)
+    try:
+        return cls(**values)
+    except (TypeError, ValueError) as exc:
+        raise UsageError(f"{owner}: invalid setting in {option}: {exc}") from None
+
+
+def to_jsonable(obj: Any) -> Any:
+    if dataclasses.is_dataclass(obj):
+        return {k: to_jsonable(v) for k, v in dataclasses.asdict(obj).items()}
+    if isinstance(obj, dict):
+        return {str(k): to_jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [to_jsonable(v) for v in obj]
+    if hasattr(obj, "item") and callable(obj.item):  # numpy scalars
+        return obj.item()
+    return obj

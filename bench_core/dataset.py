@@ -1,0 +1,86 @@
+"""The Dataset interface: lazily read videos, per-frame labels on the test split, and a fingerprint."""
+
+from __future__ import annotations
+
+import abc
+import dataclasses
+from dataclasses import dataclass
+from typing import ClassVar, Iterator
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    id: str
+    fps: float
+    height: int
+    width: int
+    n_frames: int
+    channels: int = 3
+
+
+class Video(abc.ABC):
+    """One video of one view. Frames are read a range at a time; nothing keeps them all in memory."""
+
+    info: VideoInfo
+    #: One 0/1 label per frame on the test split; None on the train split (normal footage only).
+    labels: np.ndarray | None = None
+
+    @property
+    def id(self) -> str:
+        return self.info.id
+
+    def __len__(self) -> int:
+        return self.info.n_frames
+
+    @abc.abstractmethod
+    def read(self, start: int, stop: int) -> np.ndarray:
+        """Frames ``start`` (inclusive) to ``stop`` (exclusive) as uint8 of shape (n, height, width, channels)."""
+
+    def iter_chunks(self, chunk: int = 64) -> Iterator[tuple[int, np.ndarray]]:
+        for start in range(0, self.info.n_frames, chunk):
+            yield start, self.read(start, min(start + chunk, self.info.n_frames))
+
+
+@dataclass
+class DatasetOptions:
+    """Options every dataset accepts; a dataset subclasses this to add its own (set with ``--data-option``)."""
+
+    #: Where the files are. Datasets that are generated ignore it.
+    data_root: str = ""
+    #: Which frame-label convention the test labels follow; '' means the dataset's default.
+    label_convention: str = ""
+
+
+class Dataset(abc.ABC):
+    """A train split of normal footage and a labelled test split, in one or more views."""
+
+    Options: ClassVar[type[DatasetOptions]] = DatasetOptions
+    #: Views this dataset can serve; 'frames' is the raw video.
+    views: ClassVar[tuple[str, ...]] = ("frames",)
+    label_conventions: ClassVar[tuple[str, ...]] = ("frame",)
+    version: ClassVar[str] = "1"
+
+    def __init__(self, name: str, options: DatasetOptions):
+        self.name = name
+        self.options = options
+
+    @property
+    def label_convention(self) -> str:
+        return self.options.label_convention or self.label_conventions[0]
+
+    def check(self) -> list[str]:
+        """Problems with the data on disk, one line each (empty when all is well). Runs before every run."""
+        return []
+
+    @abc.abstractmethod
+    def videos(self, split: str, view: str = "frames") -> list[Video]:
+        """The videos of ``split`` ('train' or 'test') in ``view``."""
+
+    @abc.abstractmethod
+    def fingerprint(self) -> dict:
+        """What the data is: files with sizes or hashes (or generator parameters), and the label convention."""
+
+    def describe_options(self) -> dict:
+        return dataclasses.asdict(self.options)

@@ -1,0 +1,64 @@
+"""The Detector interface: a config dataclass with presets, fit on normal footage, score every window."""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from bench_core.progress import Progress
+    from bench_core.views import PreparedVideo
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """What a detector eats: which view, at what size, and how many consecutive frames make one window."""
+
+    view: str = "frames"
+    height: int = 64
+    width: int = 64
+    channels: int = 1
+    window: int = 1
+
+
+class Detector(abc.ABC):
+    """Subclasses set ``Config`` (a dataclass whose defaults are documented) and ``presets``.
+
+    Every detector has the presets ``paper`` (published hyper-parameters) and ``cpu`` (fits this machine).
+    """
+
+    Config: ClassVar[type]
+    presets: ClassVar[dict[str, dict[str, Any]]] = {"paper": {}, "cpu": {}}
+    #: Bump when a change alters results for the same config, so old run records are not mistaken for new ones.
+    version: ClassVar[str] = "1"
+
+    def __init__(self, config: Any, device: str = "cpu", seed: int = 0):
+        self.config = config
+        self.device = device
+        self.seed = seed
+
+    @property
+    @abc.abstractmethod
+    def input_spec(self) -> InputSpec:
+        """The view, size, channels and temporal window this detector needs."""
+
+    @abc.abstractmethod
+    def fit(self, train: list["PreparedVideo"], progress: "Progress") -> dict:
+        """Train on normal videos; return a training log (e.g. ``{"loss_per_epoch": [...]}``) for the run record."""
+
+    @abc.abstractmethod
+    def score(self, video: "PreparedVideo", progress: "Progress") -> np.ndarray:
+        """One anomaly score (higher = more abnormal) per full window, i.e. ``len(video) - window + 1`` values;
+        value ``i`` belongs to the window that ends on frame ``i + window - 1``."""
+
+    @abc.abstractmethod
+    def save(self, path: Path) -> None:
+        """Write a checkpoint from which ``load`` restores the same scores."""
+
+    @abc.abstractmethod
+    def load(self, path: Path) -> None:
+        """Restore the state written by ``save``."""

@@ -1,0 +1,207 @@
+"""Finding plugins: the pluggy manager, entry-point loading, and the catalogue of what they register.
+
+Everything here is import-cheap on purpose: registrations may be lazy ``"module:Class"`` strings, so listing
+what is installed never imports torch or a detector's module.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+import pluggy
+
+from bench_core import hookspecs
+from bench_core.errors import PluginError, UsageError, did_you_mean
+
+ENTRY_POINT_GROUP = "anobench"
+# Comma-separated plugin (entry-point) names to skip, as tox's TOX_DISABLED_EXTERNAL_PLUGINS does.
+BLOCK_ENV = "ANOBENCH_BLOCK_PLUGINS"
+KINDS = ("detector", "dataset", "scorer")
+_REGISTER_HOOK = {"detector": "register_detectors", "dataset": "register_datasets", "scorer": "register_scorers"}
+
+
+@dataclass(frozen=True)
+class Registration:
+    """One named thing a plugin provides. ``target`` is a class or a lazy ``"module:Class"`` string."""
+
+    kind: str
+    name: str
+    target: Any
+    plugin: str
+    summary: str = ""
+    meta: dict = field(default_factory=dict, hash=False, compare=False)
+
+    @property
+    def target_path(self) -> str:
+        if isinstance(self.target, str):
+            return self.target
+        return f"{self.target.__module__}:{self.target.__qualname__}"
+
+    def load(self) -> type:
+        if not isinstance(self.target, str):
+            return self.target
+        module_name, _, attr = self.target.partition(":")
+        try:
+            obj: Any = importlib.import_module(module_name)
+            for part in attr.split("."):
+                obj = getattr(obj, part)
+        except Exception as exc:
+            raise PluginError(
+                f"{self.kind} '{self.name}' from plugin '{self.plugin}' cannot be loaded from {self.target!r}: "
+                f"{type(exc).__name__}: {exc}",
+                hint="reinstall the plugin, or run with --debug for the traceback",
+            ) from exc
+        return obj
+
+
+@dataclass
+class PluginInfo:
+    name: str
+    distribution: str | None = None
+    version: str | None = None
+    hooks: list[str] = field(default_factory=list)
+    error: str | None = None
+    blocked: bool = False
+
+
+class _Manager:
+    """The process-wide plugin manager. Entry points load on first use; tests may register plugin objects."""
+
+    def __init__(self) -> None:
+        self.pm = pluggy.PluginManager(ENTRY_POINT_GROUP)
+        self.pm.add_hookspecs(hookspecs)
+        self._entry_points_loaded = False
+        self._info: dict[str, PluginInfo] = {}
+
+    def ensure_loaded(self) -> None:
+        if self._entry_points_loaded:
+            return
+        self._entry_points_loaded = True
+        blocked = {n.strip() for n in os.environ.get(BLOCK_ENV, "").split(",") if n.strip()}
+        for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+            dist = getattr(ep, "dist", None)
+            info = PluginInfo(
+                name=ep.name,
+                distribution=dist.name if dist else None,
+                version=dist.version if dist else None,
+            )
+            self._info[ep.name] = info
+            if ep.name in blocked:
+                info.blocked = True
+                continue
+            if self.pm.has_plugin(ep.name):
+                continue
+            try:
+                module = ep.load()
+            except Exception as exc:  # a broken third-party plugin must not take the CLI down
+                info.error = f"{type(exc).__name__}: {exc}"
+                continue
+            self.pm.register(module, name=ep.name)
+        self.check_pending()
+
+    def check_pending(self) -> None:
+        """Fail loudly on hook implementations that match no hook (usually a misspelling)."""
+        known = [name for name in dir(hookspecs) if name.startswith("register_")]
+        for hook_name in dir(self.pm.hook):
+            if hook_name.startswith("_"):
+                continue
+            caller = getattr(self.pm.hook, hook_name)
+            if caller.has_spec():
+                continue
+            for impl in caller.get_hookimpls():
+                if impl.hookimpl_opts.get("optionalhook"):
+                    continue
+                raise PluginError(
+                    f"plugin '{impl.plugin_name}' implements unknown hook '{hook_name}'",
+                    hint=(did_you_mean(hook_name, known) or "")
+                    + f" fix the plugin, or skip it with {BLOCK_ENV}={impl.plugin_name}",
+                )
+
+    def plugins(self) -> list[PluginInfo]:
+        self.ensure_loaded()
+        result = []
+        for name, plugin in self.pm.list_name_plugin():
+            info = self._info.get(name) or PluginInfo(name=name)
+            info.hooks = sorted(c.name for c in self.pm.get_hookcallers(plugin) or [])
+            result.append(info)
+        loaded = {i.name for i in result}
+        result.extend(i for n, i in self._info.items() if n not in loaded)
+        return sorted(result, key=lambda i: i.name)
+
+    def plugin_versions(self) -> dict[str, str | None]:
+        return {i.name: i.version for i in self.plugins() if i.error is None and not i.blocked}
+
+    def catalogue(self) -> "Catalogue":
+        self.ensure_loaded()
+        catalogue = Catalogue()
+        for kind, hook_name in _REGISTER_HOOK.items():
+            for impl in getattr(self.pm.hook, hook_name).get_hookimpls():
+
+                def register(name, target, *, summary="", _kind=kind, _plugin=impl.plugin_name, **meta):
+                    catalogue.add(Registration(_kind, name, target, _plugin, summary, meta))
+
+                try:
+                    impl.function(register)
+                except PluginError:
+                    raise
+                except Exception as exc:  # one plugin's faulty hook leaves the others usable
+                    info = self._info.setdefault(impl.plugin_name, PluginInfo(name=impl.plugin_name))
+                    info.error = f"{hook_name} raised {type(exc).__name__}: {exc}"
+        return catalogue
+
+
+class Catalogue:
+    """Every detector, dataset and scorer the installed plugins registered, by kind and name."""
+
+    def __init__(self) -> None:
+        self._by_kind: dict[str, dict[str, Registration]] = {k: {} for k in KINDS}
+
+    def add(self, reg: Registration) -> None:
+        if reg.kind not in self._by_kind:
+            raise PluginError(f"plugin '{reg.plugin}' registers unknown kind {reg.kind!r}")
+        if not isinstance(reg.name, str) or not reg.name or reg.name != reg.name.strip().lower():
+            raise PluginError(
+                f"plugin '{reg.plugin}' registers a {reg.kind} with an invalid name {reg.name!r}",
+                hint="names are lower-case, like 'conv-ae'",
+            )
+        if isinstance(reg.target, str) and ":" not in reg.target:
+            raise PluginError(
+                f"plugin '{reg.plugin}' registers {reg.kind} '{reg.name}' as {reg.target!r}",
+                hint="give a class or a 'module:Class' string",
+            )
+        existing = self._by_kind[reg.kind].get(reg.name)
+        if existing is not None:
+            raise PluginError(
+                f"{reg.kind} '{reg.name}' is registered by both plugin '{existing.plugin}' and plugin '{reg.plugin}'",
+                hint=f"uninstall one, or skip one with {BLOCK_ENV}=NAME",
+            )
+        self._by_kind[reg.kind][reg.name] = reg
+
+    def names(self, kind: str) -> list[str]:
+        return sorted(self._by_kind[kind])
+
+    def all(self, kind: str | None = None) -> list[Registration]:
+        kinds = [kind] if kind else list(KINDS)
+        return [self._by_kind[k][n] for k in kinds for n in sorted(self._by_kind[k])]
+
+    def get(self, kind: str, name: str, option: str | None = None) -> Registration:
+        try:
+            return self._by_kind[kind][name]
+        except KeyError:
+            where = f" given to {option}" if option else ""
+            raise UsageError(
+                f"unknown {kind} '{name}'{where}",
+                hint=did_you_mean(name, self._by_kind[kind]) or f"no {kind}s are installed",
+            ) from None
+
+
+manager = _Manager()
+pm = manager.pm
+
+
+def get_catalogue() -> Catalogue:
+    return manager.catalogue()

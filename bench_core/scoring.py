@@ -1,0 +1,66 @@
+"""The Scorer interface and the evaluation protocol applied to raw scores before any metric sees them.
+
+The protocol is data: it is recorded in every run, and no step of it may look at test labels.
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+
+NORMALISATIONS = ("minmax-per-video", "none")
+
+
+@dataclass(frozen=True)
+class Protocol:
+    #: 'minmax-per-video' (as the papers do) or 'none'.
+    normalization: str = "minmax-per-video"
+    #: Std of a temporal Gaussian in frames, applied per video (never across videos); 0 turns it off.
+    smoothing_sigma: float = 0.0
+    #: Which frame-label convention the dataset's test labels follow (filled in from the dataset).
+    label_convention: str = ""
+    #: How frames before the first full temporal window are scored.
+    leading_frames: str = "first-window-score"
+
+    def __post_init__(self):
+        if self.normalization not in NORMALISATIONS:
+            raise ValueError(f"normalization must be one of {', '.join(NORMALISATIONS)}, not {self.normalization!r}")
+        if self.smoothing_sigma < 0:
+            raise ValueError("smoothing_sigma must be >= 0")
+
+
+def fill_leading_frames(window_scores: np.ndarray, n_frames: int, window: int) -> np.ndarray:
+    """Per-frame scores from per-window scores: frames before the first full window take its score."""
+    window_scores = np.asarray(window_scores, dtype=np.float64).reshape(-1)
+    expected = max(n_frames - window + 1, 1)
+    if len(window_scores) != expected:
+        raise ValueError(f"expected {expected} window scores for {n_frames} frames and window {window}, "
+                         f"got {len(window_scores)}")
+    lead = n_frames - len(window_scores)
+    return np.concatenate([np.full(lead, window_scores[0]), window_scores]) if lead > 0 else window_scores
+
+
+def apply_protocol(scores: np.ndarray, protocol: Protocol) -> np.ndarray:
+    """Smoothing then normalisation of one video's scores. Labels never enter here."""
+    out = np.asarray(scores, dtype=np.float64)
+    if protocol.smoothing_sigma > 0 and len(out) > 1:
+        from scipy.ndimage import gaussian_filter1d
+
+        out = gaussian_filter1d(out, protocol.smoothing_sigma, mode="nearest")
+    if protocol.normalization == "minmax-per-video":
+        lo, hi = out.min(), out.max()
+        out = (out - lo) / (hi - lo) if hi > lo else np.zeros_like(out)
+    return out
+
+
+class Scorer(abc.ABC):
+    """Computes metrics from per-video frame scores (after the protocol) and per-video 0/1 labels."""
+
+    version: ClassVar[str] = "1"
+
+    @abc.abstractmethod
+    def compute(self, scores: list[np.ndarray], labels: list[np.ndarray]) -> dict[str, float | int | None]:
+        """Metric name → value. Names are flat and unique across scorers (e.g. ``frame_auroc_micro``)."""

@@ -1,0 +1,79 @@
+"""Turning a dataset's videos into a detector's input (grayscale, resize), cached on disk as uint8 arrays.
+
+The cache is keyed by the dataset fingerprint, the video and the input size, so a second run reads memory-mapped
+arrays instead of decoding again, and no run ever holds more than one chunk of decoded frames in memory.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from bench_core.dataset import Video
+from bench_core.detector import InputSpec
+
+# Bump when preprocessing changes, so stale cache entries are never read.
+PREP_VERSION = 1
+CACHE_ENV = "ANOBENCH_CACHE_DIR"
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "anobench")
+
+
+@dataclass
+class PreparedVideo:
+    """A video at the detector's input size: ``frames`` is uint8 of shape (n, channels, height, width)."""
+
+    id: str
+    frames: np.ndarray
+    fps: float
+    labels: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return len(self.frames)
+
+
+def _to_input(chunk: np.ndarray, spec: InputSpec):
+    import torch
+    import torch.nn.functional as F
+
+    x = torch.from_numpy(np.ascontiguousarray(chunk)).permute(0, 3, 1, 2).float()
+    if spec.channels == 1 and x.shape[1] == 3:
+        weights = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
+        x = (x * weights).sum(1, keepdim=True)
+    elif spec.channels == 3 and x.shape[1] == 1:
+        x = x.expand(-1, 3, -1, -1)
+    if x.shape[-2:] != (spec.height, spec.width):
+        x = F.interpolate(x, size=(spec.height, spec.width), mode="bilinear", align_corners=False, antialias=True)
+    return x.round_().clamp_(0, 255).to(torch.uint8).numpy()
+
+
+def prepare(video: Video, spec: InputSpec, dataset_key: str, chunk: int = 128) -> PreparedVideo:
+    key = hashlib.sha256(
+        json.dumps([PREP_VERSION, dataset_key, video.id, spec.view, spec.height, spec.width, spec.channels])
+        .encode()
+    ).hexdigest()[:24]
+    path = cache_dir() / "prepared" / f"{key}.npy"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        out = np.lib.format.open_memmap(
+            tmp, mode="w+", dtype=np.uint8, shape=(len(video), spec.channels, spec.height, spec.width)
+        )
+        for start, frames in video.iter_chunks(chunk):
+            out[start:start + len(frames)] = _to_input(frames, spec)
+        out.flush()
+        del out
+        os.replace(tmp, path)
+    frames = np.load(path, mmap_mode="r")
+    return PreparedVideo(video.id, frames, video.info.fps, video.labels)
+
+
+def dataset_key(fingerprint: dict) -> str:
+    return hashlib.sha256(json.dumps(fingerprint, sort_keys=True).encode()).hexdigest()
