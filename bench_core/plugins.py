@@ -76,11 +76,18 @@ class _Manager:
         self.pm.add_hookspecs(hookspecs)
         self._entry_points_loaded = False
         self._info: dict[str, PluginInfo] = {}
+        # Plugins found through entry points are listed even when they did not load (error or blocked);
+        # plugin objects registered directly (tests) are listed only while registered.
+        self._entry_point_names: set[str] = set()
 
     def ensure_loaded(self) -> None:
-        if self._entry_points_loaded:
-            return
-        self._entry_points_loaded = True
+        if not self._entry_points_loaded:
+            self._entry_points_loaded = True
+            self._load_entry_points()
+        # Every time, not once: a plugin registered later must fail as loudly, and so must a second call.
+        self.check_pending()
+
+    def _load_entry_points(self) -> None:
         blocked = {n.strip() for n in os.environ.get(BLOCK_ENV, "").split(",") if n.strip()}
         for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
             dist = getattr(ep, "dist", None)
@@ -90,6 +97,7 @@ class _Manager:
                 version=dist.version if dist else None,
             )
             self._info[ep.name] = info
+            self._entry_point_names.add(ep.name)
             if ep.name in blocked:
                 info.blocked = True
                 continue
@@ -100,8 +108,12 @@ class _Manager:
             except Exception as exc:  # a broken third-party plugin must not take the CLI down
                 info.error = f"{type(exc).__name__}: {exc}"
                 continue
-            self.pm.register(module, name=ep.name)
-        self.check_pending()
+            try:
+                self.pm.register(module, name=ep.name)
+            except (pluggy.PluginValidationError, ValueError) as exc:
+                # A hookimpl whose arguments do not match the hookspec, or a module already registered under
+                # another entry-point name: the plugin cannot be used, but the others can.
+                info.error = f"{type(exc).__name__}: {' '.join(str(exc).split())}"
 
     def check_pending(self) -> None:
         """Fail loudly on hook implementations that match no hook (usually a misspelling)."""
@@ -129,7 +141,7 @@ class _Manager:
             info.hooks = sorted(c.name for c in self.pm.get_hookcallers(plugin) or [])
             result.append(info)
         loaded = {i.name for i in result}
-        result.extend(i for n, i in self._info.items() if n not in loaded)
+        result.extend(i for n, i in self._info.items() if n not in loaded and n in self._entry_point_names)
         return sorted(result, key=lambda i: i.name)
 
     def plugin_versions(self) -> dict[str, str | None]:
@@ -138,6 +150,11 @@ class _Manager:
     def catalogue(self) -> "Catalogue":
         self.ensure_loaded()
         catalogue = Catalogue()
+        # A registered plugin's only possible error is a hook that raised; forget the last build's, so a plugin
+        # that was fixed (or re-registered under the same name) is not reported as broken.
+        for name, _ in self.pm.list_name_plugin():
+            if name in self._info:
+                self._info[name].error = None
         for kind, hook_name in _REGISTER_HOOK.items():
             for impl in getattr(self.pm.hook, hook_name).get_hookimpls():
 

@@ -6,12 +6,15 @@ The protocol is data: it is recorded in every run, and no step of it may look at
 from __future__ import annotations
 
 import abc
+import math
+import numbers
 from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
 
 NORMALISATIONS = ("minmax-per-video", "none")
+LEADING_FRAMES = ("first-window-score",)
 
 
 @dataclass(frozen=True)
@@ -28,14 +31,23 @@ class Protocol:
     def __post_init__(self):
         if self.normalization not in NORMALISATIONS:
             raise ValueError(f"normalization must be one of {', '.join(NORMALISATIONS)}, not {self.normalization!r}")
-        if self.smoothing_sigma < 0:
-            raise ValueError("smoothing_sigma must be >= 0")
+        sigma = self.smoothing_sigma
+        # NaN would pass a plain `< 0` check and silently turn smoothing off while the record says otherwise.
+        if isinstance(sigma, bool) or not isinstance(sigma, numbers.Real) or not math.isfinite(sigma) or sigma < 0:
+            raise ValueError(f"smoothing_sigma must be a finite number >= 0, not {sigma!r}")
+        if self.leading_frames not in LEADING_FRAMES:
+            raise ValueError(
+                f"leading_frames must be one of {', '.join(LEADING_FRAMES)}, not {self.leading_frames!r}"
+            )
 
 
 def fill_leading_frames(window_scores: np.ndarray, n_frames: int, window: int) -> np.ndarray:
     """Per-frame scores from per-window scores: frames before the first full window take its score."""
     window_scores = np.asarray(window_scores, dtype=np.float64).reshape(-1)
-    expected = max(n_frames - window + 1, 1)
+    if window < 1 or n_frames < 0:
+        raise ValueError(f"window must be >= 1 and n_frames >= 0, got window {window} and n_frames {n_frames}")
+    # A video shorter than the window still gets one score (for all its frames); an empty video gets none.
+    expected = max(n_frames - window + 1, min(n_frames, 1))
     if len(window_scores) != expected:
         raise ValueError(f"expected {expected} window scores for {n_frames} frames and window {window}, "
                          f"got {len(window_scores)}")
@@ -50,7 +62,7 @@ def apply_protocol(scores: np.ndarray, protocol: Protocol) -> np.ndarray:
         from scipy.ndimage import gaussian_filter1d
 
         out = gaussian_filter1d(out, protocol.smoothing_sigma, mode="nearest")
-    if protocol.normalization == "minmax-per-video":
+    if protocol.normalization == "minmax-per-video" and len(out) > 0:
         lo, hi = out.min(), out.max()
         out = (out - lo) / (hi - lo) if hi > lo else np.zeros_like(out)
     return out

@@ -1,0 +1,218 @@
+"""The ``anobench`` command line: typer for parsing, rich for people, ``--json`` for machines."""
+
+from __future__ import annotations
+
+import json
+import shlex
+from pathlib import Path
+from typing import Any, List, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from typer.core import TyperGroup
+
+import bench_core
+from bench_core.errors import AnobenchError
+from bench_core.plugins import KINDS, get_catalogue, manager, pm
+
+_state = {"debug": False}
+
+# Parsing errors are the parser's to report (with usage, exit 2). Typer >= 0.29 vendors click.
+try:
+    from click import ClickException as _ClickException
+
+    _PARSER_ERRORS: tuple = (_ClickException, getattr(typer, "TyperException", _ClickException))
+except ImportError:
+    _PARSER_ERRORS = (typer.TyperException,)
+
+
+def stdout() -> Console:
+    return Console(soft_wrap=True)
+
+
+def stderr() -> Console:
+    return Console(stderr=True, soft_wrap=True)
+
+
+class _Group(TyperGroup):
+    """Turns AnobenchError into one line and its exit code; --debug shows the traceback instead."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except (typer.Exit, typer.Abort, SystemExit, *_PARSER_ERRORS):
+            raise
+        except Exception as exc:
+            console = stderr()
+            if _state["debug"]:
+                console.print_exception()
+            if isinstance(exc, AnobenchError):
+                hint = f" [dim]({exc.hint})[/dim]" if exc.hint else ""
+                console.print(f"[bold red]error:[/] {exc.message}{hint}", highlight=False, markup=True)
+                raise typer.Exit(exc.exit_code) from None
+            if not _state["debug"]:
+                console.print(f"[bold red]error:[/] unexpected {type(exc).__name__}: {exc} "
+                              "[dim](run with --debug for the traceback)[/dim]", highlight=False)
+            raise typer.Exit(1) from None
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"anobench {bench_core.__version__}")
+        raise typer.Exit()
+
+
+def _main_callback(
+    debug: bool = typer.Option(False, "--debug", help="Show the full traceback when something fails."),
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+) -> None:
+    """anobench: benchmark video anomaly detectors on your footage, with numbers you can trust."""
+    _state["debug"] = debug
+
+
+def _print_json(obj: Any) -> None:
+    typer.echo(json.dumps(obj, indent=2, default=str))
+
+
+def cmd_list(
+    kind: Optional[str] = typer.Option(None, "--kind", help="Only this kind: detector, dataset or scorer."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+) -> None:
+    """Every detector, dataset and scorer, with the plugin providing each."""
+    if kind is not None and kind not in KINDS:
+        from bench_core.errors import UsageError, did_you_mean
+
+        raise UsageError(f"--kind {kind!r} is not a kind", hint=did_you_mean(kind, KINDS))
+    registrations = get_catalogue().all(kind)
+    if as_json:
+        _print_json([{"kind": r.kind, "name": r.name, "plugin": r.plugin, "target": r.target_path,
+                      "summary": r.summary, **r.meta} for r in registrations])
+        return
+    table = Table(title="anobench: what is installed")
+    for column in ("kind", "name", "plugin", "summary"):
+        table.add_column(column, overflow="fold")
+    for r in registrations:
+        table.add_row(r.kind, r.name, r.plugin, r.summary)
+    stdout().print(table)
+
+
+def cmd_plugins(as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table.")) -> None:
+    """Installed plugins: name, version, hooks, and any that failed to load with the error."""
+    infos = manager.plugins()
+    get_catalogue()  # a register hook that raises is recorded as that plugin's error
+    infos = manager.plugins()
+    if as_json:
+        _print_json([{"name": i.name, "distribution": i.distribution, "version": i.version, "hooks": i.hooks,
+                      "blocked": i.blocked, "error": i.error} for i in infos])
+        return
+    table = Table(title="anobench plugins")
+    for column in ("name", "distribution", "version", "hooks", "status"):
+        table.add_column(column, overflow="fold")
+    for i in infos:
+        status = "[yellow]blocked[/]" if i.blocked else (f"[red]error: {i.error}[/]" if i.error else "[green]ok[/]")
+        table.add_row(i.name, i.distribution or "—", i.version or "—", ", ".join(i.hooks), status)
+    stdout().print(table)
+
+
+def cmd_run(
+    detector: str = typer.Option(..., "--detector", "-m", help="Detector name (see 'anobench list')."),
+    dataset: str = typer.Option(..., "--dataset", "-d", help="Dataset name (see 'anobench list')."),
+    preset: str = typer.Option("cpu", "--preset", help="Detector preset: 'paper' or 'cpu'."),
+    seed: int = typer.Option(0, "--seed", help="Random seed; same inputs and seed on CPU give identical metrics."),
+    settings: List[str] = typer.Option([], "--set", help="Detector setting override key=value (repeatable)."),
+    data_options: List[str] = typer.Option([], "--data-option", help="Dataset option key=value (repeatable)."),
+    data_root: Optional[str] = typer.Option(None, "--data-root", envvar="ANOBENCH_DATA_ROOT",
+                                            help="Folder holding the dataset's files."),
+    normalization: str = typer.Option("minmax-per-video", "--normalization",
+                                      help="Score normalisation: minmax-per-video or none."),
+    smoothing_sigma: float = typer.Option(0.0, "--smoothing-sigma",
+                                          help="Temporal Gaussian smoothing of scores, in frames (0 = off)."),
+    scorers: List[str] = typer.Option(["frame-auroc"], "--scorer", help="Scorer(s) to apply (repeatable)."),
+    out: Path = typer.Option(Path("results"), "--out", help="Results folder; runs go to OUT/dataset/detector/id."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Run again even if this exact run is complete."),
+    as_json: bool = typer.Option(False, "--json", help="Print the run record as JSON on stdout."),
+) -> None:
+    """Train a detector on a dataset's normal footage, score every test frame, and write a run record."""
+    from bench_core.progress import RichProgress
+    from bench_core.run import RunRequest, run
+
+    request = RunRequest(
+        detector=detector, dataset=dataset, preset=preset, seed=seed, settings=list(settings),
+        data_options=list(data_options), data_root=data_root, normalization=normalization,
+        smoothing_sigma=smoothing_sigma, scorers=tuple(scorers), out=out, device=device, overwrite=overwrite,
+    )
+    err = stderr()
+    record, reused = run(request, RichProgress(err))
+    if reused:
+        err.print(f"[yellow]this run is already complete:[/] {record['_path']} (use --overwrite to run it again)")
+    if as_json:
+        _print_json({k: v for k, v in record.items() if not k.startswith("_")})
+        return
+    stdout().print(_metrics_table(record))
+    err.print(f"run record: {record['_path']}/record.json")
+
+
+def _metrics_table(record: dict) -> Table:
+    metrics, timing = record["metrics"], record["timing"]
+    table = Table(title=f"{record['detector']['name']} on {record['dataset']['name']} "
+                        f"(preset {record['preset']}, seed {record['seed']})")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+
+    def fmt(value):
+        return f"{value:.4f}" if isinstance(value, float) else ("—" if value is None else str(value))
+
+    for key, value in metrics.items():
+        table.add_row(key, fmt(value))
+    table.add_row("test frames", str(record["n_test_frames"]))
+    for key in ("train_seconds", "score_seconds", "inference_fps"):
+        table.add_row(key, fmt(timing.get(key)))
+    return table
+
+
+def cmd_leaderboard(
+    results: Path = typer.Argument(..., help="Results folder written by 'anobench run'."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Markdown file to write (e.g. leaderboards/x.md)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the rows as JSON."),
+) -> None:
+    """Turn run records into a markdown leaderboard: mean ± std over seeds, fps, published figures."""
+    from bench_core.leaderboard import collect, render_markdown
+    from bench_core.records import atomic_write_bytes
+
+    catalogue = get_catalogue()
+    published = {r.name: r.meta.get("published", {}) for r in catalogue.all("detector")}
+    rows = collect(results, published)
+    if as_json:
+        _print_json([r.as_dict() for r in rows])
+    argv = "anobench leaderboard " + shlex.quote(str(results)) + (f" --out {shlex.quote(str(out))}" if out else "")
+    markdown = render_markdown(rows, results, out, argv)
+    if out:
+        atomic_write_bytes(Path(out), markdown.encode())
+        stderr().print(f"wrote {out} ({len(rows)} rows)")
+    elif not as_json:
+        typer.echo(markdown)
+
+
+def build_app() -> typer.Typer:
+    """A fresh app with the built-in commands and every plugin's ``register_commands``."""
+    app = typer.Typer(cls=_Group, no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+                      context_settings={"help_option_names": ["-h", "--help"]})
+    app.callback()(_main_callback)
+    app.command("list")(cmd_list)
+    app.command("plugins")(cmd_plugins)
+    app.command("run")(cmd_run)
+    app.command("leaderboard")(cmd_leaderboard)
+    try:
+        manager.ensure_loaded()
+    except AnobenchError as exc:
+        # A misspelled hook must be loud, but 'anobench --help' should still say what to do about it.
+        stderr().print(f"[bold red]error:[/] {exc}", highlight=False)
+        raise SystemExit(exc.exit_code) from None
+    pm.hook.register_commands(app=app)
+    return app
+
+
+def main() -> None:
+    build_app()()

@@ -1,0 +1,147 @@
+"""Run records → a markdown leaderboard: one row per (dataset, detector, preset, settings, protocol)."""
+
+from __future__ import annotations
+
+import math
+import os
+import shlex
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bench_core.errors import UsageError
+from bench_core.records import iter_records
+
+
+@dataclass
+class Row:
+    dataset: str
+    detector: str
+    preset: str
+    settings: tuple[str, ...]
+    protocol: str
+    seeds: list[int] = field(default_factory=list)
+    micro: list[float] = field(default_factory=list)
+    macro: list[float] = field(default_factory=list)
+    aupr: list[float] = field(default_factory=list)
+    eer: list[float] = field(default_factory=list)
+    fps: list[float] = field(default_factory=list)
+    runs: list[str] = field(default_factory=list)
+    commands: list[str] = field(default_factory=list)
+    published: dict | None = None
+
+    def as_dict(self) -> dict:
+        return {
+            "dataset": self.dataset, "detector": self.detector, "preset": self.preset,
+            "settings": list(self.settings), "protocol": self.protocol, "seeds": sorted(self.seeds),
+            "n_seeds": len(self.seeds),
+            "frame_auroc_micro": summarise(self.micro), "frame_auroc_macro": summarise(self.macro),
+            "aupr": summarise(self.aupr), "eer": summarise(self.eer), "inference_fps": summarise(self.fps),
+            "published": self.published, "runs": self.runs,
+        }
+
+
+def summarise(values: list[float]) -> dict:
+    values = [v for v in values if v is not None and not (isinstance(v, float) and math.isnan(v))]
+    if not values:
+        return {"mean": None, "std": None, "n": 0}
+    mean = sum(values) / len(values)
+    std = math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1)) if len(values) > 1 else None
+    return {"mean": mean, "std": std, "n": len(values)}
+
+
+def protocol_label(protocol: dict) -> str:
+    sigma = protocol.get("smoothing_sigma", 0) or 0
+    smoothing = f"gauss σ={sigma:g}" if sigma else "no smoothing"
+    return f"{protocol.get('normalization')}, {smoothing}, labels: {protocol.get('label_convention') or '?'}"
+
+
+def reproduce_command(record: dict, out: str) -> str:
+    parts = ["anobench", "run", "--detector", record["detector"]["name"], "--dataset", record["dataset"]["name"],
+             "--preset", record["preset"], "--seed", str(record["seed"])]
+    for item in record["detector"].get("settings", []):
+        parts += ["--set", item]
+    options = record["dataset"].get("options", {})
+    for key, value in options.items():
+        if key != "data_root" and value not in ("", None) and key != "label_convention":
+            parts += ["--data-option", f"{key}={value}"]
+    protocol = record["protocol"]
+    if protocol.get("label_convention") and options.get("label_convention"):
+        parts += ["--data-option", f"label_convention={protocol['label_convention']}"]
+    if protocol.get("normalization") != "minmax-per-video":
+        parts += ["--normalization", protocol["normalization"]]
+    if protocol.get("smoothing_sigma"):
+        parts += ["--smoothing-sigma", f"{protocol['smoothing_sigma']:g}"]
+    parts += ["--out", out]
+    return " ".join(shlex.quote(p) for p in parts)
+
+
+def collect(results: Path, published_by_detector: dict[str, dict]) -> list[Row]:
+    results = Path(results)
+    if not results.exists():
+        raise UsageError(f"{results}: no such results folder", hint="give the --out folder of 'anobench run'")
+    rows: dict[tuple, Row] = {}
+    for record in iter_records(results):
+        det, data = record["detector"], record["dataset"]
+        protocol = protocol_label(record["protocol"])
+        key = (data["name"], det["name"], record["preset"], tuple(det.get("settings", [])), protocol)
+        row = rows.get(key)
+        if row is None:
+            row = rows[key] = Row(*key)
+            row.published = (published_by_detector.get(det["name"]) or {}).get(data["name"])
+        metrics = record["metrics"]
+        row.seeds.append(record["seed"])
+        row.micro.append(metrics.get("frame_auroc_micro"))
+        row.macro.append(metrics.get("frame_auroc_macro"))
+        row.aupr.append(metrics.get("aupr"))
+        row.eer.append(metrics.get("eer"))
+        row.fps.append(record["timing"].get("inference_fps"))
+        row.runs.append(record["_path"])
+        row.commands.append(reproduce_command(record, str(results)))
+    if not rows:
+        raise UsageError(f"{results}: holds no complete run records (record.json)", hint="run 'anobench run' first")
+    return [rows[k] for k in sorted(rows)]
+
+
+def _fmt(summary: dict, digits: int = 3) -> str:
+    if summary["mean"] is None:
+        return "—"
+    if summary["std"] is None:
+        return f"{summary['mean']:.{digits}f}"
+    return f"{summary['mean']:.{digits}f} ± {summary['std']:.{digits}f}"
+
+
+def _fmt_mean(summary: dict) -> str:
+    return "—" if summary["mean"] is None else f"{summary['mean']:.1f}"
+
+
+def render_markdown(rows: list[Row], results: Path, out_file: Path | None, argv: str) -> str:
+    base = Path(out_file).parent if out_file else Path.cwd()
+    lines = [
+        "# anobench leaderboard",
+        "",
+        f"Built by `{argv}` from {sum(len(r.seeds) for r in rows)} run records in `{results}`.",
+        "Metrics are mean ± sample std over seeds; inference fps is the mean; each run's record is linked.",
+        "",
+        "| Dataset | Detector | Preset | Seeds | Frame AUROC (micro) | Frame AUROC (macro) | AUPR | EER "
+        "| Inference fps | Published AUROC | Protocol | Runs |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---|---|",
+    ]
+    for row in rows:
+        preset = row.preset + ("".join(f" `{s}`" for s in row.settings))
+        published = "—"
+        if row.published:
+            published = f"{row.published['frame_auroc']:.3f} ({row.published.get('source', '')})".replace(" ()", "")
+        links = " ".join(
+            f"[s{seed}]({Path(os.path.relpath(run, base)).as_posix()}/record.json)"
+            for seed, run in sorted(zip(row.seeds, row.runs))
+        )
+        lines.append(
+            f"| {row.dataset} | {row.detector} | {preset} | {len(row.seeds)} | {_fmt(summarise(row.micro))} "
+            f"| {_fmt(summarise(row.macro))} | {_fmt(summarise(row.aupr))} | {_fmt(summarise(row.eer))} "
+            f"| {_fmt_mean(summarise(row.fps))} | {published} | {row.protocol} | {links} |"
+        )
+    lines += ["", "## Reproduce", "", "```sh"]
+    for row in rows:
+        lines += sorted(set(row.commands), key=lambda c: c)
+    lines += [f"{argv}", "```", ""]
+    return "\n".join(lines)

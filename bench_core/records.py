@@ -1,0 +1,90 @@
+"""Run records on disk: ``<out>/<dataset>/<detector>/<run id>/`` holding ``record.json``, scores and checkpoint.
+
+A run is written into a hidden staging folder and renamed into place only when complete, so an interrupted run
+never leaves a folder that looks finished; ``record.json`` exists only in complete runs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any, Iterator
+
+RECORD_FILE = "record.json"
+SCHEMA_VERSION = 1
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def atomic_write_json(path: Path, obj: Any) -> None:
+    atomic_write_bytes(path, (json.dumps(obj, indent=2, sort_keys=False, allow_nan=False) + "\n").encode())
+
+
+def run_dir(out: Path, dataset: str, detector: str, run_id: str) -> Path:
+    return Path(out) / dataset / detector / run_id
+
+
+def is_complete(path: Path) -> bool:
+    return (Path(path) / RECORD_FILE).is_file()
+
+
+@contextlib.contextmanager
+def staged_run_dir(final: Path, overwrite: bool) -> Iterator[Path]:
+    """Yield an empty staging folder next to ``final``; on success it replaces ``final`` in one rename."""
+    final = Path(final)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}.partial-"))
+    try:
+        yield stage
+        if final.exists():
+            if not overwrite and is_complete(final):
+                raise FileExistsError(final)
+            # Move the old run aside first: a directory cannot be renamed onto a non-empty one.
+            old = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}.old-"))
+            os.replace(final, old / "run")
+            os.replace(stage, final)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(stage, final)
+    finally:
+        if stage.exists():
+            shutil.rmtree(stage, ignore_errors=True)
+
+
+def load_record(path: Path) -> dict:
+    path = Path(path)
+    if path.is_dir():
+        path = path / RECORD_FILE
+    with open(path, encoding="utf-8") as handle:
+        record = json.load(handle)
+    record["_path"] = str(path.parent)
+    return record
+
+
+def iter_records(root: Path) -> Iterator[dict]:
+    """Every complete run record below ``root`` (staging folders are hidden and skipped)."""
+    root = Path(root)
+    if (root / RECORD_FILE).is_file():
+        yield load_record(root)
+        return
+    for path in sorted(root.rglob(RECORD_FILE)):
+        if any(part.startswith(".") for part in path.relative_to(root).parts):
+            continue
+        yield load_record(path)

@@ -1,0 +1,310 @@
+"""One run: resolve the plugins, check the data, fit on train, score every test frame, write the run record."""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import json
+import os
+import platform
+import random
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from bench_core import records
+from bench_core.config import build_config, parse_assignments, to_jsonable
+from bench_core.dataset import Dataset
+from bench_core.detector import Detector
+from bench_core.errors import DataError, RunFailed, UsageError, did_you_mean
+from bench_core.plugins import Catalogue, get_catalogue, manager
+from bench_core.progress import Progress
+from bench_core.scoring import Protocol, apply_protocol, fill_leading_frames
+
+DATA_ROOT_ENV = "ANOBENCH_DATA_ROOT"
+DEFAULT_SCORERS = ("frame-auroc",)
+
+
+@dataclass
+class RunRequest:
+    """Everything a user chooses for one run; the CLI and sweeps build these."""
+
+    detector: str
+    dataset: str
+    preset: str = "cpu"
+    seed: int = 0
+    settings: list[str] = field(default_factory=list)  # detector "key=value" overrides (--set)
+    data_options: list[str] = field(default_factory=list)  # dataset "key=value" options (--data-option)
+    data_root: str | None = None
+    normalization: str = "minmax-per-video"
+    smoothing_sigma: float = 0.0
+    scorers: tuple[str, ...] = DEFAULT_SCORERS
+    out: Path = Path("results")
+    device: str = "auto"
+    overwrite: bool = False
+
+
+@dataclass
+class RunPlan:
+    """A request resolved against the installed plugins: classes, configs, ids and where the record goes."""
+
+    request: RunRequest
+    detector_cls: type[Detector]
+    detector_config: object
+    dataset: Dataset
+    protocol: Protocol
+    fingerprint: dict
+    run_id: str
+    path: Path
+    catalogue: Catalogue
+
+
+def resolve_device(device: str) -> str:
+    if device not in ("auto", "cpu", "cuda"):
+        raise UsageError(f"--device {device!r} is not a device", hint="use auto, cpu or cuda")
+    import torch
+
+    if device == "cuda" and not torch.cuda.is_available():
+        raise UsageError("--device cuda: no CUDA device is available here", hint="use --device cpu or auto")
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return device
+
+
+def make_dataset(name: str, options: list[str], data_root: str | None, catalogue: Catalogue) -> Dataset:
+    registration = catalogue.get("dataset", name, "--dataset")
+    dataset_cls = registration.load()
+    values = parse_assignments(options, "--data-option")
+    root = data_root or os.environ.get(DATA_ROOT_ENV)
+    if root and "data_root" not in values:
+        values["data_root"] = root
+    dataset_options = build_config(dataset_cls.Options, {}, None, values, "--data-option", f"dataset '{name}'")
+    if dataset_options.label_convention and dataset_options.label_convention not in dataset_cls.label_conventions:
+        raise UsageError(
+            f"dataset '{name}' has no label convention '{dataset_options.label_convention}'",
+            hint=did_you_mean(dataset_options.label_convention, dataset_cls.label_conventions),
+        )
+    return dataset_cls(name, dataset_options)
+
+
+def check_dataset(dataset: Dataset) -> None:
+    problems = dataset.check()
+    if problems:
+        more = f" (and {len(problems) - 1} more problems)" if len(problems) > 1 else ""
+        raise DataError(problems[0] + more, hint=f"run 'anobench data check {dataset.name}' for the full list")
+
+
+def _digest(obj) -> str:
+    return hashlib.sha256(json.dumps(to_jsonable(obj), sort_keys=True).encode()).hexdigest()
+
+
+def plan_run(request: RunRequest, catalogue: Catalogue | None = None) -> RunPlan:
+    catalogue = catalogue or get_catalogue()
+    for scorer in request.scorers:
+        catalogue.get("scorer", scorer, "--scorer")
+    detector_reg = catalogue.get("detector", request.detector, "--detector")
+    dataset = make_dataset(request.dataset, request.data_options, request.data_root, catalogue)
+    detector_cls = detector_reg.load()
+    detector_config = build_config(
+        detector_cls.Config, detector_cls.presets, request.preset,
+        parse_assignments(request.settings, "--set"), "--set", f"detector '{request.detector}'",
+    )
+    try:
+        protocol = Protocol(request.normalization, request.smoothing_sigma, dataset.label_convention)
+    except ValueError as exc:
+        raise UsageError(f"protocol: {exc}") from None
+    check_dataset(dataset)
+    fingerprint = dataset.fingerprint()
+    identity = {
+        "detector": request.detector, "detector_version": detector_cls.version, "config": detector_config,
+        "dataset": request.dataset, "fingerprint": fingerprint, "seed": request.seed, "protocol": protocol,
+        "scorers": list(request.scorers),
+    }
+    run_id = f"{request.preset}-seed{request.seed}-{_digest(identity)[:10]}"
+    path = records.run_dir(request.out, request.dataset, request.detector, run_id)
+    return RunPlan(request, detector_cls, detector_config, dataset, protocol, fingerprint, run_id, path, catalogue)
+
+
+def seed_everything(seed: int) -> None:
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    # Same inputs and seed on CPU must give identical metrics; warn_only keeps CUDA runs going where an op has no
+    # deterministic kernel (the record says which device ran).
+    torch.use_deterministic_algorithms(True, warn_only=True)
+
+
+def git_commit() -> dict | None:
+    source = Path(__file__).resolve().parent.parent
+    try:
+        sha = subprocess.run(["git", "-C", str(source), "rev-parse", "HEAD"], capture_output=True, text=True,
+                             timeout=5)
+        if sha.returncode != 0:
+            return None
+        dirty = subprocess.run(["git", "-C", str(source), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=5)
+        return {"commit": sha.stdout.strip(), "dirty": bool(dirty.stdout.strip())}
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def versions() -> dict:
+    import torch
+
+    import bench_core
+
+    return {
+        "anobench": bench_core.__version__, "python": platform.python_version(), "torch": torch.__version__,
+        "numpy": np.__version__, "plugins": manager.plugin_versions(),
+    }
+
+
+def execute(plan: RunPlan, progress: Progress | None = None) -> dict:
+    """Run the plan and write its record; returns the record (as in record.json)."""
+    from bench_core.views import dataset_key, prepare
+
+    progress = progress or Progress()
+    request = plan.request
+    device = resolve_device(request.device)
+    seed_everything(request.seed)
+    detector = plan.detector_cls(plan.detector_config, device=device, seed=request.seed)
+    spec = detector.input_spec
+    if spec.view not in plan.dataset.views:
+        raise UsageError(
+            f"detector '{request.detector}' needs view '{spec.view}', which dataset '{request.dataset}' lacks",
+            hint=f"it offers: {', '.join(plan.dataset.views)}",
+        )
+    key = dataset_key(plan.fingerprint)
+    started = time.perf_counter()
+    train_videos = plan.dataset.videos("train", spec.view)
+    test_videos = plan.dataset.videos("test", spec.view)
+    if not train_videos or not test_videos:
+        raise DataError(f"dataset '{request.dataset}' has {len(train_videos)} train and {len(test_videos)} test "
+                        "videos", hint="a run needs at least one of each")
+    with progress.task("prepare", total=len(train_videos) + len(test_videos)) as task:
+        train, test = [], []
+        for video in train_videos:
+            train.append(prepare(video, spec, key))
+            task.advance()
+        for video in test_videos:
+            if video.labels is None or len(video.labels) != len(video):
+                raise DataError(f"test video '{video.id}' of '{request.dataset}' has no per-frame labels")
+            test.append(prepare(video, spec, key))
+            task.advance()
+    prepare_seconds = time.perf_counter() - started
+
+    started = time.perf_counter()
+    training_log = detector.fit(train, progress)
+    train_seconds = time.perf_counter() - started
+
+    raw_scores = []
+    started = time.perf_counter()
+    for video in test:
+        window_scores = np.asarray(detector.score(video, progress), dtype=np.float64)
+        if not np.all(np.isfinite(window_scores)):
+            raise RunFailed(f"detector '{request.detector}' gave non-finite scores on test video '{video.id}'",
+                            hint="the model may have diverged; try a lower learning rate with --set")
+        try:
+            raw_scores.append(fill_leading_frames(window_scores, len(video), spec.window))
+        except ValueError as exc:
+            raise RunFailed(f"detector '{request.detector}' on test video '{video.id}': {exc}") from None
+    score_seconds = time.perf_counter() - started
+
+    labels = [np.asarray(v.labels, dtype=np.int8) for v in test]
+    scores = [apply_protocol(s, plan.protocol) for s in raw_scores]
+    metrics: dict = {}
+    for name in request.scorers:
+        scorer = plan.catalogue.get("scorer", name).load()()
+        metrics.update(scorer.compute(scores, labels))
+
+    n_test_frames = int(sum(len(v) for v in test))
+    record = {
+        "schema": records.SCHEMA_VERSION,
+        "run_id": plan.run_id,
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "command": _command_line(),
+        "detector": {
+            "name": request.detector,
+            "plugin": plan.catalogue.get("detector", request.detector).plugin,
+            "version": plan.detector_cls.version,
+            "preset": request.preset,
+            "settings": list(request.settings),
+            "config": to_jsonable(plan.detector_config),
+            "input_spec": to_jsonable(spec),
+        },
+        "dataset": {
+            "name": request.dataset,
+            "plugin": plan.catalogue.get("dataset", request.dataset).plugin,
+            "options": to_jsonable(plan.dataset.options),
+            "fingerprint": plan.fingerprint,
+            "n_train_videos": len(train), "n_train_frames": int(sum(len(v) for v in train)),
+            "n_test_videos": len(test),
+        },
+        "seed": request.seed,
+        "preset": request.preset,
+        "device": device,
+        "protocol": to_jsonable(plan.protocol),
+        "leading_frames_note": (f"the first {spec.window - 1} frames of each test video precede the first full "
+                                f"window of {spec.window} and take its score"),
+        "scorers": list(request.scorers),
+        "metrics": to_jsonable(metrics),
+        "n_test_frames": n_test_frames,
+        "timing": {
+            "prepare_seconds": round(prepare_seconds, 4),
+            "train_seconds": round(train_seconds, 4),
+            "score_seconds": round(score_seconds, 4),
+            "inference_fps": round(n_test_frames / score_seconds, 2) if score_seconds > 0 else None,
+            "torch_threads": _torch_threads(),
+        },
+        "training": to_jsonable(training_log or {}),
+        "per_video": [
+            {"id": v.id, "n_frames": len(v), "n_abnormal": int(lab.sum()), "file": f"scores/{_safe(v.id)}.npz"}
+            for v, lab in zip(test, labels)
+        ],
+        "checkpoint": "checkpoint.pt",
+        "versions": versions(),
+        "git": git_commit(),
+    }
+    with records.staged_run_dir(plan.path, overwrite=True) as stage:
+        (stage / "scores").mkdir()
+        for video, raw, score, label in zip(test, raw_scores, scores, labels):
+            np.savez_compressed(stage / "scores" / f"{_safe(video.id)}.npz", raw=raw, score=score, label=label)
+        detector.save(stage / "checkpoint.pt")
+        records.atomic_write_json(stage / "config.json", record["detector"]["config"])
+        # record.json last: its presence is what marks a run complete.
+        records.atomic_write_json(stage / records.RECORD_FILE, record)
+    record["_path"] = str(plan.path)
+    return record
+
+
+def _safe(video_id: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in video_id)
+
+
+def _torch_threads() -> int:
+    import torch
+
+    return torch.get_num_threads()
+
+
+def _command_line() -> str:
+    import shlex
+
+    argv = [Path(sys.argv[0]).name] + sys.argv[1:]
+    return " ".join(shlex.quote(a) for a in argv)
+
+
+def run(request: RunRequest, progress: Progress | None = None) -> tuple[dict, bool]:
+    """Plan and execute; a complete record at the same path is reused unless ``overwrite``. Returns (record, reused)."""
+    plan = plan_run(request)
+    if records.is_complete(plan.path) and not request.overwrite:
+        return records.load_record(plan.path), True
+    return execute(plan, progress), False
+
+

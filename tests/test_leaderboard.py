@@ -1,0 +1,65 @@
+"""Leaderboards from run records: statistics, published figures, links, order, reproduce commands."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from bench_core.errors import UsageError
+from bench_core.leaderboard import collect, render_markdown, summarise
+from bench_core.records import atomic_write_json
+
+
+def fake_record(root, dataset, detector, seed, micro, fps=100.0, preset="cpu", settings=()):
+    record = {
+        "run_id": f"{preset}-seed{seed}-x", "seed": seed, "preset": preset,
+        "detector": {"name": detector, "settings": list(settings)},
+        "dataset": {"name": dataset, "options": {"data_root": "", "label_convention": "", "seed": 0}},
+        "protocol": {"normalization": "minmax-per-video", "smoothing_sigma": 0.0, "label_convention": "frame"},
+        "metrics": {"frame_auroc_micro": micro, "frame_auroc_macro": micro - 0.1, "aupr": 0.5, "eer": 0.3},
+        "timing": {"inference_fps": fps},
+    }
+    path = root / dataset / detector / f"{preset}-seed{seed}-{'-'.join(settings) or 'x'}"
+    atomic_write_json(path / "record.json", record)
+    return path
+
+
+def test_summarise_uses_the_sample_std():
+    s = summarise([0.7, 0.8, 0.9])
+    assert s["n"] == 3 and math.isclose(s["mean"], 0.8) and math.isclose(s["std"], 0.1)
+    assert summarise([0.5]) == {"mean": 0.5, "std": None, "n": 1}
+    assert summarise([None]) == {"mean": None, "std": None, "n": 0}
+
+
+def test_rows_group_seeds_and_sort_stably(tmp_path):
+    for seed, micro in enumerate((0.7, 0.8, 0.9)):
+        fake_record(tmp_path, "avenue", "stgan", seed, micro)
+    fake_record(tmp_path, "avenue", "conv-ae", 0, 0.6)
+    fake_record(tmp_path, "avenue", "conv-ae", 0, 0.65, settings=("epochs=9",))
+    fake_record(tmp_path, "synthetic-avenue", "conv-ae", 0, 0.75)
+    rows = collect(tmp_path, {"stgan": {"avenue": {"frame_auroc": 0.829, "source": "seed 000, Table 1"}}})
+    assert [(r.dataset, r.detector, r.settings) for r in rows] == [
+        ("avenue", "conv-ae", ()), ("avenue", "conv-ae", ("epochs=9",)), ("avenue", "stgan", ()),
+        ("synthetic-avenue", "conv-ae", ()),
+    ]
+    stgan = rows[2]
+    assert sorted(stgan.seeds) == [0, 1, 2] and stgan.published["frame_auroc"] == 0.829
+    out = tmp_path / "boards" / "avenue.md"
+    text = render_markdown(rows, tmp_path, out, "anobench leaderboard x")
+    line = next(l for l in text.splitlines() if l.startswith("| avenue | stgan |"))
+    cells = [c.strip() for c in line.strip("|").split("|")]
+    assert cells[3] == "3" and cells[4] == "0.800 ± 0.100" and cells[5] == "0.700 ± 0.100"
+    assert cells[8] == "100.0" and cells[9] == "0.829 (seed 000, Table 1)"
+    assert "[s0](../avenue/stgan/cpu-seed0-x/record.json)" in cells[11]
+    assert "| avenue | conv-ae | cpu `epochs=9` | 1 | 0.650 |" in text
+    assert ("anobench run --detector stgan --dataset avenue --preset cpu --seed 2 --data-option seed=0 "
+            f"--out {tmp_path}") in text
+    # same input, same bytes
+    assert render_markdown(collect(tmp_path, {}), tmp_path, out, "x") == render_markdown(
+        collect(tmp_path, {}), tmp_path, out, "x")
+
+
+def test_an_empty_results_folder_says_so(tmp_path):
+    with pytest.raises(UsageError, match="holds no complete run records"):
+        collect(tmp_path, {})
