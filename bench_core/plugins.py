@@ -125,7 +125,7 @@ class _Manager:
             if caller.has_spec():
                 continue
             for impl in caller.get_hookimpls():
-                if impl.hookimpl_opts.get("optionalhook"):
+                if impl.optionalhook:  # pluggy >= 1.0 exposes the option as an attribute
                     continue
                 raise PluginError(
                     f"plugin '{impl.plugin_name}' implements unknown hook '{hook_name}'",

@@ -216,12 +216,21 @@ def execute(plan: RunPlan, progress: Progress | None = None) -> dict:
             raise RunFailed(f"detector '{request.detector}' on test video '{video.id}': {exc}") from None
     score_seconds = time.perf_counter() - started
 
-    labels = [np.asarray(v.labels, dtype=np.int8) for v in test]
+    labels = []
+    for video in test:
+        if not np.isin(video.labels, (0, 1)).all():
+            raise DataError(f"test video '{video.id}' of '{request.dataset}' has labels other than 0 and 1")
+        labels.append(np.asarray(video.labels, dtype=np.int8))
     scores = [apply_protocol(s, plan.protocol) for s in raw_scores]
     metrics: dict = {}
     for name in request.scorers:
         scorer = plan.catalogue.get("scorer", name).load()()
-        metrics.update(scorer.compute(scores, labels))
+        produced = scorer.compute(scores, labels)
+        clash = sorted(set(produced) & set(metrics))
+        if clash:
+            raise RunFailed(f"scorer '{name}' reports {', '.join(clash)}, which an earlier scorer already reported",
+                            hint="give each scorer's metrics their own names")
+        metrics.update(produced)
 
     n_test_frames = int(sum(len(v) for v in test))
     record = {
