@@ -14,7 +14,7 @@ from typer.core import TyperGroup
 
 import bench_core
 from bench_core.errors import AnobenchError
-from bench_core.plugins import KINDS, get_catalogue, manager, pm
+from bench_core.plugins import KINDS, get_catalogue, manager
 
 _state = {"debug": False}
 
@@ -99,12 +99,17 @@ def cmd_list(
 
 def cmd_plugins(as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table.")) -> None:
     """Installed plugins: name, version, hooks, and any that failed to load with the error."""
-    infos = manager.plugins()
-    get_catalogue()  # a register hook that raises is recorded as that plugin's error
+    try:
+        get_catalogue()  # a register hook that raises is recorded as that plugin's error
+        catalogue_error = None
+    except AnobenchError as exc:  # e.g. a duplicate name: still show the plugins, since that is how to find it
+        catalogue_error = exc
     infos = manager.plugins()
     if as_json:
         _print_json([{"name": i.name, "distribution": i.distribution, "version": i.version, "hooks": i.hooks,
                       "blocked": i.blocked, "error": i.error} for i in infos])
+        if catalogue_error is not None:
+            raise catalogue_error
         return
     table = Table(title="anobench plugins")
     for column in ("name", "distribution", "version", "hooks", "status"):
@@ -113,6 +118,8 @@ def cmd_plugins(as_json: bool = typer.Option(False, "--json", help="Print JSON i
         status = "[yellow]blocked[/]" if i.blocked else (f"[red]error: {i.error}[/]" if i.error else "[green]ok[/]")
         table.add_row(i.name, i.distribution or "—", i.version or "—", ", ".join(i.hooks), status)
     stdout().print(table)
+    if catalogue_error is not None:
+        raise catalogue_error
 
 
 def cmd_run(
@@ -210,7 +217,7 @@ def build_app() -> typer.Typer:
         # A misspelled hook must be loud, but 'anobench --help' should still say what to do about it.
         stderr().print(f"[bold red]error:[/] {exc}", highlight=False)
         raise SystemExit(exc.exit_code) from None
-    pm.hook.register_commands(app=app)
+    manager.add_commands(app)
     return app
 
 

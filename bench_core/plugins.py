@@ -6,6 +6,7 @@ what is installed never imports torch or a detector's module.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import importlib.metadata
 import os
@@ -79,6 +80,8 @@ class _Manager:
         # Plugins found through entry points are listed even when they did not load (error or blocked);
         # plugin objects registered directly (tests) are listed only while registered.
         self._entry_point_names: set[str] = set()
+        # register_commands runs once per app, not per catalogue build, so its errors are kept apart.
+        self._command_errors: dict[str, str] = {}
 
     def ensure_loaded(self) -> None:
         if not self._entry_points_loaded:
@@ -139,10 +142,22 @@ class _Manager:
         for name, plugin in self.pm.list_name_plugin():
             info = self._info.get(name) or PluginInfo(name=name)
             info.hooks = sorted(c.name for c in self.pm.get_hookcallers(plugin) or [])
+            if name in self._command_errors:
+                errors = [e for e in (info.error, self._command_errors[name]) if e]
+                info = dataclasses.replace(info, error="; ".join(errors))
             result.append(info)
         loaded = {i.name for i in result}
         result.extend(i for n, i in self._info.items() if n not in loaded and n in self._entry_point_names)
         return sorted(result, key=lambda i: i.name)
+
+    def add_commands(self, app) -> None:
+        """Let every plugin add sub-commands to ``app``; one plugin's failing hook leaves the others' commands."""
+        self.ensure_loaded()
+        for impl in self.pm.hook.register_commands.get_hookimpls():
+            try:
+                impl.function(app)
+            except Exception as exc:
+                self._command_errors[impl.plugin_name] = f"register_commands raised {type(exc).__name__}: {exc}"
 
     def plugin_versions(self) -> dict[str, str | None]:
         return {i.name: i.version for i in self.plugins() if i.error is None and not i.blocked}

@@ -151,3 +151,46 @@ def test_leaderboard_on_a_missing_folder_is_a_usage_error(tmp_path):
 def test_version():
     result = invoke("--version")
     assert result.exit_code == 0 and result.stdout.startswith("anobench ")
+
+
+class DuplicateConvAE:
+    from bench_core import hookimpl
+
+    @hookimpl
+    def register_detectors(self, register):
+        register("conv-ae", "somewhere:Else")
+
+
+class BrokenCommands:
+    from bench_core import hookimpl
+
+    @hookimpl
+    def register_commands(self, app):
+        raise RuntimeError("no commands today")
+
+
+def test_plugins_still_lists_plugins_when_names_clash():
+    from bench_core.plugins import pm
+
+    pm.register(DuplicateConvAE(), name="dupe")
+    try:
+        result = invoke("plugins")
+        assert "dupe" in result.stdout and "conv-ae" in result.stdout
+        assert result.exit_code == 2
+        assert "detector 'conv-ae' is registered by both plugin 'conv-ae' and plugin 'dupe'" in result.stderr
+    finally:
+        pm.unregister(name="dupe")
+
+
+def test_a_failing_register_commands_leaves_the_cli_usable():
+    from bench_core.plugins import pm
+
+    pm.register(BrokenCommands(), name="broken-commands")
+    try:
+        result = invoke("plugins", "--json")
+        assert result.exit_code == 0, result.output
+        plugins = {p["name"]: p for p in json.loads(result.stdout)}
+        assert plugins["broken-commands"]["error"] == "register_commands raised RuntimeError: no commands today"
+        assert plugins["conv-ae"]["error"] is None
+    finally:
+        pm.unregister(name="broken-commands")
