@@ -142,8 +142,9 @@ def cmd_run(
     as_json: bool = typer.Option(False, "--json", help="Print the run record as JSON on stdout."),
 ) -> None:
     """Train a detector on a dataset's normal footage, score every test frame, and write a run record."""
+    from bench_core import records
     from bench_core.progress import RichProgress
-    from bench_core.run import RunRequest, run
+    from bench_core.run import RunRequest, execute, plan_run
 
     request = RunRequest(
         detector=detector, dataset=dataset, preset=preset, seed=seed, settings=list(settings),
@@ -151,9 +152,14 @@ def cmd_run(
         smoothing_sigma=smoothing_sigma, scorers=tuple(scorers), out=out, device=device, overwrite=overwrite,
     )
     err = stderr()
-    record, reused = run(request, RichProgress(err))
-    if reused:
-        err.print(f"[yellow]this run is already complete:[/] {record['_path']} (use --overwrite to run it again)")
+    plan = plan_run(request)
+    for note in plan.dataset.notes():
+        err.print(f"[yellow]warning:[/] {note}", highlight=False)
+    if records.is_complete(plan.path) and not overwrite:
+        record = records.load_record(plan.path)
+        err.print(f"[yellow]this run is already complete:[/] {plan.path} (use --overwrite to run it again)")
+    else:
+        record = execute(plan, RichProgress(err))
     if as_json:
         _print_json({k: v for k, v in record.items() if not k.startswith("_")})
         return
@@ -202,6 +208,71 @@ def cmd_leaderboard(
         typer.echo(markdown)
 
 
+def cmd_data_check(
+    dataset: str = typer.Argument(..., help="Dataset name (see 'anobench list --kind dataset')."),
+    data_root: Optional[str] = typer.Option(None, "--data-root", envvar="ANOBENCH_DATA_ROOT",
+                                            help="Folder holding the dataset's files."),
+    data_options: List[str] = typer.Option([], "--data-option", help="Dataset option key=value (repeatable)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the findings as JSON."),
+) -> None:
+    """Check a dataset folder: what is there per split, and every problem, one line each."""
+    from bench_core.run import make_dataset
+
+    ds = make_dataset(dataset, data_options, data_root, get_catalogue())
+    problems, notes = ds.check(), ds.notes()
+    splits = {} if problems else {split: _inventory(ds, split) for split in ("train", "test")}
+    if as_json:
+        _print_json({"dataset": dataset, "options": ds.describe_options(), "splits": splits,
+                     "problems": problems, "notes": notes})
+    else:
+        if splits:
+            table = Table(title=f"{dataset}: {ds.options.data_root or 'generated'}")
+            for column in ("split", "videos", "frames", "abnormal frames", "views"):
+                table.add_column(column, justify="right" if column != "split" else "left")
+            for split, info in splits.items():
+                table.add_row(split, str(info["videos"]), str(info["frames"]),
+                              "—" if info["abnormal_frames"] is None else str(info["abnormal_frames"]),
+                              ", ".join(ds.views))
+            stdout().print(table)
+        for note in notes:
+            stderr().print(f"[yellow]warning:[/] {note}", highlight=False)
+    if problems:
+        for problem in problems:
+            stderr().print(f"[bold red]error:[/] {problem}", highlight=False)
+        raise typer.Exit(2)
+
+
+def _inventory(ds, split: str) -> dict:
+    videos = ds.videos(split)
+    labelled = [v for v in videos if v.labels is not None]
+    return {
+        "videos": len(videos), "frames": int(sum(len(v) for v in videos)),
+        "abnormal_frames": int(sum(int(v.labels.sum()) for v in labelled)) if labelled else None,
+    }
+
+
+def cmd_data_generate(
+    dataset: str = typer.Argument(..., help="A generated dataset, e.g. synthetic-avenue."),
+    out: Path = typer.Option(..., "--out", help="Folder to write the files to (created if missing)."),
+    seed: int = typer.Option(0, "--seed", help="Generator seed; the same seed writes the same data."),
+    data_options: List[str] = typer.Option([], "--data-option", help="Generator option key=value (repeatable)."),
+) -> None:
+    """Write a generated dataset in the real on-disk format its loader reads."""
+    from bench_core.config import build_config, parse_assignments
+    from bench_core.errors import UsageError
+
+    catalogue = get_catalogue()
+    dataset_cls = catalogue.get("dataset", dataset).load()
+    if not dataset_cls.can_generate():
+        generators = [r.name for r in catalogue.all("dataset") if r.load().can_generate()]
+        raise UsageError(f"dataset '{dataset}' is not generated", hint="generated datasets: " + ", ".join(generators))
+    values = parse_assignments(data_options, "--data-option")
+    values["seed"] = str(seed)
+    options = build_config(dataset_cls.Options, {}, None, values, "--data-option", f"dataset '{dataset}'")
+    written = dataset_cls.generate(str(out), seed, options)
+    stderr().print(f"wrote {len(written)} files to {out}")
+
+
 def build_app() -> typer.Typer:
     """A fresh app with the built-in commands and every plugin's ``register_commands``."""
     app = typer.Typer(cls=_Group, no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
@@ -211,6 +282,10 @@ def build_app() -> typer.Typer:
     app.command("plugins")(cmd_plugins)
     app.command("run")(cmd_run)
     app.command("leaderboard")(cmd_leaderboard)
+    data = typer.Typer(cls=_Group, no_args_is_help=True, help="Check dataset folders and generate datasets.")
+    data.command("check")(cmd_data_check)
+    data.command("generate")(cmd_data_generate)
+    app.add_typer(data, name="data")
     try:
         manager.ensure_loaded()
     except AnobenchError as exc:

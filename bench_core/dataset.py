@@ -71,8 +71,23 @@ class Dataset(abc.ABC):
         return self.options.label_convention or self.label_conventions[0]
 
     def check(self) -> list[str]:
-        """Problems with the data on disk, one line each (empty when all is well). Runs before every run."""
+        """Problems that make the data unusable, one line each naming the file or folder at fault (empty when all
+        is well). ``anobench data check`` prints them all; every run runs them first and stops on the first."""
         return []
+
+    def notes(self) -> list[str]:
+        """Findings that do not stop a run, one line each: a partial copy's missing videos, extra files."""
+        return []
+
+    def record_extras(self, view: str, test_videos: list[Video]) -> dict:
+        """Facts about this run's data to keep in the run record under ``dataset.extras`` (e.g. pose coverage)."""
+        return {}
+
+    @classmethod
+    def generate(cls, out: str, seed: int, options: "DatasetOptions") -> list[str]:
+        """Write a generated copy of this dataset in its real on-disk format to ``out`` and return the files written.
+        Only generated datasets implement it (``anobench data generate``)."""
+        raise NotImplementedError
 
     @abc.abstractmethod
     def videos(self, split: str, view: str = "frames") -> list[Video]:
@@ -84,3 +99,7 @@ class Dataset(abc.ABC):
 
     def describe_options(self) -> dict:
         return dataclasses.asdict(self.options)
+
+    @classmethod
+    def can_generate(cls) -> bool:
+        return cls.generate.__func__ is not Dataset.generate.__func__

@@ -254,6 +254,8 @@ def execute(plan: RunPlan, progress: Progress | None = None) -> dict:
             "fingerprint": plan.fingerprint,
             "n_train_videos": len(train), "n_train_frames": int(sum(len(v) for v in train)),
             "n_test_videos": len(test),
+            "notes": plan.dataset.notes(),
+            "extras": to_jsonable(plan.dataset.record_extras(spec.view, test_videos)),
         },
         "seed": request.seed,
         "preset": request.preset,
