@@ -52,3 +52,14 @@ class RichProgress(Progress):
         with Bar(*self._columns, console=self._console, transient=False) as bar:
             task_id = bar.add_task(description, total=total, note="")
             yield _RichTask(bar, task_id)
+
+
+class SharedTask(Progress):
+    """Hands every ``task()`` request the same task, so many videos advance one bar instead of drawing one each."""
+
+    def __init__(self, task: Task):
+        self._task = task
+
+    @contextlib.contextmanager
+    def task(self, description: str, total: int | None) -> Iterator[Task]:
+        yield self._task

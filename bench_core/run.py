@@ -22,7 +22,7 @@ from bench_core.dataset import Dataset
 from bench_core.detector import Detector
 from bench_core.errors import DataError, RunFailed, UsageError, did_you_mean
 from bench_core.plugins import Catalogue, get_catalogue, manager
-from bench_core.progress import Progress
+from bench_core.progress import Progress, SharedTask
 from bench_core.scoring import Protocol, apply_protocol, fill_leading_frames
 
 DATA_ROOT_ENV = "ANOBENCH_DATA_ROOT"
@@ -204,16 +204,11 @@ def execute(plan: RunPlan, progress: Progress | None = None) -> dict:
     train_seconds = time.perf_counter() - started
 
     raw_scores = []
+    n_windows = sum(max(len(v) - spec.window + 1, 1) for v in test)
     started = time.perf_counter()
-    for video in test:
-        window_scores = np.asarray(detector.score(video, progress), dtype=np.float64)
-        if not np.all(np.isfinite(window_scores)):
-            raise RunFailed(f"detector '{request.detector}' gave non-finite scores on test video '{video.id}'",
-                            hint="the model may have diverged; try a lower learning rate with --set")
-        try:
-            raw_scores.append(fill_leading_frames(window_scores, len(video), spec.window))
-        except ValueError as exc:
-            raise RunFailed(f"detector '{request.detector}' on test video '{video.id}': {exc}") from None
+    with progress.task("score", total=n_windows) as score_task:
+        for video in test:
+            raw_scores.append(_score_video(detector, video, spec.window, request.detector, SharedTask(score_task)))
     score_seconds = time.perf_counter() - started
 
     labels = []
@@ -292,6 +287,17 @@ def execute(plan: RunPlan, progress: Progress | None = None) -> dict:
         records.atomic_write_json(stage / records.RECORD_FILE, record)
     record["_path"] = str(plan.path)
     return record
+
+
+def _score_video(detector: Detector, video, window: int, name: str, progress: Progress) -> np.ndarray:
+    window_scores = np.asarray(detector.score(video, progress), dtype=np.float64)
+    if not np.all(np.isfinite(window_scores)):
+        raise RunFailed(f"detector '{name}' gave non-finite scores on test video '{video.id}'",
+                        hint="the model may have diverged; try a lower learning rate with --set")
+    try:
+        return fill_leading_frames(window_scores, len(video), window)
+    except ValueError as exc:
+        raise RunFailed(f"detector '{name}' on test video '{video.id}': {exc}") from None
 
 
 def _safe(video_id: str) -> str:

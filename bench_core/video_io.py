@@ -29,6 +29,7 @@ class DecordReader:
     def __init__(self, path: Path):
         import decord
 
+        self._path = path
         self._vr = decord.VideoReader(str(path), num_threads=1)
         self.n_frames = len(self._vr)
         self.fps = float(self._vr.get_avg_fps())
@@ -36,6 +37,7 @@ class DecordReader:
         self._vr.seek(0)
 
     def read(self, start: int, stop: int) -> np.ndarray:
+        _check_range(self._path, start, stop, self.n_frames)
         return self._vr.get_batch(list(range(start, stop))).asnumpy()
 
 
@@ -50,8 +52,9 @@ class PyAVReader:
         stream = self._container.streams.video[0]
         self.fps = float(stream.average_rate or 25)
         self.height, self.width = stream.codec_context.height, stream.codec_context.width
-        # Container frame counts are unreliable for AVI; count by demuxing packets once (no decoding).
-        self.n_frames = stream.frames or sum(1 for p in self._container.demux(stream) if p.size)
+        # The header's count (stream.frames) is what the file was meant to hold: a truncated AVI keeps it. Count the
+        # packets actually there instead (demuxing only, no decoding), which is also what decord reports.
+        self.n_frames = sum(1 for p in self._container.demux(stream) if p.size)
         self._rewind()
 
     def _rewind(self) -> None:
@@ -60,6 +63,9 @@ class PyAVReader:
         self._next = 0
 
     def read(self, start: int, stop: int) -> np.ndarray:
+        _check_range(self._path, start, stop, self.n_frames)
+        if start == stop:
+            return np.empty((0, self.height, self.width, 3), np.uint8)
         if start < self._next:
             self._rewind()
         out = np.empty((stop - start, self.height, self.width, 3), np.uint8)
@@ -73,6 +79,12 @@ class PyAVReader:
         if self._next < stop:
             raise DataError(f"{self._path}: video ends at frame {self._next}, expected {stop}", hint="re-copy the file")
         return out
+
+
+def _check_range(path: Path, start: int, stop: int, n_frames: int) -> None:
+    # Without this, a negative start wraps around in decord and reads the wrong frames in PyAV.
+    if not 0 <= start <= stop <= n_frames:
+        raise ValueError(f"{path}: frames {start}:{stop} are out of range for a video of {n_frames} frames")
 
 
 _BACKENDS = {"decord": DecordReader, "pyav": PyAVReader}
