@@ -9,6 +9,7 @@ from typing import Any, List, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 from typer.core import TyperGroup
 
@@ -48,11 +49,11 @@ class _Group(TyperGroup):
             if _state["debug"]:
                 console.print_exception()
             if isinstance(exc, AnobenchError):
-                hint = f" [dim]({exc.hint})[/dim]" if exc.hint else ""
-                console.print(f"[bold red]error:[/] {exc.message}{hint}", highlight=False, markup=True)
+                hint = f" [dim]({escape(exc.hint)})[/dim]" if exc.hint else ""
+                console.print(f"[bold red]error:[/] {escape(exc.message)}{hint}", highlight=False, markup=True)
                 raise typer.Exit(exc.exit_code) from None
             if not _state["debug"]:
-                console.print(f"[bold red]error:[/] unexpected {type(exc).__name__}: {exc} "
+                console.print(f"[bold red]error:[/] unexpected {type(exc).__name__}: {escape(str(exc))} "
                               "[dim](run with --debug for the traceback)[/dim]", highlight=False)
             raise typer.Exit(1) from None
 
@@ -154,7 +155,7 @@ def cmd_run(
     err = stderr()
     plan = plan_run(request)
     for note in plan.dataset.notes():
-        err.print(f"[yellow]warning:[/] {note}", highlight=False)
+        err.print(f"[yellow]warning:[/] {escape(note)}", highlight=False)
     if records.is_complete(plan.path) and not overwrite:
         record = records.load_record(plan.path)
         err.print(f"[yellow]this run is already complete:[/] {plan.path} (use --overwrite to run it again)")
@@ -235,10 +236,10 @@ def cmd_data_check(
                               ", ".join(ds.views))
             stdout().print(table)
         for note in notes:
-            stderr().print(f"[yellow]warning:[/] {note}", highlight=False)
+            stderr().print(f"[yellow]warning:[/] {escape(note)}", highlight=False)
     if problems:
         for problem in problems:
-            stderr().print(f"[bold red]error:[/] {problem}", highlight=False)
+            stderr().print(f"[bold red]error:[/] {escape(problem)}", highlight=False)
         raise typer.Exit(2)
 
 

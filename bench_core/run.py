@@ -94,8 +94,10 @@ def make_dataset(name: str, options: list[str], data_root: str | None, catalogue
 def check_dataset(dataset: Dataset) -> None:
     problems = dataset.check()
     if problems:
-        more = f" (and {len(problems) - 1} more problems)" if len(problems) > 1 else ""
-        raise DataError(problems[0] + more, hint=f"run 'anobench data check {dataset.name}' for the full list")
+        # The problem line carries its own hint; point at the full list only when there is more than one.
+        more = (f"{len(problems) - 1} more problems: 'anobench data check {dataset.name}' lists them"
+                if len(problems) > 1 else None)
+        raise DataError(problems[0], hint=more)
 
 
 def _digest(obj) -> str:
