@@ -18,7 +18,7 @@ from bench_core.dataset import Video
 from bench_core.detector import InputSpec
 
 # Bump when preprocessing changes, so stale cache entries are never read.
-PREP_VERSION = 1
+PREP_VERSION = 2
 CACHE_ENV = "ANOBENCH_CACHE_DIR"
 
 
@@ -43,14 +43,20 @@ def _to_input(chunk: np.ndarray, spec: InputSpec):
     import torch
     import torch.nn.functional as F
 
-    x = torch.from_numpy(np.ascontiguousarray(chunk)).permute(0, 3, 1, 2).float()
+    # (n, H, W, C) uint8 viewed as (n, C, H, W) is channels-last in memory: torch's fast uint8 antialiased resize.
+    # Resizing before the grayscale mix is the same linear map in the other order, 50x fewer pixels to mix (within
+    # one grey level of mixing first).
+    x = torch.from_numpy(np.ascontiguousarray(chunk)).permute(0, 3, 1, 2)
+    if x.shape[-2:] != (spec.height, spec.width):
+        if x.shape[1] != 3:
+            x = x.float()
+        x = F.interpolate(x, size=(spec.height, spec.width), mode="bilinear", align_corners=False, antialias=True)
+    x = x.float()
     if spec.channels == 1 and x.shape[1] == 3:
         weights = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
         x = (x * weights).sum(1, keepdim=True)
     elif spec.channels == 3 and x.shape[1] == 1:
         x = x.expand(-1, 3, -1, -1)
-    if x.shape[-2:] != (spec.height, spec.width):
-        x = F.interpolate(x, size=(spec.height, spec.width), mode="bilinear", align_corners=False, antialias=True)
     return x.round_().clamp_(0, 255).to(torch.uint8).numpy()
 
 
