@@ -142,6 +142,16 @@ class SyntheticAvenue(Dataset):
                              hint=did_you_mean(self.label_convention, self.label_conventions))
         self._videos: dict[str, list[SyntheticAvenueVideo]] = {}
 
+    @classmethod
+    def generate(cls, out: str, seed: int, options: SyntheticAvenueOptions) -> list[str]:
+        """Write this dataset under ``out`` in CUHK Avenue's official layout, which the ``avenue`` dataset reads
+        unchanged: MPEG-4 AVI videos and ``N_label.mat`` pixel masks of the anomalies (see
+        ``anobench_synthetic.export`` and datasets/synthetic-avenue.md). Returns the files written."""
+        from anobench_synthetic.export import write_avenue_layout
+
+        dataset = cls(GENERATOR_NAME, dataclasses.replace(options, seed=seed))
+        return [str(path) for path in write_avenue_layout(dataset, Path(out))]
+
     @cached_property
     def generator_params(self) -> GeneratorParams:
         o = self.options
