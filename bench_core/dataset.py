@@ -10,6 +10,11 @@ from typing import ClassVar, Iterator
 import numpy as np
 
 
+#: ``anobench data generate`` leaves this file in every folder it writes, so loaders can tell a generated copy
+#: (which is partial and unofficial by design) from a damaged real one.
+GENERATED_MARKER = ".anobench-generated.json"
+
+
 @dataclass(frozen=True)
 class VideoInfo:
     id: str

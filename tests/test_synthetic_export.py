@@ -267,6 +267,9 @@ def test_cli_generate_then_check(tmp_path):
     result = runner.invoke(app, ["data", "check", "avenue", "--data-root", str(out)])
     assert result.exit_code == 0, result.output
     assert "error" not in result.output
+    # one note says it is a generated copy, instead of a warning per missing or unofficial video
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1 and "a generated copy written by 'anobench data generate'" in warnings[0]
 
     (tmp_path / "occupied").mkdir()
     (tmp_path / "occupied" / "x.avi").write_bytes(b"")

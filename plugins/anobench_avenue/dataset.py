@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench_core.dataset import Dataset, DatasetOptions, Video, VideoInfo
+from bench_core.dataset import GENERATED_MARKER, Dataset, DatasetOptions, Video, VideoInfo
 from bench_core.errors import DataError, UsageError, did_you_mean
 from bench_core.records import atomic_write_json
 from bench_core.video_io import open_video
@@ -452,7 +452,14 @@ class Avenue(Dataset):
         if scan.videos_parent is None:
             return []
         notes = []
+        marker = scan.videos_parent.parent / GENERATED_MARKER
+        if marker.is_file():
+            # Generated copies differ from the official files in count and length by design: say so once.
+            notes.append(f"{marker.parent}: a generated copy written by 'anobench data generate', not the official "
+                         "videos; its results are not comparable with published figures")
         for split, folder in SPLIT_DIRS.items():
+            if marker.is_file():
+                break
             official = official_ids(split)
             present = scan.videos[split]
             missing = [i for i in official if i not in present]

@@ -28,6 +28,8 @@ from typing import Iterable
 
 import numpy as np
 
+from bench_core.dataset import GENERATED_MARKER
+
 from anobench_avenue.dataset import AVENUE_DIR, MASK_DIR, SPLIT_DIRS
 from bench_core.errors import UsageError
 from bench_core.records import atomic_write_bytes, atomic_write_json
@@ -38,7 +40,7 @@ from anobench_synthetic.render import (Scene, VideoPlan, _paint_shadow, _window,
                                        plan_video, render_video, shadow_extent)
 
 #: The file that marks a folder as written by this generator; only such a non-empty folder is written into again.
-MARKER_NAME = ".anobench-generated.json"
+MARKER_NAME = GENERATED_MARKER
 MARKER_FORMAT = "cuhk-avenue"
 #: MPEG-4 part 2 with the XVID tag, as the official files are; decord and PyAV decode it everywhere.
 VIDEO_CODEC = "mpeg4"

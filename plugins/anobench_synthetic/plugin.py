@@ -8,5 +8,5 @@ def register_datasets(register):
     register(
         "synthetic-avenue",
         "anobench_synthetic.avenue:SyntheticAvenue",
-        summary="Generated Avenue-like walkway: walkers; test anomalies are runners, wrong-way walkers, throws",
+        summary="Generated Avenue-like walkway: walkers; test anomalies are runners, wrong-way walkers, throws, loiterers",
     )
