@@ -1,0 +1,19 @@
+"""Built-in plugin: the industrial-accident datasets. Registrations are lazy strings: listing plugins imports
+neither Pillow nor PyAV."""
+
+from bench_core import hookimpl
+
+
+@hookimpl
+def register_datasets(register):
+    register(
+        "industrial",
+        "anobench_industrial.dataset:Industrial",
+        summary="Your own factory-work recordings with OpenPose JSON (seed 002's layout); frames and skeleton views",
+    )
+    register(
+        "synthetic-industrial",
+        "anobench_industrial.synthetic:SyntheticIndustrial",
+        summary="Generated worker with OpenPose-style JSON: carrying, cutting, discarding; one-handed work, "
+                "throwing, digging, running as anomalies",
+    )
