@@ -102,6 +102,17 @@ class Dataset(abc.ABC):
     def fingerprint(self) -> dict:
         """What the data is: files with sizes or hashes (or generator parameters), and the label convention."""
 
+    def require_split_and_view(self, split: str, view: str) -> None:
+        """The one-line error every ``videos()`` gives for a split or view this dataset does not have."""
+        from bench_core.errors import UsageError, did_you_mean
+
+        if view not in self.views:
+            raise UsageError(f"dataset '{self.name}' has no view '{view}'",
+                             hint=f"available views: {', '.join(self.views)}")
+        if split not in ("train", "test"):
+            raise UsageError(f"dataset '{self.name}' has no split '{split}'",
+                             hint=did_you_mean(split, ("train", "test")))
+
     def describe_options(self) -> dict:
         return dataclasses.asdict(self.options)
 

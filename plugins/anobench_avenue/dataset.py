@@ -491,11 +491,7 @@ class Avenue(Dataset):
         return notes
 
     def videos(self, split: str, view: str = "frames") -> list[Video]:
-        if view not in self.views:
-            raise UsageError(f"dataset '{self.name}' has no view '{view}'",
-                             hint=f"available views: {', '.join(self.views)}")
-        if split not in SPLIT_DIRS:
-            raise UsageError(f"dataset '{self.name}' has no split '{split}'", hint=did_you_mean(split, SPLIT_DIRS))
+        self.require_split_and_view(split, view)
         scan = self._usable_scan()
         result = []
         for video_id, path in sorted(scan.videos[split].items()):

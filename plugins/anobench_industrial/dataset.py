@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from bench_core.dataset import GENERATED_MARKER, Dataset, DatasetOptions, Video, VideoInfo
-from bench_core.errors import DataError, UsageError, did_you_mean
+from bench_core.errors import DataError
 from bench_core.video_io import open_video
 
 from anobench_industrial.openpose import list_pose_files, pose_file_name, read_people
@@ -193,11 +193,7 @@ class Industrial(Dataset):
         return notes
 
     def videos(self, split: str, view: str = "frames") -> list[Video]:
-        if split not in SPLITS:
-            raise UsageError(f"dataset '{self.name}' has no split '{split}'", hint=did_you_mean(split, SPLITS))
-        if view not in self.views:
-            raise UsageError(f"dataset '{self.name}' has no view '{view}'",
-                             hint=f"available views: {', '.join(self.views)}")
+        self.require_split_and_view(split, view)
         inventory = self.inventory
         if inventory.problems:
             raise DataError(inventory.problems[0], hint=f"run 'anobench data check {self.name}' for the full list")

@@ -171,11 +171,7 @@ class SyntheticAvenue(Dataset):
         return cache_dir() / GENERATOR_NAME / hashlib.sha256(key.encode()).hexdigest()[:16]
 
     def videos(self, split: str, view: str = "frames") -> list[Video]:
-        if view not in self.views:
-            raise UsageError(f"dataset '{self.name}' has no view '{view}'",
-                             hint=f"available views: {', '.join(self.views)}")
-        if split not in SPLITS:
-            raise UsageError(f"dataset '{self.name}' has no split '{split}'", hint=did_you_mean(split, SPLITS))
+        self.require_split_and_view(split, view)
         if split not in self._videos:
             count = self.options.n_train if split == "train" else self.options.n_test
             self._videos[split] = [self._video(split, index) for index in range(count)]

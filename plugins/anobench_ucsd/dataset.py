@@ -660,11 +660,7 @@ class UCSDPed(Dataset):
             return None
 
     def videos(self, split: str, view: str = "frames") -> list[Video]:
-        if view not in self.views:
-            raise UsageError(f"dataset '{self.name}' has no view '{view}'",
-                             hint=f"available views: {', '.join(self.views)}")
-        if split not in SPLITS:
-            raise UsageError(f"dataset '{self.name}' has no split '{split}'", hint=did_you_mean(split, SPLITS))
+        self.require_split_and_view(split, view)
         if split not in self._videos:
             problems = self._layout_and_label_problems()
             if problems:
