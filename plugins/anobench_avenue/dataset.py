@@ -249,6 +249,19 @@ class _Scan:
 # --------------------------------------------------------------------------------------------- dataset
 
 
+def _memoised(cache: dict, key, compute):
+    """``compute()`` once per key; a DataError is remembered too, so a bad file is read (and reported) once."""
+    if key not in cache:
+        try:
+            cache[key] = compute()
+        except DataError as exc:
+            cache[key] = exc
+    result = cache[key]
+    if isinstance(result, DataError):
+        raise result
+    return result
+
+
 class AvenueVideo(Video):
     """One Avenue video, decoded a range at a time; test labels are computed on first use and cached."""
 
@@ -374,30 +387,17 @@ class Avenue(Dataset):
     # ----------------------------------------------------------------------------------------- per video
 
     def _probe(self, path: Path) -> _Probe:
-        if path not in self._probes:
-            try:
-                self._probes[path] = probe_video(path)
-            except DataError as exc:
-                self._probes[path] = exc
-        result = self._probes[path]
-        if isinstance(result, DataError):
-            raise result
-        return result
+        return _memoised(self._probes, path, lambda: probe_video(path))
 
     def test_labels(self, video_id: str) -> np.ndarray:
         """Per-frame 0/1 labels (read-only int8) of test video ``video_id`` under this dataset's convention,
         checked against the video's frame count and size. Raises DataError naming the file at fault."""
-        if video_id not in self._labels:
-            try:
-                labels = self._compute_test_labels(video_id)
-                labels.setflags(write=False)
-                self._labels[video_id] = labels
-            except DataError as exc:
-                self._labels[video_id] = exc
-        result = self._labels[video_id]
-        if isinstance(result, DataError):
-            raise result
-        return result
+        def read_only_labels() -> np.ndarray:
+            labels = self._compute_test_labels(video_id)
+            labels.setflags(write=False)
+            return labels
+
+        return _memoised(self._labels, video_id, read_only_labels)
 
     def _compute_test_labels(self, video_id: str) -> np.ndarray:
         scan = self._scan()
