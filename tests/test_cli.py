@@ -194,3 +194,13 @@ def test_a_failing_register_commands_leaves_the_cli_usable():
         assert plugins["conv-ae"]["error"] is None
     finally:
         pm.unregister(name="broken-commands")
+
+
+def test_generating_a_dataset_that_is_not_generated_names_the_ones_that_are(tmp_path):
+    result = invoke("data", "generate", "avenue", "--out", str(tmp_path / "copy"))
+    assert result.exit_code == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert "dataset 'avenue' is not generated" in lines[0]
+    assert "synthetic-avenue" in lines[0] and "synthetic-industrial" in lines[0]
+    assert not (tmp_path / "copy").exists()
