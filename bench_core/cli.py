@@ -140,6 +140,8 @@ def cmd_run(
     out: Path = typer.Option(Path("results"), "--out", help="Results folder; runs go to OUT/dataset/detector/id."),
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Run again even if this exact run is complete."),
+    resume: bool = typer.Option(False, "--resume",
+                                help="Continue an interrupted training from its last epoch checkpoint."),
     as_json: bool = typer.Option(False, "--json", help="Print the run record as JSON on stdout."),
 ) -> None:
     """Train a detector on a dataset's normal footage, score every test frame, and write a run record."""
@@ -151,6 +153,7 @@ def cmd_run(
         detector=detector, dataset=dataset, preset=preset, seed=seed, settings=list(settings),
         data_options=list(data_options), data_root=data_root, normalization=normalization,
         smoothing_sigma=smoothing_sigma, scorers=tuple(scorers), out=out, device=device, overwrite=overwrite,
+        resume=resume,
     )
     err = stderr()
     plan = plan_run(request)

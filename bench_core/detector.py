@@ -35,11 +35,18 @@ class Detector(abc.ABC):
     presets: ClassVar[dict[str, dict[str, Any]]] = {"paper": {}, "cpu": {}}
     #: Bump when a change alters results for the same config, so old run records are not mistaken for new ones.
     version: ClassVar[str] = "1"
+    #: True when ``fit`` saves every epoch through ``self.checkpoints`` and continues from ``latest()``
+    #: (``anobench run --resume``); see bench_core/training.py.
+    supports_resume: ClassVar[bool] = False
 
     def __init__(self, config: Any, device: str = "cpu", seed: int = 0):
+        from bench_core.training import TrainingCheckpoints
+
         self.config = config
         self.device = device
         self.seed = seed
+        # The harness replaces this with the run's own checkpoint folder before calling fit.
+        self.checkpoints = TrainingCheckpoints.disabled(type(self).__name__)
 
     @property
     @abc.abstractmethod
@@ -54,6 +61,11 @@ class Detector(abc.ABC):
     def score(self, video: "PreparedVideo", progress: "Progress") -> np.ndarray:
         """One anomaly score (higher = more abnormal) per full window, i.e. ``len(video) - window + 1`` values;
         value ``i`` belongs to the window that ends on frame ``i + window - 1``."""
+
+    def last_outputs(self) -> dict[str, np.ndarray]:
+        """Per-window arrays from the latest ``score`` call that the run record should keep beside the scores
+        (e.g. ``{"latent_mean": (n_windows, J)}``); saved as ``window_<name>`` in the video's scores file."""
+        return {}
 
     @abc.abstractmethod
     def save(self, path: Path) -> None:

@@ -24,6 +24,7 @@ from bench_core.errors import DataError, RunFailed, UsageError, did_you_mean
 from bench_core.plugins import Catalogue, get_catalogue, manager
 from bench_core.progress import Progress, SharedTask
 from bench_core.scoring import Protocol, apply_protocol, fill_leading_frames
+from bench_core.training import TrainingCheckpoints
 
 DATA_ROOT_ENV = "ANOBENCH_DATA_ROOT"
 DEFAULT_SCORERS = ("frame-auroc",)
@@ -46,6 +47,7 @@ class RunRequest:
     out: Path = Path("results")
     device: str = "auto"
     overwrite: bool = False
+    resume: bool = False  # continue an interrupted training from its last epoch checkpoint
 
 
 @dataclass
@@ -184,6 +186,10 @@ def execute(plan: RunPlan, progress: Progress | None = None) -> dict:
             f"detector '{request.detector}' needs view '{spec.view}', which dataset '{request.dataset}' lacks",
             hint=f"it offers: {', '.join(plan.dataset.views)}",
         )
+    if request.resume and not detector.supports_resume:
+        raise UsageError(f"detector '{request.detector}' cannot resume training: it does not checkpoint epochs",
+                         hint="run again without --resume")
+    detector.checkpoints = TrainingCheckpoints(training_dir(plan.path), request.detector, resume=request.resume)
     key = dataset_key(plan.fingerprint)
     started = time.perf_counter()
     train_videos = plan.dataset.videos("train", spec.view)
@@ -204,15 +210,17 @@ def execute(plan: RunPlan, progress: Progress | None = None) -> dict:
     prepare_seconds = time.perf_counter() - started
 
     started = time.perf_counter()
+    detector.checkpoints.start()
     training_log = detector.fit(train, progress)
     train_seconds = time.perf_counter() - started
 
-    raw_scores = []
+    raw_scores, window_outputs = [], []
     n_windows = sum(max(len(v) - spec.window + 1, 1) for v in test)
     started = time.perf_counter()
     with progress.task("score", total=n_windows) as score_task:
         for video in test:
             raw_scores.append(_score_video(detector, video, spec.window, request.detector, SharedTask(score_task)))
+            window_outputs.append({f"window_{k}": np.asarray(v) for k, v in detector.last_outputs().items()})
     score_seconds = time.perf_counter() - started
 
     labels = []
@@ -273,6 +281,8 @@ def execute(plan: RunPlan, progress: Progress | None = None) -> dict:
             "torch_threads": _torch_threads(),
         },
         "training": to_jsonable(training_log or {}),
+        # Which epoch an interrupted training continued from (--resume); None when it ran from the start.
+        "resumed_from_epoch": detector.checkpoints.resumed_from,
         "per_video": [
             {"id": v.id, "n_frames": len(v), "n_abnormal": int(lab.sum()), "file": f"scores/{_safe(v.id)}.npz"}
             for v, lab in zip(test, labels)
@@ -283,14 +293,21 @@ def execute(plan: RunPlan, progress: Progress | None = None) -> dict:
     }
     with records.staged_run_dir(plan.path, overwrite=True) as stage:
         (stage / "scores").mkdir()
-        for video, raw, score, label in zip(test, raw_scores, scores, labels):
-            np.savez_compressed(stage / "scores" / f"{_safe(video.id)}.npz", raw=raw, score=score, label=label)
+        for video, raw, score, label, extra in zip(test, raw_scores, scores, labels, window_outputs):
+            np.savez_compressed(stage / "scores" / f"{_safe(video.id)}.npz", raw=raw, score=score, label=label,
+                                **extra)
         detector.save(stage / "checkpoint.pt")
         records.atomic_write_json(stage / "config.json", record["detector"]["config"])
         # record.json last: its presence is what marks a run complete.
         records.atomic_write_json(stage / records.RECORD_FILE, record)
+    detector.checkpoints.finish()
     record["_path"] = str(plan.path)
     return record
+
+
+def training_dir(run_path: Path) -> Path:
+    """Where a run keeps its per-epoch training state until the record is written (hidden: not a run)."""
+    return run_path.parent / f".{run_path.name}.training"
 
 
 def _score_video(detector: Detector, video, window: int, name: str, progress: Progress) -> np.ndarray:

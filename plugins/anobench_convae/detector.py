@@ -35,7 +35,7 @@ import torch
 from torch import nn
 
 from bench_core.detector import Detector, InputSpec
-from bench_core.errors import DataError, RunFailed, UsageError
+from bench_core.errors import DataError, UsageError
 
 if TYPE_CHECKING:
     from bench_core.progress import Progress
@@ -167,6 +167,7 @@ class ConvAE(Detector):
         },
     }
     version = "1"
+    supports_resume = True
 
     def __init__(self, config: Config, device: str = "cpu", seed: int = 0):
         super().__init__(config, device, seed)
@@ -254,10 +255,19 @@ class ConvAE(Detector):
         optimizer = self._optimizer()
         order_generator = torch.Generator().manual_seed(self.seed)
         n_batches = math.ceil(len(windows) / cfg.batch_size)
-        loss_per_epoch = []
+        loss_per_epoch: list[float] = []
+        first_epoch = 1
+        saved = self.checkpoints.latest()
+        if saved is not None:
+            self.model.load_state_dict(saved["state"]["model"])
+            optimizer.load_state_dict(saved["state"]["optimizer"])
+            order_generator.set_state(saved["state"]["order_generator"])
+            loss_per_epoch = list(saved["log"]["loss_per_epoch"])
+            first_epoch = saved["epoch"] + 1
         self.model.train()
         with progress.task("train", total=cfg.epochs * n_batches) as task:
-            for epoch in range(1, cfg.epochs + 1):
+            task.advance((first_epoch - 1) * n_batches)
+            for epoch in range(first_epoch, cfg.epochs + 1):
                 order = torch.randperm(len(windows), generator=order_generator).numpy()
                 loss_sum = 0.0
                 for first in range(0, len(windows), cfg.batch_size):
@@ -265,11 +275,9 @@ class ConvAE(Detector):
                     # The paper's objective: half the squared error of a window, averaged over the batch.
                     loss = 0.5 * (self.model(x) - x).square().sum(dim=(1, 2, 3)).mean()
                     loss_value = loss.item()
-                    if not math.isfinite(loss_value):
-                        raise RunFailed(
-                            f"conv-ae training diverged in epoch {epoch} of {cfg.epochs}: the loss is {loss_value}",
-                            hint=f"lower the detector setting lr (now {cfg.lr:g}) and run again",
-                        )
+                    self.checkpoints.check_finite(
+                        epoch, {"reconstruction": loss_value},
+                        hint=f"lower the detector setting lr (now {cfg.lr:g}) and run again")
                     optimizer.zero_grad(set_to_none=True)
                     loss.backward()
                     optimizer.step()
@@ -278,6 +286,10 @@ class ConvAE(Detector):
                     task.note(f"epoch {epoch}/{cfg.epochs} loss {loss_value:.4g}")
                 loss_per_epoch.append(loss_sum / len(windows))
                 task.note(f"epoch {epoch}/{cfg.epochs} mean loss {loss_per_epoch[-1]:.4g}")
+                self.checkpoints.save(epoch, {
+                    "model": self.model.state_dict(), "optimizer": optimizer.state_dict(),
+                    "order_generator": order_generator.get_state(),
+                }, {"loss_per_epoch": loss_per_epoch})
         self.model.eval()
         return {
             "loss_per_epoch": loss_per_epoch,
