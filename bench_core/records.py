@@ -15,6 +15,15 @@ from pathlib import Path
 from typing import Any, Iterator
 
 RECORD_FILE = "record.json"
+
+
+def _read_umask() -> int:
+    mask = os.umask(0)  # the only portable way to read it; done once, at import, before any worker threads
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _read_umask()
 SCHEMA_VERSION = 1
 
 
@@ -22,6 +31,8 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        # mkstemp makes the file private (0600); results and reports are meant to be shared, so use the umask.
+        os.fchmod(fd, 0o666 & ~_UMASK)
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()

@@ -63,7 +63,6 @@ class TrainingCheckpoints:
             return
         if not self.resume and self.folder.exists():
             shutil.rmtree(self.folder)
-        self.folder.mkdir(parents=True, exist_ok=True)
 
     def latest(self) -> dict | None:
         """The last saved epoch as ``{"epoch", "state", "log"}`` with the random states restored, or None."""

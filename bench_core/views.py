@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -68,7 +69,8 @@ def prepare(video: Video, spec: InputSpec, dataset_key: str, chunk: int = 128) -
     path = cache_dir() / "prepared" / f"{key}.npy"
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        # Process and thread in the name: sweep workers may be threads of one process preparing the same video.
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
         out = np.lib.format.open_memmap(
             tmp, mode="w+", dtype=np.uint8, shape=(len(video), spec.channels, spec.height, spec.width)
         )

@@ -271,12 +271,12 @@ def test_an_optional_hook_of_another_version_is_not_an_error(register_plugin):
 
 
 def test_unknown_names_get_a_did_you_mean(register_plugin):
-    register_plugin(detector_plugin(("stgan", Recorder), ("lstm-vae", Recorder)), "papers")
+    register_plugin(detector_plugin(("motion-gan", Recorder), ("pose-vae", Recorder)), "papers")
     catalogue = get_catalogue()
     with pytest.raises(UsageError) as caught:
-        catalogue.get("detector", "stgn", "--detector")
-    assert caught.value.message == "unknown detector 'stgn' given to --detector"
-    assert caught.value.hint == "did you mean 'stgan'?"
+        catalogue.get("detector", "motion-gn", "--detector")
+    assert caught.value.message == "unknown detector 'motion-gn' given to --detector"
+    assert caught.value.hint == "did you mean 'motion-gan'?"
     with pytest.raises(UsageError) as caught:
         catalogue.get("scorer", "zzzz")
     assert caught.value.hint.startswith("choose one of: ") and "frame-auroc" in caught.value.hint

@@ -97,3 +97,8 @@ def test_iter_records_skips_staging_folders(tmp_path):
     records.atomic_write_json(staging / "record.json", {"run_id": "r2"})
     assert [r["run_id"] for r in records.iter_records(tmp_path)] == ["r1"]
     assert os.path.basename(records.load_record(complete)["_path"]) == "r1"
+
+
+def test_written_files_follow_the_umask_not_mkstemps_private_mode(tmp_path):
+    records.atomic_write_json(tmp_path / "x.json", {"a": 1})
+    assert (tmp_path / "x.json").stat().st_mode & 0o777 == 0o666 & ~records._UMASK
