@@ -77,10 +77,10 @@ def _print_json(obj: Any) -> None:
 
 
 def cmd_list(
-    kind: Optional[str] = typer.Option(None, "--kind", help="Only this kind: detector, dataset or scorer."),
+    kind: Optional[str] = typer.Option(None, "--kind", help="Only this kind: detector, dataset, scorer or runner."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ) -> None:
-    """Every detector, dataset and scorer, with the plugin providing each."""
+    """Every detector, dataset, scorer and runner, with the plugin providing each."""
     if kind is not None and kind not in KINDS:
         from bench_core.errors import UsageError, did_you_mean
 
@@ -212,6 +212,157 @@ def cmd_leaderboard(
         typer.echo(markdown)
 
 
+def cmd_sweep(
+    detectors: str = typer.Option(..., "--detectors", help="Comma-separated detector names."),
+    datasets: str = typer.Option(..., "--datasets", help="Comma-separated dataset names."),
+    seeds: str = typer.Option("0", "--seeds", help="Comma-separated seeds or ranges, e.g. 0,1,2 or 0-4."),
+    preset: str = typer.Option("cpu", "--preset", help="Detector preset: 'paper' or 'cpu'."),
+    settings: List[str] = typer.Option([], "--set", help="Detector setting key=value for every job (repeatable)."),
+    grid: List[str] = typer.Option([], "--grid", help="An extra axis over a detector setting: key=v1,v2 "
+                                                     "(repeatable; the grid is the product of all axes)."),
+    data_options: List[str] = typer.Option([], "--data-option", help="Dataset option key=value (repeatable)."),
+    data_root: Optional[str] = typer.Option(None, "--data-root", envvar="ANOBENCH_DATA_ROOT",
+                                            help="Folder holding the datasets' files."),
+    normalization: str = typer.Option("minmax-per-video", "--normalization",
+                                      help="Score normalisation: minmax-per-video or none."),
+    smoothing_sigma: float = typer.Option(0.0, "--smoothing-sigma", help="Temporal Gaussian smoothing, in frames."),
+    scorers: List[str] = typer.Option(["frame-auroc"], "--scorer", help="Scorer(s) to apply (repeatable)."),
+    out: Path = typer.Option(Path("results"), "--out", help="Results folder; each job goes to OUT/dataset/detector/id."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
+    overwrite: str = typer.Option("never", "--overwrite",
+                                  help="never: run only missing jobs; failed: also re-run failed ones; always: all."),
+    runner: str = typer.Option("serial", "--runner", help="serial, process, dask (see 'anobench list --kind runner')."),
+    scheduler: Optional[str] = typer.Option(None, "--scheduler", help="Dask scheduler address, e.g. tcp://HOST:8786; "
+                                                                      "without it a local cluster is started."),
+    workers: Optional[int] = typer.Option(None, "--workers", min=1, help="Parallel jobs (process pool, local cluster)."),
+    threads_per_job: Optional[int] = typer.Option(None, "--threads-per-job", min=1,
+                                                  help="torch threads per job (default: cores // workers)."),
+    retries: int = typer.Option(1, "--retries", min=0, help="Dask: extra attempts for a job whose worker failed."),
+    leaderboard: Optional[Path] = typer.Option(None, "--leaderboard", help="Write OUT's leaderboard to this markdown "
+                                                                           "file when the sweep ends."),
+    as_json: bool = typer.Option(False, "--json", help="Print the job summary as JSON on stdout."),
+) -> None:
+    """Run every detector × dataset × seed (× --grid value) job; re-running skips what is complete."""
+    from bench_core import sweep
+    from bench_core.run import RunRequest
+    from bench_core.runners import RunnerOptions
+    from bench_core.sweep_display import RichSweepDisplay
+
+    base = RunRequest(
+        detector="", dataset="", preset=preset, settings=list(settings), data_options=list(data_options),
+        data_root=data_root, normalization=normalization, smoothing_sigma=smoothing_sigma, scorers=tuple(scorers),
+        out=out, device=device,
+    )
+    if overwrite not in sweep.OVERWRITE_POLICIES:
+        from bench_core.errors import UsageError
+
+        raise UsageError(f"--overwrite {overwrite!r} is not a policy", hint="use never, failed or always")
+    catalogue = get_catalogue()
+    requests = sweep.expand(base, sweep.split_list(detectors, "--detectors"), sweep.split_list(datasets, "--datasets"),
+                            sweep.parse_seeds(seeds), sweep.parse_grid(grid))
+    the_runner = sweep.load_runner(runner, RunnerOptions(workers=workers, threads_per_job=threads_per_job,
+                                                         scheduler=scheduler, retries=retries), catalogue)
+    jobs = sweep.plan_jobs(requests, catalogue)
+    pending, skipped = sweep.to_run(jobs, overwrite)
+    err = stderr()
+    err.print(f"sweep: {len(jobs)} jobs, {len(pending)} to run, {len(skipped)} already recorded "
+              f"(--overwrite {overwrite}); runner {runner}", highlight=False)
+    display = RichSweepDisplay(err, total=len(jobs), skipped=len(skipped), in_process=the_runner.in_process)
+    # The command as parsed (not sys.argv, which differs under a wrapper): what rebuilds these results.
+    command = sweep.reproduce_command(base, detectors, datasets, seeds, grid)
+    try:
+        with display:
+            result = sweep.run_sweep(jobs, the_runner, overwrite, display, command=command, out=out)
+    except KeyboardInterrupt:
+        err.print("[yellow]interrupted:[/] finished jobs are recorded; run the same command again to continue")
+        raise typer.Exit(130) from None
+    if as_json:
+        _print_json(result.as_dict())
+    else:
+        stdout().print(_sweep_table(result))
+    err.print(f"{result.count('done')} done, {result.count('skipped')} skipped, {result.count('failed')} failed "
+              f"in {result.seconds:.1f} s; records under {out}", highlight=False)
+    if leaderboard is not None:
+        _write_leaderboard(out, leaderboard)
+    if result.exit_code:
+        raise typer.Exit(result.exit_code)
+
+
+def _sweep_table(result) -> Table:
+    table = Table(title=f"sweep: {result.count('done')} done, {result.count('skipped')} skipped, "
+                        f"{result.count('failed')} failed")
+    for column, justify in (("job", "left"), ("status", "left"), ("AUROC (micro)", "right"),
+                            ("seconds", "right"), ("run id / error", "left")):
+        table.add_column(column, justify=justify, overflow="fold")
+    colours = {"done": "green", "skipped": "dim", "failed": "red"}
+    for o in result.outcomes:
+        micro = o.metrics.get("frame_auroc_micro")
+        table.add_row(escape(o.job.label), f"[{colours[o.status]}]{o.status}[/]",
+                      "—" if micro is None else f"{micro:.4f}", f"{o.seconds:.1f}" if o.seconds else "—",
+                      escape(o.error) if o.error else o.job.run_id)
+    return table
+
+
+def _write_leaderboard(results: Path, out: Path) -> None:
+    from bench_core.leaderboard import collect, render_markdown
+    from bench_core.records import atomic_write_bytes
+
+    catalogue = get_catalogue()
+    published = {r.name: r.meta.get("published", {}) for r in catalogue.all("detector")}
+    rows = collect(results, published)
+    argv = "anobench leaderboard " + shlex.quote(str(results)) + f" --out {shlex.quote(str(out))}"
+    atomic_write_bytes(Path(out), render_markdown(rows, results, out, argv).encode())
+    stderr().print(f"wrote {out} ({len(rows)} rows)")
+
+
+def cmd_report(
+    source: Path = typer.Argument(..., help="A run folder, or a results folder (e.g. a sweep's --out)."),
+    out: Path = typer.Option(..., "--out", help="Folder for the PNGs and index.html (created if missing)."),
+) -> None:
+    """PNGs and one self-contained HTML page: ROC, scores over frames per test video, per-video AUROC."""
+    from bench_core.report import build_report
+
+    published = {r.name: r.meta.get("published", {}) for r in get_catalogue().all("detector")}
+    index = build_report(source, out, published)
+    stderr().print(f"wrote {index}")
+
+
+def _png_target(out: Path, default_name: str) -> Path:
+    return out if out.suffix.lower() == ".png" else out / default_name
+
+
+def cmd_plot_roc(
+    runs: List[Path] = typer.Argument(..., help="Run folders or results folders: one curve per run."),
+    out: Path = typer.Option(..., "--out", help="A .png file, or a folder to write roc.png into."),
+) -> None:
+    """ROC curves, one per run (all test frames pooled), AUROC in the legend."""
+    from bench_core import plots
+
+    stderr().print(f"wrote {plots.plot_roc(plots.load_records(runs), _png_target(out, 'roc.png'))}")
+
+
+def cmd_plot_scores(
+    run: Path = typer.Argument(..., help="One run's folder (OUT/dataset/detector/run id)."),
+    out: Path = typer.Option(..., "--out", help="Folder to write one scores-<video>.png per test video into."),
+) -> None:
+    """The anomaly score over frames of every test video, labelled abnormal spans shaded."""
+    from bench_core import plots
+
+    written = plots.plot_scores(plots.load_run(run), out)
+    stderr().print(f"wrote {len(written)} PNGs to {out}")
+
+
+def cmd_plot_latent(
+    run: Path = typer.Argument(..., help="One run's folder, from a detector that saves latent means."),
+    out: Path = typer.Option(..., "--out", help="A .png file, or a folder to write latent.png into."),
+    seed: int = typer.Option(0, "--seed", help="t-SNE random state."),
+) -> None:
+    """2-D t-SNE of the test windows' latent means, coloured by the label of each window's last frame."""
+    from bench_core import plots
+
+    stderr().print(f"wrote {plots.plot_latent(plots.load_run(run), _png_target(out, 'latent.png'), seed)}")
+
+
 def cmd_data_check(
     dataset: str = typer.Argument(..., help="Dataset name (see 'anobench list --kind dataset')."),
     data_root: Optional[str] = typer.Option(None, "--data-root", envvar="ANOBENCH_DATA_ROOT",
@@ -285,7 +436,14 @@ def build_app() -> typer.Typer:
     app.command("list")(cmd_list)
     app.command("plugins")(cmd_plugins)
     app.command("run")(cmd_run)
+    app.command("sweep")(cmd_sweep)
     app.command("leaderboard")(cmd_leaderboard)
+    app.command("report")(cmd_report)
+    plot = typer.Typer(cls=_Group, no_args_is_help=True, help="Figures from run records, as PNG files.")
+    plot.command("roc")(cmd_plot_roc)
+    plot.command("scores")(cmd_plot_scores)
+    plot.command("latent")(cmd_plot_latent)
+    app.add_typer(plot, name="plot")
     data = typer.Typer(cls=_Group, no_args_is_help=True, help="Check dataset folders and generate datasets.")
     data.command("check")(cmd_data_check)
     data.command("generate")(cmd_data_generate)

@@ -22,5 +22,10 @@ def register_scorers(register):
 
 
 @hookspec
+def register_runners(register):
+    """Register sweep runners: ``register(name, "module:Class" or class, summary=...)``; see bench_core.runners."""
+
+
+@hookspec
 def register_commands(app):
     """Add sub-commands to the ``anobench`` typer app."""

@@ -11,6 +11,8 @@ from pathlib import Path
 from bench_core.errors import UsageError
 from bench_core.records import iter_records
 
+CONFIDENCE = 0.95
+
 
 @dataclass
 class Row:
@@ -26,6 +28,7 @@ class Row:
     eer: list[float] = field(default_factory=list)
     fps: list[float] = field(default_factory=list)
     runs: list[str] = field(default_factory=list)
+    run_ids: list[str] = field(default_factory=list)
     commands: list[str] = field(default_factory=list)
     published: dict | None = None
 
@@ -34,7 +37,8 @@ class Row:
             "dataset": self.dataset, "detector": self.detector, "preset": self.preset,
             "settings": list(self.settings), "protocol": self.protocol, "seeds": sorted(self.seeds),
             "n_seeds": len(self.seeds),
-            "frame_auroc_micro": summarise(self.micro), "frame_auroc_macro": summarise(self.macro),
+            "frame_auroc_micro": summarise(self.micro), "frame_auroc_micro_ci95": t_interval(self.micro),
+            "frame_auroc_macro": summarise(self.macro),
             "aupr": summarise(self.aupr), "eer": summarise(self.eer), "inference_fps": summarise(self.fps),
             "published": self.published, "runs": self.runs,
         }
@@ -47,6 +51,36 @@ def summarise(values: list[float]) -> dict:
     mean = sum(values) / len(values)
     std = math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1)) if len(values) > 1 else None
     return {"mean": mean, "std": std, "n": len(values)}
+
+
+def t_interval(values: list[float], confidence: float = CONFIDENCE) -> tuple[float, float] | None:
+    """Student-t interval of the mean over seeds; None with fewer than two seeds (no spread to estimate)."""
+    values = [v for v in values if v is not None and not (isinstance(v, float) and math.isnan(v))]
+    if len(values) < 2:
+        return None
+    from scipy import stats
+
+    summary = summarise(values)
+    half = stats.t.ppf((1 + confidence) / 2, len(values) - 1) * summary["std"] / math.sqrt(len(values))
+    return (summary["mean"] - half, summary["mean"] + half)
+
+
+def per_video_auroc(record: dict) -> dict[str, float | None]:
+    """AUROC of each test video from the run's saved scores; None where a video has one class only."""
+    import numpy as np
+    from sklearn.metrics import roc_auc_score
+
+    run = Path(record["_path"])
+    result: dict[str, float | None] = {}
+    for video in record.get("per_video", []):
+        path = run / video["file"]
+        if not path.is_file():
+            result[video["id"]] = None
+            continue
+        with np.load(path) as saved:
+            score, label = saved["score"], saved["label"]
+        result[video["id"]] = float(roc_auc_score(label, score)) if 0 < label.sum() < len(label) else None
+    return result
 
 
 def protocol_label(protocol: dict) -> str:
@@ -96,6 +130,7 @@ def collect(results: Path, published_by_detector: dict[str, dict]) -> list[Row]:
         row.eer.append(metrics.get("eer"))
         row.fps.append(record["timing"].get("inference_fps"))
         row.runs.append(record["_path"])
+        row.run_ids.append(record.get("run_id", ""))
         row.commands.append(reproduce_command(record, str(results)))
     if not rows:
         raise UsageError(f"{results}: holds no complete run records (record.json)", hint="run 'anobench run' first")
@@ -110,6 +145,28 @@ def _fmt(summary: dict, digits: int = 3) -> str:
     return f"{summary['mean']:.{digits}f} ± {summary['std']:.{digits}f}"
 
 
+def _fmt_interval(interval) -> str:
+    return "—" if interval is None else f"[{interval[0]:.3f}, {interval[1]:.3f}]"
+
+
+def reproduce_commands(rows: list[Row], results: Path) -> list[str]:
+    """The sweep commands that produced these runs (from the results' sweeps.json); per-run commands for the rest."""
+    from bench_core.sweep import read_sweep_log
+
+    wanted = {run_id for row in rows for run_id in row.run_ids}
+    commands, covered = [], set()
+    for entry in read_sweep_log(results):
+        ids = set(entry.get("run_ids", [])) & wanted
+        if ids and not ids <= covered:
+            commands.append(entry["command"])
+            covered |= ids
+    for row in rows:
+        for run_id, command in sorted(zip(row.run_ids, row.commands), key=lambda pair: pair[1]):
+            if run_id not in covered and command not in commands:
+                commands.append(command)
+    return commands
+
+
 def _fmt_mean(summary: dict) -> str:
     return "—" if summary["mean"] is None else f"{summary['mean']:.1f}"
 
@@ -119,12 +176,20 @@ def render_markdown(rows: list[Row], results: Path, out_file: Path | None, argv:
     lines = [
         "# anobench leaderboard",
         "",
-        f"Built by `{argv}` from {sum(len(r.seeds) for r in rows)} run records in `{results}`.",
-        "Metrics are mean ± sample std over seeds; inference fps is the mean; each run's record is linked.",
+        "Reproduce this table with:",
         "",
-        "| Dataset | Detector | Preset | Seeds | Frame AUROC (micro) | Frame AUROC (macro) | AUPR | EER "
-        "| Inference fps | Published AUROC | Protocol | Runs |",
-        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---|---|",
+        "```sh",
+        *reproduce_commands(rows, Path(results)),
+        argv,
+        "```",
+        "",
+        f"{sum(len(r.seeds) for r in rows)} run records in `{results}`. Metrics are mean ± sample std over seeds "
+        f"(n = seeds); the {CONFIDENCE:.0%} interval is Student's t interval of the mean micro AUROC; inference fps "
+        "is the mean; each run's record is linked.",
+        "",
+        "| Dataset | Detector | Preset | Seeds | Frame AUROC (micro) | 95% interval | Frame AUROC (macro) | AUPR "
+        "| EER | Inference fps | Published AUROC | Protocol | Runs |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|",
     ]
     for row in rows:
         preset = row.preset + ("".join(f" `{s}`" for s in row.settings))
@@ -137,11 +202,10 @@ def render_markdown(rows: list[Row], results: Path, out_file: Path | None, argv:
         )
         lines.append(
             f"| {row.dataset} | {row.detector} | {preset} | {len(row.seeds)} | {_fmt(summarise(row.micro))} "
-            f"| {_fmt(summarise(row.macro))} | {_fmt(summarise(row.aupr))} | {_fmt(summarise(row.eer))} "
-            f"| {_fmt_mean(summarise(row.fps))} | {published} | {row.protocol} | {links} |"
+            f"| {_fmt_interval(t_interval(row.micro))} | {_fmt(summarise(row.macro))} | {_fmt(summarise(row.aupr))} "
+            f"| {_fmt(summarise(row.eer))} | {_fmt_mean(summarise(row.fps))} | {published} | {row.protocol} "
+            f"| {links} |"
         )
-    lines += ["", "## Reproduce", "", "```sh"]
-    for row in rows:
-        lines += sorted(set(row.commands), key=lambda c: c)
-    lines += [f"{argv}", "```", ""]
+    lines.append("")
     return "\n".join(lines)
+

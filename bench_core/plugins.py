@@ -21,8 +21,9 @@ from bench_core.errors import PluginError, UsageError, did_you_mean
 ENTRY_POINT_GROUP = "anobench"
 # Comma-separated plugin (entry-point) names to skip, as tox's TOX_DISABLED_EXTERNAL_PLUGINS does.
 BLOCK_ENV = "ANOBENCH_BLOCK_PLUGINS"
-KINDS = ("detector", "dataset", "scorer")
-_REGISTER_HOOK = {"detector": "register_detectors", "dataset": "register_datasets", "scorer": "register_scorers"}
+KINDS = ("detector", "dataset", "scorer", "runner")
+_REGISTER_HOOK = {"detector": "register_detectors", "dataset": "register_datasets", "scorer": "register_scorers",
+                  "runner": "register_runners"}
 
 
 @dataclass(frozen=True)
@@ -187,7 +188,7 @@ class _Manager:
 
 
 class Catalogue:
-    """Every detector, dataset and scorer the installed plugins registered, by kind and name."""
+    """Every detector, dataset, scorer and runner the installed plugins registered, by kind and name."""
 
     def __init__(self) -> None:
         self._by_kind: dict[str, dict[str, Registration]] = {k: {} for k in KINDS}

@@ -7,7 +7,7 @@ import math
 import pytest
 
 from bench_core.errors import UsageError
-from bench_core.leaderboard import collect, render_markdown, summarise
+from bench_core.leaderboard import collect, render_markdown, summarise, t_interval
 from bench_core.records import atomic_write_json
 
 
@@ -49,15 +49,46 @@ def test_rows_group_seeds_and_sort_stably(tmp_path):
     text = render_markdown(rows, tmp_path, out, "anobench leaderboard x")
     line = next(l for l in text.splitlines() if l.startswith("| avenue | stgan |"))
     cells = [c.strip() for c in line.strip("|").split("|")]
-    assert cells[3] == "3" and cells[4] == "0.800 ± 0.100" and cells[5] == "0.700 ± 0.100"
-    assert cells[8] == "100.0" and cells[9] == "0.829 (seed 000, Table 1)"
-    assert "[s0](../avenue/stgan/cpu-seed0-x/record.json)" in cells[11]
-    assert "| avenue | conv-ae | cpu `epochs=9` | 1 | 0.650 |" in text
+    assert cells[3] == "3" and cells[4] == "0.800 ± 0.100" and cells[6] == "0.700 ± 0.100"
+    # t(0.975, df=2) = 4.303; 4.303 * 0.1 / sqrt(3) = 0.248
+    assert cells[5] == "[0.552, 1.048]"
+    assert cells[9] == "100.0" and cells[10] == "0.829 (seed 000, Table 1)"
+    assert cells[11] == "minmax-per-video, no smoothing, labels: frame"
+    assert "[s0](../avenue/stgan/cpu-seed0-x/record.json)" in cells[12]
+    assert "| avenue | conv-ae | cpu `epochs=9` | 1 | 0.650 | — |" in text
+    # every table line has the header's number of cells (GitHub renders nothing otherwise)
+    table = [l for l in text.splitlines() if l.startswith("|")]
+    assert len({l.count("|") for l in table}) == 1 and len(table) == 2 + len(rows)
     assert ("anobench run --detector stgan --dataset avenue --preset cpu --seed 2 --data-option seed=0 "
             f"--out {tmp_path}") in text
     # same input, same bytes
     assert render_markdown(collect(tmp_path, {}), tmp_path, out, "x") == render_markdown(
         collect(tmp_path, {}), tmp_path, out, "x")
+
+
+def test_the_t_interval_of_the_mean():
+    low, high = t_interval([0.7, 0.8, 0.9])
+    assert math.isclose(low, 0.8 - 0.24841, abs_tol=1e-4) and math.isclose(high, 0.8 + 0.24841, abs_tol=1e-4)
+    assert t_interval([0.7]) is None and t_interval([0.7, None]) is None
+
+
+def test_the_header_gives_the_sweep_command_when_the_runs_came_from_one(tmp_path):
+    from bench_core.sweep import SWEEP_LOG
+
+    fake_record(tmp_path, "avenue", "stgan", 0, 0.7)
+    fake_record(tmp_path, "avenue", "stgan", 1, 0.8)
+    fake_record(tmp_path, "avenue", "conv-ae", 0, 0.6)
+    # the stgan runs came from a sweep; the conv-ae run did not
+    atomic_write_json(tmp_path / SWEEP_LOG, [{"command": "anobench sweep --detectors stgan --seeds 0,1",
+                                              "run_ids": ["cpu-seed0-x", "cpu-seed1-x"]}])
+    text = render_markdown(collect(tmp_path, {}), tmp_path, None, "anobench leaderboard r")
+    header = text[:text.index("| Dataset")]
+    assert "anobench sweep --detectors stgan --seeds 0,1" in header
+    # run ids are shared here by the fake records, so every run counts as swept: no per-run commands
+    assert "anobench run --detector" not in header
+    atomic_write_json(tmp_path / SWEEP_LOG, [])
+    header = render_markdown(collect(tmp_path, {}), tmp_path, None, "x")
+    assert header.count("anobench run --detector") == 3
 
 
 def test_an_empty_results_folder_says_so(tmp_path):

@@ -1,0 +1,182 @@
+"""Figures from run records: ROC curves, anomaly score over frames with abnormal spans shaded, latent t-SNE.
+
+matplotlib (Agg backend) and scikit-learn are imported inside the functions, so importing this module is cheap.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+
+from bench_core.errors import DataError, UsageError
+from bench_core.records import RECORD_FILE, iter_records, load_record
+
+LATENT_KEY = "window_latent_mean"
+
+
+@dataclass
+class VideoScores:
+    id: str
+    score: np.ndarray
+    label: np.ndarray
+    latent: np.ndarray | None
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only, never a window; must precede the pyplot import
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def load_records(paths: Iterable[Path]) -> list[dict]:
+    """Every run record in the given run folders or results folders, in a stable order."""
+    found = []
+    for path in paths:
+        path = Path(path)
+        if not path.exists():
+            raise UsageError(f"{path}: no such run or results folder", hint="give a folder written by anobench run")
+        runs = list(iter_records(path))
+        if not runs:
+            raise UsageError(f"{path}: holds no complete run records ({RECORD_FILE})",
+                             hint="give a run folder or the --out folder of 'anobench run' or 'anobench sweep'")
+        found.extend(runs)
+    return sorted(found, key=lambda r: (r["dataset"]["name"], r["detector"]["name"], run_label(r)))
+
+
+def load_run(path: Path) -> dict:
+    path = Path(path)
+    if not (path / RECORD_FILE).is_file():
+        raise UsageError(f"{path}: not a run folder (it has no {RECORD_FILE})",
+                         hint="give one run's folder: OUT/<dataset>/<detector>/<run id>")
+    return load_record(path)
+
+
+def video_scores(record: dict) -> list[VideoScores]:
+    run = Path(record["_path"])
+    videos = []
+    for video in record.get("per_video", []):
+        path = run / video["file"]
+        if not path.is_file():
+            raise DataError(f"{path}: the scores of test video '{video['id']}' are missing",
+                            hint="run it again with --overwrite")
+        with np.load(path) as saved:
+            latent = saved[LATENT_KEY] if LATENT_KEY in saved.files else None
+            videos.append(VideoScores(video["id"], saved["score"], saved["label"].astype(np.int8), latent))
+    return videos
+
+
+def run_label(record: dict) -> str:
+    settings = " ".join(record["detector"].get("settings", []))
+    return (f"{record['detector']['name']} on {record['dataset']['name']}, seed {record['seed']}"
+            + (f" ({settings})" if settings else ""))
+
+
+def abnormal_spans(label: np.ndarray) -> list[tuple[int, int]]:
+    """[start, stop) frame ranges where label is 1."""
+    padded = np.concatenate([[0], (np.asarray(label) > 0).astype(np.int8), [0]])
+    edges = np.flatnonzero(np.diff(padded))
+    return list(zip(edges[::2].tolist(), edges[1::2].tolist()))
+
+
+def plot_roc(runs: list[dict], out_png: Path) -> Path:
+    """One ROC curve per run (all test frames pooled, as the micro AUROC is), AUROC in the legend."""
+    from sklearn.metrics import roc_auc_score, roc_curve
+
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6, 5))
+    for record in runs:
+        videos = video_scores(record)
+        score = np.concatenate([v.score for v in videos])
+        label = np.concatenate([v.label for v in videos])
+        if label.min() == label.max():
+            continue  # one class only: no curve to draw
+        fpr, tpr, _ = roc_curve(label, score)
+        ax.plot(fpr, tpr, label=f"{run_label(record)}: AUROC {roc_auc_score(label, score):.3f}")
+    ax.plot([0, 1], [0, 1], color="grey", linestyle=":", linewidth=1)
+    ax.set(xlabel="false positive rate", ylabel="true positive rate", title="Frame-level ROC (micro)",
+           xlim=(0, 1), ylim=(0, 1.01))
+    ax.legend(loc="lower right", fontsize="small")
+    return _save(fig, out_png)
+
+
+def plot_scores(record: dict, out_dir: Path) -> list[Path]:
+    """Per test video: the anomaly score over frames, labelled abnormal spans shaded. One PNG per video."""
+    plt = _pyplot()
+    written = []
+    for video in video_scores(record):
+        fig, ax = plt.subplots(figsize=(8, 2.6))
+        for start, stop in abnormal_spans(video.label):
+            ax.axvspan(start - 0.5, stop - 0.5, color="tab:red", alpha=0.2, linewidth=0)
+        ax.plot(np.arange(len(video.score)), video.score, color="tab:blue", linewidth=1)
+        ax.set(xlabel="frame", ylabel="anomaly score", xlim=(0, max(len(video.score) - 1, 1)),
+               title=f"{video.id}: {run_label(record)} (shaded: labelled abnormal)")
+        ax.title.set_fontsize("small")
+        written.append(_save(fig, Path(out_dir) / f"scores-{_safe(video.id)}.png"))
+    return written
+
+
+def latent_points(record: dict, max_points: int = 2000) -> tuple[np.ndarray, np.ndarray]:
+    """The test windows' latent means and the label of each window's last frame (window i ends on i+window-1)."""
+    window = int(record["detector"].get("input_spec", {}).get("window", 1))
+    points, labels = [], []
+    for video in video_scores(record):
+        if video.latent is None:
+            raise UsageError(f"run {record['run_id']} has no latent means ({LATENT_KEY}) in its scores files",
+                             hint=f"detector '{record['detector']['name']}' does not provide them "
+                                  "(Detector.last_outputs)")
+        latent = video.latent.reshape(len(video.latent), -1)
+        ends = np.arange(len(latent)) + window - 1
+        points.append(latent)
+        labels.append(video.label[np.minimum(ends, len(video.label) - 1)])
+    x, y = np.concatenate(points), np.concatenate(labels)
+    if len(x) > max_points:  # t-SNE is quadratic; a fixed subsample keeps the figure the same run to run
+        keep = np.sort(np.random.default_rng(0).choice(len(x), max_points, replace=False))
+        x, y = x[keep], y[keep]
+    return x, y
+
+
+def plot_latent(record: dict, out_png: Path, seed: int = 0) -> Path:
+    """2-D t-SNE of the test windows' latent means, coloured normal / abnormal."""
+    from sklearn.manifold import TSNE
+
+    x, y = latent_points(record)
+    if len(x) < 5:
+        raise UsageError(f"run {record['run_id']} has {len(x)} test windows: too few for a t-SNE")
+    from threadpoolctl import threadpool_limits
+
+    # One thread: sklearn's Barnes-Hut gradient with OpenMP threads crawled (45 s for 100 points) on a busy
+    # 2-core machine, against 0.3 s single-threaded; one thread also gives the same picture on every machine.
+    with threadpool_limits(limits=1):
+        embedded = TSNE(n_components=2, perplexity=min(30.0, (len(x) - 1) / 3), init="pca", random_state=seed,
+                        n_jobs=1).fit_transform(x.astype(np.float64))
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6, 5))
+    for value, name, colour in ((0, "normal", "tab:blue"), (1, "abnormal", "tab:red")):
+        mask = y == value
+        ax.scatter(embedded[mask, 0], embedded[mask, 1], s=6, alpha=0.6, color=colour,
+                   label=f"{name} ({int(mask.sum())})")
+    ax.set(title=f"t-SNE of latent means: {run_label(record)}", xticks=[], yticks=[])
+    ax.title.set_fontsize("small")
+    ax.legend(loc="best", fontsize="small")
+    return _save(fig, out_png)
+
+
+def _save(fig, path: Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+    return path
+
+
+def _safe(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)

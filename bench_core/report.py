@@ -1,0 +1,96 @@
+"""``anobench report``: PNG figures and one self-contained HTML page (images inlined) for a run or a results folder.
+
+The page shows the ROC curves, the anomaly score over frames of every test video with abnormal spans shaded, and,
+for a folder of several runs, the leaderboard and a per-video AUROC table (runs × videos), so a reader can see on
+which videos a detector fails.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+from pathlib import Path
+
+from bench_core import plots
+from bench_core.leaderboard import (CONFIDENCE, _fmt, _fmt_interval, _fmt_mean, collect, per_video_auroc,
+                                    protocol_label, summarise, t_interval)
+from bench_core.records import atomic_write_bytes
+
+STYLE = """
+body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222; }
+table { border-collapse: collapse; margin: 1em 0; font-size: 0.9em; }
+th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: right; }
+th:first-child, td:first-child { text-align: left; }
+td.bad { background: #fde0dc; } td.good { background: #e3f4e1; }
+img { max-width: 100%; border: 1px solid #eee; margin: 0.3em 0; }
+code { background: #f4f4f4; padding: 0 0.2em; }
+"""
+
+
+def build_report(source: Path, out_dir: Path, published_by_detector: dict[str, dict] | None = None) -> Path:
+    """Write the PNGs and ``index.html`` into ``out_dir``; returns the HTML file's path."""
+    out_dir = Path(out_dir)
+    runs = plots.load_records([source])
+    out_dir.mkdir(parents=True, exist_ok=True)
+    roc_png = plots.plot_roc(runs, out_dir / "roc.png")
+    sections = [f"<h1>anobench report: <code>{html.escape(str(source))}</code></h1>",
+                f"<p>{len(runs)} run{'s' if len(runs) != 1 else ''}.</p>"]
+    if len(runs) > 1:
+        rows = collect(Path(source), published_by_detector or {})
+        sections += ["<h2>Leaderboard</h2>", _leaderboard_html(rows)]
+    sections += ["<h2>Per-video frame AUROC</h2>",
+                 "<p>AUROC over each test video's frames; — where a video has one class only. Red: below 0.5.</p>",
+                 _per_video_html(runs)]
+    sections += ["<h2>ROC</h2>", _img(roc_png)]
+    for index, record in enumerate(runs):
+        folder = out_dir / f"run{index:03d}-{record['run_id']}"
+        pngs = plots.plot_scores(record, folder)
+        metrics = record.get("metrics", {})
+        micro = metrics.get("frame_auroc_micro")
+        sections.append(f"<h2>{html.escape(plots.run_label(record))}</h2>")
+        sections.append(f"<p>run <code>{html.escape(record['run_id'])}</code> · micro AUROC "
+                        f"{'—' if micro is None else f'{micro:.4f}'} · protocol "
+                        f"{html.escape(protocol_label(record.get('protocol', {})))}</p>")
+        sections += [_img(png) for png in pngs]
+    page = ("<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'><title>anobench report</title>"
+            f"<style>{STYLE}</style></head><body>\n" + "\n".join(sections) + "\n</body></html>\n")
+    index = out_dir / "index.html"
+    atomic_write_bytes(index, page.encode())
+    return index
+
+
+def _img(png: Path) -> str:
+    data = base64.b64encode(Path(png).read_bytes()).decode("ascii")
+    return f"<img alt='{html.escape(png.stem)}' src='data:image/png;base64,{data}'>"
+
+
+def _leaderboard_html(rows) -> str:
+    head = ["Dataset", "Detector", "Preset", "Seeds", "Frame AUROC (micro)", f"{CONFIDENCE:.0%} interval",
+            "Frame AUROC (macro)", "Inference fps", "Published AUROC", "Protocol"]
+    body = []
+    for row in rows:
+        published = "—" if not row.published else f"{row.published['frame_auroc']:.3f}"
+        cells = [row.dataset, row.detector, " ".join([row.preset, *row.settings]), str(len(row.seeds)),
+                 _fmt(summarise(row.micro)), _fmt_interval(t_interval(row.micro)), _fmt(summarise(row.macro)),
+                 _fmt_mean(summarise(row.fps)), published, row.protocol]
+        body.append("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>")
+    return ("<table><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in head) + "</tr>"
+            + "".join(body) + "</table>")
+
+
+def _per_video_html(runs: list[dict]) -> str:
+    per_run = [(plots.run_label(r), per_video_auroc(r)) for r in runs]
+    videos = sorted({v for _, aurocs in per_run for v in aurocs})
+    lines = ["<table><tr><th>run</th>" + "".join(f"<th>{html.escape(v)}</th>" for v in videos) + "</tr>"]
+    for label, aurocs in per_run:
+        cells = []
+        for video in videos:
+            value = aurocs.get(video)
+            if value is None:
+                cells.append("<td>—</td>")
+            else:
+                css = "bad" if value < 0.5 else ("good" if value >= 0.8 else "")
+                cells.append(f"<td class='{css}'>{value:.3f}</td>")
+        lines.append(f"<tr><td>{html.escape(label)}</td>{''.join(cells)}</tr>")
+    lines.append("</table>")
+    return "".join(lines)

@@ -1,0 +1,66 @@
+"""The Runner interface: how a sweep's jobs get executed (in this process, a process pool, a Dask cluster...).
+
+A runner receives picklable :class:`bench_core.sweep.Job` objects and a function to apply to each,
+``bench_core.sweep.run_job`` (a module-level function, so it pickles by reference). It yields one
+:class:`bench_core.sweep.JobOutcome` per job, in the order jobs finish. Runners are registered by plugins through
+``register_runners(register)``; the built-in ones (serial, process, dask) live in ``plugins/anobench_runners``.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Iterator, Sequence
+
+from bench_core.progress import Progress
+
+if TYPE_CHECKING:
+    from bench_core.sweep import Job, JobOutcome
+
+
+@dataclass
+class RunnerOptions:
+    """What the user chose on the command line; a runner uses what applies to it and ignores the rest."""
+
+    #: Parallel jobs (process pool size, LocalCluster workers); None lets the runner decide.
+    workers: int | None = None
+    #: torch threads each job may use; None: cores // workers for parallel runners, torch's default for serial.
+    threads_per_job: int | None = None
+    #: Address of an existing cluster's scheduler (dask: tcp://host:8786); None starts a local one.
+    scheduler: str | None = None
+    #: Extra attempts for a job that raised something unexpected (a lost worker, an out-of-memory error).
+    retries: int = 1
+
+
+class SweepEvents:
+    """What a runner tells the sweep while it works. The default does nothing (library use, tests)."""
+
+    def job_started(self, job: "Job") -> None:
+        """The job has begun executing (runners that cannot know exactly call it on submission)."""
+
+    def job_finished(self, outcome: "JobOutcome") -> None:
+        """The sweep received the job's outcome (called by the sweep, not by runners)."""
+
+    def job_progress(self, job: "Job") -> Progress:
+        """A progress sink for a job executed in this process (only in-process runners can show it)."""
+        return Progress()
+
+
+class Runner:
+    """Executes sweep jobs. Subclasses implement :meth:`run`; ``name`` is filled in from the registration."""
+
+    #: True when jobs run in the calling process (so per-job progress bars can be shown).
+    in_process = False
+
+    def __init__(self, options: RunnerOptions | None = None):
+        self.options = options or RunnerOptions()
+
+    def run(self, jobs: Sequence["Job"], events: SweepEvents) -> Iterator["JobOutcome"]:
+        """Execute every job and yield its outcome as soon as it finishes (any order)."""
+        raise NotImplementedError
+
+    def threads_for(self, workers: int) -> int:
+        """torch threads per job: the user's choice, else the machine's cores shared among the workers."""
+        if self.options.threads_per_job:
+            return self.options.threads_per_job
+        return max(1, (os.cpu_count() or 1) // max(1, workers))

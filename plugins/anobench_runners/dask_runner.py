@@ -1,0 +1,82 @@
+"""The Dask distributed runner: jobs as tasks on a cluster (an existing scheduler, or a LocalCluster)."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from typing import Iterator, Sequence
+
+from bench_core.errors import UsageError
+from bench_core.runners import Runner, SweepEvents
+from bench_core.sweep import Job, JobOutcome, run_job
+
+
+def run_on_worker(job: Job, threads: int | None) -> JobOutcome:
+    """Runs on a dask worker. Without a set thread count, the worker machine's cores are shared by its threads."""
+    if threads is None:
+        from dask.distributed import get_worker
+
+        threads = max(1, (os.cpu_count() or 1) // max(1, get_worker().state.nthreads))
+    # Unexpected errors are raised (after failed.json is written) so that dask's retries can move the job.
+    return run_job(job, threads=threads, raise_unexpected=True)
+
+
+class DaskRunner(Runner):
+    """Connects to ``--scheduler`` or starts a LocalCluster bound to 127.0.0.1 with one thread per worker."""
+
+    #: LocalCluster workers as processes (real parallelism); tests use threads, which see inline plugins.
+    processes = True
+
+    def run(self, jobs: Sequence[Job], events: SweepEvents) -> Iterator[JobOutcome]:
+        if not jobs:
+            return
+        try:
+            from dask.distributed import Client, LocalCluster, as_completed
+        except ImportError:
+            raise UsageError("--runner dask needs Dask distributed, which is not installed",
+                             hint='pip install "anobench[dask]"') from None
+        cluster = None
+        if self.options.scheduler:
+            try:
+                client = Client(self.options.scheduler, timeout="30s")
+            except OSError as exc:
+                raise UsageError(f"--scheduler {self.options.scheduler}: cannot connect ({exc})",
+                                 hint="start 'dask scheduler' there, or leave --scheduler out for a local cluster") \
+                    from None
+            workers = max(1, len(client.nthreads()))
+            threads = self.options.threads_per_job  # None: decided on each worker from its own cores
+        else:
+            workers = min(len(jobs), self.options.workers or os.cpu_count() or 1)
+            # Bound to loopback: nothing outside this machine can reach the scheduler or the workers. Thread
+            # workers talk in-process (inproc://), with no socket at all.
+            network = {"host": "127.0.0.1"} if self.processes else {}
+            cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=self.processes,
+                                   dashboard_address=None, **network)
+            client = Client(cluster)
+            threads = self.threads_for(workers)
+        futures = {}
+        try:
+            for job in jobs:
+                future = client.submit(run_on_worker, job, threads, key=f"anobench-{job.run_id}-{uuid.uuid4().hex[:8]}",
+                                       retries=self.options.retries, pure=False)
+                futures[future] = job
+            queue = list(jobs)
+            for job in queue[:workers]:
+                events.job_started(job)
+            started = workers
+            for future in as_completed(list(futures)):
+                job = futures[future]
+                try:
+                    outcome = future.result()
+                except Exception as exc:  # retries spent, or a worker lost too often (KilledWorker)
+                    outcome = JobOutcome(job, "failed", error=f"{type(exc).__name__}: {' '.join(str(exc).split())}",
+                                         infrastructure=not (job.path / "failed.json").is_file())
+                if started < len(queue):
+                    events.job_started(queue[started])
+                    started += 1
+                yield outcome
+        finally:
+            client.cancel(list(futures))
+            client.close()
+            if cluster is not None:
+                cluster.close()

@@ -1,0 +1,47 @@
+"""anobench report: a self-contained HTML page (images inlined) with the leaderboard and per-video AUROCs."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from bench_core.leaderboard import per_video_auroc
+from bench_core.report import build_report
+from test_plots import PNG_MAGIC, toy_run
+from test_sweep import invoke
+
+pytestmark = pytest.mark.usefixtures("toy_plugin")
+
+
+def test_per_video_auroc_from_the_scores_files(tmp_path):
+    good = toy_run(tmp_path, 0)
+    flipped = toy_run(tmp_path, 0, ["scale=-1"])
+    assert set(per_video_auroc(good)) == {"test0", "test1", "test2"}
+    assert all(v == pytest.approx(1.0) for v in per_video_auroc(good).values())
+    assert all(v == pytest.approx(0.0) for v in per_video_auroc(flipped).values())
+
+
+def test_a_report_of_a_results_folder(tmp_path):
+    for seed in (0, 1):
+        toy_run(tmp_path / "r", seed)
+    toy_run(tmp_path / "r", 0, ["scale=-1"])
+    index = build_report(tmp_path / "r", tmp_path / "report")
+    page = index.read_text()
+    assert page.startswith("<!DOCTYPE html>") and "Leaderboard" in page and "Per-video frame AUROC" in page
+    images = re.findall(r"src='data:image/png;base64,([A-Za-z0-9+/=]+)'", page)
+    assert len(images) == 1 + 3 * 3  # the ROC, and 3 test videos per run
+    assert "src='http" not in page and "<script" not in page  # nothing fetched when opened
+    assert (tmp_path / "report" / "roc.png").read_bytes().startswith(PNG_MAGIC)
+    # the flipped detector fails on every video: its per-video cells are marked
+    assert page.count("class='bad'>0.000") == 3
+
+
+def test_the_report_command_on_one_run(tmp_path):
+    record = toy_run(tmp_path / "r")
+    result = invoke("report", record["_path"], "--out", str(tmp_path / "rep"))
+    assert result.exit_code == 0, result.output
+    page = (tmp_path / "rep" / "index.html").read_text()
+    assert "Leaderboard" not in page and page.count("data:image/png;base64,") == 4
+    missing = invoke("report", str(tmp_path / "nothing"), "--out", str(tmp_path / "rep2"))
+    assert missing.exit_code == 2 and "no such run or results folder" in missing.output
