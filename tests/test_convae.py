@@ -269,3 +269,22 @@ def test_frames_of_the_wrong_shape_or_too_short_for_training_are_data_errors():
         detector.score(wrong, Progress())
     with pytest.raises(DataError, match="10 frames"):
         detector.fit([square_video(6)], Progress())
+
+
+def test_the_skeleton_view_reads_28x28_maps_whatever_input_size_says():
+    for preset in ("paper", "cpu"):
+        config = build_config(Config, ConvAE.presets, preset, {"view": "skeleton"}, "--set", "conv-ae")
+        spec = ConvAE(config).input_spec
+        assert (spec.view, spec.height, spec.width) == ("skeleton", 28, 28)
+        net = ConvAENet(config)
+        assert net(torch.zeros(1, config.window, 28, 28)).shape == (1, config.window, 28, 28)
+    frames = build_config(Config, ConvAE.presets, "cpu", {}, "--set", "conv-ae")
+    assert frames.view == "frames" and ConvAE(frames).input_spec.height == 64
+    with pytest.raises(UsageError, match="view must be one of frames, skeleton"):
+        build_config(Config, ConvAE.presets, "cpu", {"view": "pose"}, "--set", "conv-ae")
+
+
+def test_a_frames_view_checkpoint_is_refused_by_a_skeleton_view_detector(tmp_path):
+    ConvAE(TINY).save(tmp_path / "frames.pt")
+    with pytest.raises(UsageError, match="view='frames' \\(now 'skeleton'\\)"):
+        ConvAE(dataclasses.replace(TINY, view="skeleton")).load(tmp_path / "frames.pt")

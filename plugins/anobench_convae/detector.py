@@ -20,6 +20,10 @@ Where this implementation had to choose (the paper is silent, or we follow a con
 * Temporal augmentation: the paper also trains on windows that skip frames (strides 1, 2 and 3); see
   ``temporal_strides``. Scoring always uses consecutive frames.
 * Epochs and weight decay are not given in the paper; the ``paper`` preset's values for them are our choice.
+* Views: ``view="frames"`` (the paper's input) resizes frames to ``input_size``; ``view="skeleton"`` reads seed
+  002's 28x28 binary skeleton maps (``industrial``, ``synthetic-industrial``) at their own size: the network is
+  then built for 28x28 and ``input_size`` is not used, because resizing a binary map would only blur it. Any
+  preset works with either view (``--set view=skeleton``); the paper's 11x11 stride-4 first layer still fits 28.
 """
 
 from __future__ import annotations
@@ -43,15 +47,21 @@ if TYPE_CHECKING:
 
 OPTIMIZERS = ("adagrad", "adam", "sgd")
 # Settings that shape the network or its input; a checkpoint only fits a detector built with the same ones.
-_ARCHITECTURE_FIELDS = ("input_size", "window", "channels", "kernel_sizes", "first_stride", "subtract_mean")
+_ARCHITECTURE_FIELDS = ("view", "input_size", "window", "channels", "kernel_sizes", "first_stride", "subtract_mean")
 _CHECKPOINT_FORMAT = 1
+VIEWS = ("frames", "skeleton")
+#: Side of the skeleton maps the ``skeleton`` view serves (seed 002's 28x28).
+SKELETON_MAP_SIZE = 28
 
 
 @dataclass(frozen=True)
 class Config:
     """Conv-AE settings. The defaults are the paper's (Hasan et al., CVPR 2016, Sec. 3.2 and 4)."""
 
-    #: Side of the square grayscale input in pixels; the paper resizes frames to 227x227.
+    #: Which view of the dataset to read: 'frames' (video frames, the paper's input) or 'skeleton' (seed 002's
+    #: 28x28 skeleton maps, read at 28x28 whatever input_size says).
+    view: str = "frames"
+    #: Side of the square grayscale input in pixels for the frames view; the paper resizes frames to 227x227.
     input_size: int = 227
     #: Consecutive frames stacked as input channels (the paper's T).
     window: int = 10
@@ -80,7 +90,14 @@ class Config:
     #: L2 penalty on the weights, applied by the optimiser. The paper uses one but gives no value; 5e-4 is ours.
     weight_decay: float = 5e-4
 
+    @property
+    def side(self) -> int:
+        """The side of the network's input: ``input_size`` for frames, the maps' own 28 for skeleton maps."""
+        return SKELETON_MAP_SIZE if self.view == "skeleton" else self.input_size
+
     def __post_init__(self):
+        if self.view not in VIEWS:
+            raise ValueError(f"view must be one of {', '.join(VIEWS)}, not {self.view!r}")
         if self.window < 1:
             raise ValueError(f"window must be >= 1, not {self.window}")
         for name in ("channels", "kernel_sizes"):
@@ -99,10 +116,11 @@ class Config:
         if not (0 < self.lr < math.inf) or not (0 <= self.weight_decay < math.inf):
             raise ValueError(f"lr must be a finite number > 0 and weight_decay one >= 0, not {self.lr}, "
                              f"{self.weight_decay}")
-        after_conv1 = (self.input_size - self.kernel_sizes[0]) // self.first_stride + 1
-        if self.input_size < self.kernel_sizes[0] or after_conv1 // 4 < 1:
+        after_conv1 = (self.side - self.kernel_sizes[0]) // self.first_stride + 1
+        if self.side < self.kernel_sizes[0] or after_conv1 // 4 < 1:
             raise ValueError(
-                f"input_size {self.input_size} is too small for kernel {self.kernel_sizes[0]} and stride "
+                f"{'input_size ' + str(self.side) if self.view == 'frames' else 'the 28x28 skeleton maps'} "
+                f"is too small for kernel {self.kernel_sizes[0]} and stride "
                 f"{self.first_stride}: the encoder needs a map of at least 4x4 after the first convolution"
             )
 
@@ -127,7 +145,7 @@ class ConvAENet(nn.Module):
         self.deconv2 = nn.ConvTranspose2d(c2, c1, k2, padding=k2 // 2)
         self.deconv1 = nn.ConvTranspose2d(c1, config.window, k1, stride=config.first_stride)
         # Part of the state so that a checkpoint carries the normalisation it was trained with.
-        self.register_buffer("mean_frame", torch.zeros(config.input_size, config.input_size))
+        self.register_buffer("mean_frame", torch.zeros(config.side, config.side))
 
     def reset_parameters(self, generator: torch.Generator) -> None:
         for layer in (self.conv1, self.conv2, self.conv3, self.deconv3, self.deconv2, self.deconv1):
@@ -180,13 +198,13 @@ class ConvAE(Detector):
 
     @property
     def input_spec(self) -> InputSpec:
-        size = self.config.input_size
-        return InputSpec(view="frames", height=size, width=size, channels=1, window=self.config.window)
+        size = self.config.side
+        return InputSpec(view=self.config.view, height=size, width=size, channels=1, window=self.config.window)
 
     # -- data ----------------------------------------------------------------------------------------------------
 
     def _check_frames(self, video: "PreparedVideo") -> None:
-        size = self.config.input_size
+        size = self.config.side
         if video.frames.ndim != 4 or tuple(video.frames.shape[1:]) != (1, size, size):
             raise DataError(
                 f"video '{video.id}' has frames of shape {tuple(video.frames.shape)}, conv-ae expects "
@@ -217,7 +235,7 @@ class ConvAE(Detector):
         ])
 
     def _mean_frame(self, train: list["PreparedVideo"], chunk: int = 256) -> torch.Tensor:
-        total = np.zeros((self.config.input_size,) * 2, dtype=np.float64)
+        total = np.zeros((self.config.side,) * 2, dtype=np.float64)
         count = 0
         for video in train:
             for start in range(0, len(video), chunk):
@@ -364,7 +382,7 @@ class ConvAE(Detector):
         saved = checkpoint["config"]
         current = dataclasses.asdict(self.config)
         differing = [f"{k}={saved.get(k)!r} (now {current[k]!r})" for k in _ARCHITECTURE_FIELDS
-                     if _as_tuple(saved.get(k)) != _as_tuple(current[k])]
+                     if _as_tuple(saved.get(k, "frames" if k == "view" else None)) != _as_tuple(current[k])]
         if differing:
             raise UsageError(
                 f"conv-ae checkpoint {path} was trained with other settings: {', '.join(differing)}",

@@ -1,0 +1,337 @@
+"""AE and VAE: seed 002's frame-wise baselines, a convolutional autoencoder and a convolutional variational
+autoencoder on single 28x28 skeleton maps (or resized grayscale frames), scored by reconstruction error.
+
+Seed 002 (Table 2) gives J = 16 latent dimensions, 30 epochs and batch 32 for both, and says they read the 4,618
+single skeleton maps where the LSTM-VAE reads sequences. The two detectors here share everything (network, data,
+training loop, scoring) and differ only in the variational part: the VAE's encoder outputs the mean and log-variance
+of a Gaussian posterior, samples z with the reparameterisation trick and adds the KL divergence to N(0, I) to the
+loss; the AE maps a frame straight to z.
+
+Where this implementation had to choose (seed 002 is silent):
+
+* Network: the same per-frame CNN as our LSTM-VAE, so that the comparison isolates the temporal part. Encoder:
+  two 4x4 stride-2 convolutions (28 -> 14 -> 7), each followed by batch normalisation (seed 002 puts BN on every
+  CNN layer of its model; we do the same for the baselines) and ReLU, then a fully connected layer to J (AE) or to
+  the mean and log-variance of J Gaussians (VAE). Decoder: the mirror, a fully connected layer and two 4x4
+  stride-2 transposed convolutions, BN and ReLU between them; the output is one logit per pixel.
+* Loss: binary cross-entropy summed over the D pixels of a frame (computed on logits for numerical stability),
+  plus for the VAE the KL divergence, averaged over the batch. Adam, learning rate 1e-3.
+* Score of a frame: the same binary cross-entropy between the frame and its reconstruction; the VAE reconstructs
+  from the posterior mean (no sampling), so scores are deterministic.
+* Views: ``view="skeleton"`` (the default, seed 002's input) reads the 28x28 binary maps as they are;
+  ``view="frames"`` resizes grayscale frames to ``input_size`` (a multiple of 4) and uses the grey level in [0, 1]
+  as the cross-entropy target.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, ClassVar
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from bench_core.detector import Detector, InputSpec
+from bench_core.errors import DataError, UsageError
+
+if TYPE_CHECKING:
+    from bench_core.progress import Progress
+    from bench_core.views import PreparedVideo
+
+VIEWS = ("frames", "skeleton")
+#: Side of the maps the skeleton view serves (seed 002's 28x28).
+SKELETON_MAP_SIZE = 28
+_ARCHITECTURE_FIELDS = ("view", "input_size", "latent_dim", "channels", "batch_norm")
+_CHECKPOINT_FORMAT = 1
+
+
+@dataclass(frozen=True)
+class Config:
+    """AE / VAE settings. Defaults are seed 002's (Table 2) where it gives them."""
+
+    #: 'skeleton' (seed 002's 28x28 binary skeleton maps) or 'frames' (grayscale frames resized to input_size).
+    view: str = "skeleton"
+    #: Side of the resized frames for the frames view (a multiple of 4); the skeleton view always uses 28.
+    input_size: int = 28
+    #: J, the dimension of the latent code (seed 002: 16).
+    latent_dim: int = 16
+    #: Filters of the two encoder convolutions (the decoder mirrors them). Our choice.
+    channels: tuple[int, ...] = (32, 64)
+    #: Batch normalisation after every convolution but the output layer (seed 002 uses BN on its CNN layers).
+    batch_norm: bool = True
+    #: Passes over the training frames (seed 002: 30).
+    epochs: int = 30
+    #: Frames per optimiser step (seed 002: 32).
+    batch_size: int = 32
+    #: Frames per forward pass when scoring; changes speed and memory, not the scores.
+    score_batch_size: int = 512
+    #: Adam learning rate. Our choice (seed 002 does not give one).
+    lr: float = 1e-3
+
+    @property
+    def side(self) -> int:
+        return SKELETON_MAP_SIZE if self.view == "skeleton" else self.input_size
+
+    def __post_init__(self):
+        if self.view not in VIEWS:
+            raise ValueError(f"view must be one of {', '.join(VIEWS)}, not {self.view!r}")
+        if self.input_size < 8 or self.input_size % 4:
+            raise ValueError(f"input_size must be a multiple of 4 and at least 8, not {self.input_size}")
+        if len(self.channels) != 2 or any(c < 1 for c in self.channels):
+            raise ValueError(f"channels must be two positive integers, not {self.channels}")
+        for name in ("latent_dim", "epochs", "batch_size", "score_batch_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, not {getattr(self, name)}")
+        if not (0 < self.lr < math.inf):
+            raise ValueError(f"lr must be a finite number > 0, not {self.lr}")
+
+
+class FrameAutoencoder(nn.Module):
+    """28x28 (or input_size) frame -> J-dimensional code (or mean and log-variance) -> one logit per pixel."""
+
+    def __init__(self, config: Config, variational: bool):
+        super().__init__()
+        c1, c2 = config.channels
+        self.side = config.side
+        self.variational = variational
+        self.bottom = config.side // 4
+        flat = c2 * self.bottom * self.bottom
+        norm = (lambda c: nn.BatchNorm2d(c)) if config.batch_norm else (lambda c: nn.Identity())
+        self.encoder = nn.Sequential(
+            nn.Conv2d(1, c1, 4, stride=2, padding=1), norm(c1), nn.ReLU(inplace=True),
+            nn.Conv2d(c1, c2, 4, stride=2, padding=1), norm(c2), nn.ReLU(inplace=True),
+            nn.Flatten(),
+        )
+        self.to_code = nn.Linear(flat, config.latent_dim * (2 if variational else 1))
+        self.from_code = nn.Sequential(nn.Linear(config.latent_dim, flat), nn.ReLU(inplace=True))
+        self.decoder = nn.Sequential(
+            nn.ConvTranspose2d(c2, c1, 4, stride=2, padding=1), norm(c1), nn.ReLU(inplace=True),
+            nn.ConvTranspose2d(c1, 1, 4, stride=2, padding=1),
+        )
+
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(mean, log-variance) for the VAE; (code, None) for the AE."""
+        out = self.to_code(self.encoder(x))
+        if self.variational:
+            mean, log_var = out.chunk(2, dim=1)
+            return mean, log_var
+        return out, None
+
+    def decode(self, code: torch.Tensor) -> torch.Tensor:
+        h = self.from_code(code).view(len(code), -1, self.bottom, self.bottom)
+        return self.decoder(h)
+
+    def forward(self, x: torch.Tensor, noise: torch.Tensor | None = None):
+        """Logits of the reconstruction, and the posterior (mean, log-variance; log-variance None for the AE).
+
+        ``noise`` (standard normal, like the mean) draws z = mean + exp(log_var / 2) * noise; None uses the mean.
+        """
+        mean, log_var = self.encode(x)
+        code = mean if noise is None or log_var is None else mean + torch.exp(0.5 * log_var) * noise
+        return self.decode(code), mean, log_var
+
+
+def reconstruction_bce(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Binary cross-entropy summed over all but the first dimension: one value per sample."""
+    per_pixel = F.binary_cross_entropy_with_logits(logits, target, reduction="none")
+    return per_pixel.flatten(1).sum(1)
+
+
+def kl_to_standard_normal(mean: torch.Tensor, log_var: torch.Tensor) -> torch.Tensor:
+    """KL(N(mean, exp(log_var)) || N(0, I)) per sample."""
+    return 0.5 * (mean.square() + log_var.exp() - 1.0 - log_var).sum(1)
+
+
+class _FramewiseDetector(Detector):
+    """Everything AE and VAE share; subclasses set ``variational`` and ``name``."""
+
+    Config = Config
+    presets = {
+        "paper": {"latent_dim": 16, "epochs": 30, "batch_size": 32},
+        # Narrower layers and fewer epochs: about 10 s of training on synthetic-industrial's 3,000 training maps
+        # on 2 CPU cores; the reconstruction loss has flattened by then.
+        "cpu": {"latent_dim": 16, "channels": (16, 32), "epochs": 10, "batch_size": 32},
+    }
+    version = "1"
+    supports_resume = True
+    variational: ClassVar[bool]
+    name: ClassVar[str]
+
+    def __init__(self, config: Config, device: str = "cpu", seed: int = 0):
+        super().__init__(config, device, seed)
+        # Initialised from the seed without disturbing the global random state.
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            self.model = FrameAutoencoder(config, self.variational).to(device)
+        self.model.eval()
+
+    @property
+    def input_spec(self) -> InputSpec:
+        side = self.config.side
+        return InputSpec(view=self.config.view, height=side, width=side, channels=1, window=1)
+
+    # -- data ----------------------------------------------------------------------------------------------------
+
+    def _frames(self, video: "PreparedVideo") -> torch.Tensor:
+        """The video's frames as a uint8 tensor (n, 1, side, side), after checking their shape."""
+        side = self.config.side
+        if video.frames.ndim != 4 or tuple(video.frames.shape[1:]) != (1, side, side):
+            raise DataError(
+                f"video '{video.id}' has frames of shape {tuple(video.frames.shape)}, {self.name} expects "
+                f"(n, 1, {side}, {side}) ({self.config.view} view)",
+                hint="prepare the video with this detector's input_spec",
+            )
+        return torch.from_numpy(np.require(video.frames, requirements=["C", "W"]))
+
+    def _to_input(self, frames: torch.Tensor) -> torch.Tensor:
+        return frames.to(self.device).float().div_(255.0)
+
+    # -- training ------------------------------------------------------------------------------------------------
+
+    def fit(self, train: list["PreparedVideo"], progress: "Progress") -> dict:
+        """Minimise BCE (+ KL for the VAE) over every training frame, in an order fixed by ``seed``."""
+        cfg = self.config
+        frames = torch.cat([self._frames(v) for v in train]) if train else torch.zeros(0)
+        if len(frames) == 0:
+            raise DataError(f"{self.name} got no training frames", hint="check the dataset's train split")
+        optimizer = torch.optim.Adam(self.model.parameters(), lr=cfg.lr)
+        order_generator = torch.Generator().manual_seed(self.seed)
+        noise_generator = torch.Generator().manual_seed(self.seed + 1)
+        n_batches = math.ceil(len(frames) / cfg.batch_size)
+        log = {"loss_per_epoch": [], "reconstruction_per_epoch": [], "kl_per_epoch": []}
+        first_epoch = 1
+        saved = self.checkpoints.latest()
+        if saved is not None:
+            self.model.load_state_dict(saved["state"]["model"])
+            optimizer.load_state_dict(saved["state"]["optimizer"])
+            order_generator.set_state(saved["state"]["order_generator"])
+            noise_generator.set_state(saved["state"]["noise_generator"])
+            log = {k: list(v) for k, v in saved["log"].items()}
+            first_epoch = saved["epoch"] + 1
+        self.model.train()
+        with progress.task("train", total=cfg.epochs * n_batches) as task:
+            task.advance((first_epoch - 1) * n_batches)
+            for epoch in range(first_epoch, cfg.epochs + 1):
+                order = torch.randperm(len(frames), generator=order_generator)
+                sums = {"loss": 0.0, "reconstruction": 0.0, "kl": 0.0}
+                for first in range(0, len(frames), cfg.batch_size):
+                    x = self._to_input(frames[order[first:first + cfg.batch_size]])
+                    noise = None
+                    if self.variational:
+                        noise = torch.randn(len(x), cfg.latent_dim, generator=noise_generator).to(self.device)
+                    logits, mean, log_var = self.model(x, noise)
+                    reconstruction = reconstruction_bce(logits, x).mean()
+                    kl = kl_to_standard_normal(mean, log_var).mean() if self.variational else torch.zeros(())
+                    loss = reconstruction + kl
+                    loss_value = loss.item()
+                    self.checkpoints.check_finite(
+                        epoch, {"loss": loss_value}, hint=f"lower the detector setting lr (now {cfg.lr:g})")
+                    optimizer.zero_grad(set_to_none=True)
+                    loss.backward()
+                    optimizer.step()
+                    sums["loss"] += loss_value * len(x)
+                    sums["reconstruction"] += reconstruction.item() * len(x)
+                    sums["kl"] += kl.item() * len(x)
+                    task.advance()
+                for key in sums:
+                    log[f"{key}_per_epoch"].append(sums[key] / len(frames))
+                task.note(f"epoch {epoch}/{cfg.epochs} loss {log['loss_per_epoch'][-1]:.4g}")
+                self.checkpoints.save(epoch, {
+                    "model": self.model.state_dict(), "optimizer": optimizer.state_dict(),
+                    "order_generator": order_generator.get_state(), "noise_generator": noise_generator.get_state(),
+                }, log)
+        self.model.eval()
+        if not self.variational:
+            del log["kl_per_epoch"]
+        return {
+            **log,
+            "loss": "binary cross-entropy summed over a frame's pixels" + (" + KL to N(0, I)" if self.variational
+                                                                          else "") + ", mean over frames",
+            "n_train_frames": int(len(frames)),
+            "n_batches_per_epoch": n_batches,
+            "n_parameters": sum(p.numel() for p in self.model.parameters()),
+        }
+
+    # -- scoring -------------------------------------------------------------------------------------------------
+
+    def score(self, video: "PreparedVideo", progress: "Progress") -> np.ndarray:
+        """Per frame, the binary cross-entropy between the frame and its reconstruction (from the posterior mean
+        for the VAE), summed over its pixels. The window is one frame, so value ``i`` is frame ``i``'s score."""
+        frames = self._frames(video)
+        if len(frames) == 0:
+            raise DataError(f"video '{video.id}' has no frames", hint="check the dataset's files for this video")
+        scores = np.empty(len(frames), dtype=np.float64)
+        self.model.eval()
+        batch = self.config.score_batch_size
+        with torch.inference_mode(), progress.task("score", total=len(frames)) as task:
+            for first in range(0, len(frames), batch):
+                x = self._to_input(frames[first:first + batch])
+                logits, _, _ = self.model(x)
+                scores[first:first + len(x)] = reconstruction_bce(logits, x).double().cpu().numpy()
+                task.advance(len(x))
+        return scores
+
+    # -- checkpoints ---------------------------------------------------------------------------------------------
+
+    def save(self, path: Path) -> None:
+        torch.save({
+            "format": _CHECKPOINT_FORMAT, "detector": self.name, "detector_version": self.version,
+            "config": dataclasses.asdict(self.config),
+            "state_dict": {k: v.detach().cpu() for k, v in self.model.state_dict().items()},
+        }, Path(path))
+
+    def load(self, path: Path) -> None:
+        checkpoint = _read_checkpoint(Path(path), self.name)
+        if checkpoint.get("detector") != self.name:
+            raise UsageError(f"{path} is a {checkpoint.get('detector')} checkpoint, not a {self.name} one",
+                             hint=f"load it with detector {checkpoint.get('detector')}, or train {self.name}")
+        _check_architecture(checkpoint, self.config, _ARCHITECTURE_FIELDS, path, self.name)
+        try:
+            self.model.load_state_dict(checkpoint["state_dict"])
+        except RuntimeError:
+            raise DataError(f"{self.name} checkpoint {path} does not fit this version of {self.name}",
+                            hint="train again with this version") from None
+        self.model.eval()
+
+
+class AE(_FramewiseDetector):
+    """Seed 002's AE baseline: convolutional autoencoder on single frames; score = the frame's BCE."""
+
+    variational = False
+    name = "ae"
+
+
+class VAE(_FramewiseDetector):
+    """Seed 002's VAE baseline: convolutional VAE on single frames; score = the frame's BCE from the mean."""
+
+    variational = True
+    name = "vae"
+
+
+def _read_checkpoint(path: Path, name: str) -> dict:
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise DataError(f"{name} checkpoint {path} does not exist", hint="train first, or fix the path") from None
+    except Exception as exc:
+        raise DataError(f"{name} checkpoint {path} cannot be read: {type(exc).__name__}: {exc}",
+                        hint=f"the file is damaged or not a {name} checkpoint; train again") from None
+    if not isinstance(checkpoint, dict) or checkpoint.get("format") != _CHECKPOINT_FORMAT:
+        raise DataError(f"{path} is not a {name} checkpoint (format {_CHECKPOINT_FORMAT})",
+                        hint="train again to write one")
+    return checkpoint
+
+
+def _check_architecture(checkpoint: dict, config, fields, path: Path, name: str) -> None:
+    saved, current = checkpoint["config"], dataclasses.asdict(config)
+    as_tuple = lambda v: tuple(v) if isinstance(v, (list, tuple)) else v  # noqa: E731
+    differing = [f"{k}={saved.get(k)!r} (now {current[k]!r})" for k in fields
+                 if as_tuple(saved.get(k)) != as_tuple(current[k])]
+    if differing:
+        raise UsageError(f"{name} checkpoint {path} was trained with other settings: {', '.join(differing)}",
+                         hint="use the settings it was trained with, or train again")

@@ -1,0 +1,1 @@
+"""Built-in plugin: LSTM-VAE on sequential skeleton maps (seed 002)."""
