@@ -89,7 +89,9 @@ def plot_roc(runs: list[dict], out_png: Path) -> Path:
     from sklearn.metrics import roc_auc_score, roc_curve
 
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(6, 5))
+    # Beyond a few runs an in-plot legend hides the curves; then it goes below the axes.
+    crowded = len(runs) > 4
+    fig, ax = plt.subplots(figsize=(6, 5 + (0.22 * len(runs) if crowded else 0)))
     for record in runs:
         videos = video_scores(record)
         score = np.concatenate([v.score for v in videos])
@@ -101,7 +103,10 @@ def plot_roc(runs: list[dict], out_png: Path) -> Path:
     ax.plot([0, 1], [0, 1], color="grey", linestyle=":", linewidth=1)
     ax.set(xlabel="false positive rate", ylabel="true positive rate", title="Frame-level ROC (micro)",
            xlim=(0, 1), ylim=(0, 1.01))
-    ax.legend(loc="lower right", fontsize="small")
+    if crowded:
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), fontsize="small", frameon=False)
+    else:
+        ax.legend(loc="lower right", fontsize="small")
     return _save(fig, out_png)
 
 
@@ -171,7 +176,7 @@ def _save(fig, path: Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=110, bbox_inches="tight")  # keeps a legend placed outside the axes
     import matplotlib.pyplot as plt
 
     plt.close(fig)
