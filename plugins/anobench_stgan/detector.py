@@ -1,0 +1,594 @@
+"""STGAN: the spatio-temporal GAN of seed paper 000 ("GAN を用いた動画像異常検知", an anomaly detector for
+preventing industrial accidents), trained on normal footage and scored by the reconstruction error of a window's
+last frame.
+
+Three networks (Sec. 2 of the paper): an Encoder maps a window of ``T`` consecutive grayscale frames to a latent
+map, a Decoder maps the latent back to the window, and a Discriminator tells real windows from decoded ones. All
+three are 3D-convolutional, so every layer sees time as well as space. Training solves eq. (1):
+
+    min_{Enc, Dec} max_{Dis}  L_recon + L_gan + L_feat + L_consist
+
+with ``L_recon`` the L1 input-output reconstruction error, ``L_gan`` the adversarial loss (hinge, as SAGAN),
+``L_feat`` feature matching on the discriminator's last hidden features (Salimans et al. 2016) and ``L_consist``
+the L1 distance between the latent of the input and the latent of its reconstruction. The stabilisers are SAGAN's
+(Zhang et al. 2019): spectral normalisation, a self-attention layer and TTUR. A window ``x = (xi_1 .. xi_T)`` is
+scored by eq. (3), ``a(x) = ||xi_T - Dec(Enc(x))_T||_1``.
+
+Where this implementation had to choose (the paper is silent) -- docs/stgan.md gives the reasons:
+
+* Eq. (2) writes ``Enc(Dec(x))``, which does not type-check (Dec takes a latent, x is a window). We read it as
+  ``||Enc(x) - Enc(Dec(Enc(x)))||_1``: the latent of the input against the latent of its reconstruction, as in
+  GANomaly's encoder loss. Gradients flow through both latents.
+* Layer plan: one 3D convolution per entry of ``channels``; the first halves height and width only, the others
+  halve time too. The decoder mirrors it with transposed 3D convolutions; a 1x1x1 convolution maps to and from
+  ``latent_channels``. LeakyReLU(0.2) in the encoder and discriminator, ReLU in the decoder, tanh output; pixels
+  are scaled to [-1, 1]. No batch normalisation, so scores do not depend on how windows are batched.
+  ``pixel_fold`` (our addition, off by default) folds r x r pixel blocks into channels before the first layer.
+* Self-attention (SAGAN's block, over all time-space positions) sits in the decoder after its first upsampling and
+  in the discriminator after its second convolution; ``self_attention=False`` removes both.
+* Spectral normalisation wraps every convolution and linear layer of all three networks (SAGAN normalises G and
+  D; our generator is Enc+Dec).
+* The discriminator's score is a linear map of its last feature map averaged over positions; feature matching uses
+  that feature map (batch means, squared L2 averaged over features), against the real windows' features.
+* Loss weights default to GANomaly's (reconstruction 50, adversarial 1, latent 1) with feature matching 1: the
+  paper sums the terms unweighted, but its L1 terms are means over pixels and would be swamped by the adversarial
+  term otherwise.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.utils.parametrizations import spectral_norm as _spectral_norm
+
+from bench_core.detector import Detector, InputSpec
+from bench_core.errors import DataError, UsageError
+
+if TYPE_CHECKING:
+    from bench_core.progress import Progress
+    from bench_core.views import PreparedVideo
+
+VIEWS = ("frames", "skeleton")
+GAN_LOSSES = ("hinge", "bce")
+SKELETON_SIZE = 28
+# Settings that shape the networks or their input; a checkpoint only fits a detector built with the same ones.
+_ARCHITECTURE_FIELDS = ("view", "input_size", "pixel_fold", "window", "channels", "latent_channels", "spectral_norm",
+                        "self_attention")
+_CHECKPOINT_FORMAT = 1
+
+
+@dataclass(frozen=True)
+class Config:
+    """STGAN settings. Defaults are the ``paper`` preset's; docs/stgan.md says which come from the paper."""
+
+    #: Dataset view: 'frames' (grayscale video) or 'skeleton' (28x28 binary pose maps, read at 28x28: with this
+    #: view input_size becomes 28 whatever a preset says, as conv-ae does, so one sweep can cover both views).
+    view: str = "frames"
+    #: Side of the square grayscale input in pixels (not given in the paper; 128 is our choice for Avenue).
+    input_size: int = 128
+    #: Pixels folded into channels before the first layer (space-to-depth): 2 turns a 1x64x64 frame into
+    #: 4x32x32, so a 64x64 input costs what 32x32 does, losslessly; the decoder unfolds its output back.
+    pixel_fold: int = 1
+    #: Frames per window, the paper's T (not given; 16). Must be divisible by 2 ** (len(channels) - 1).
+    window: int = 16
+    #: Output channels of the encoder's 3D convolutions (the decoder and discriminator mirror them).
+    channels: tuple[int, ...] = (64, 128, 256, 512)
+    #: Channels of the latent map the encoder outputs (its size is window / 2**(levels-1) x input / 2**levels).
+    latent_channels: int = 128
+    #: Weight of L_recon, the mean L1 error between input and reconstruction (GANomaly's 50).
+    recon_weight: float = 50.0
+    #: Weight of L_gan, the generator's adversarial loss.
+    gan_weight: float = 1.0
+    #: Weight of L_feat, feature matching on the discriminator's last hidden features (Salimans et al. 2016).
+    feat_weight: float = 1.0
+    #: Weight of L_consist = mean |Enc(x) - Enc(Dec(Enc(x)))| (the paper's eq. 2); 0 removes the term.
+    consist_weight: float = 1.0
+    #: Spectral normalisation on every convolution and linear layer of the three networks (SAGAN).
+    spectral_norm: bool = True
+    #: SAGAN's self-attention block in the decoder and in the discriminator.
+    self_attention: bool = True
+    #: Two time-scale update rule: the discriminator learns at d_lr; when False it uses g_lr like the generator.
+    ttur: bool = True
+    #: Adam learning rate of the encoder and decoder (SAGAN's 1e-4).
+    g_lr: float = 1e-4
+    #: Adam learning rate of the discriminator under TTUR (SAGAN's 4e-4).
+    d_lr: float = 4e-4
+    #: Adam beta1 and beta2 of both optimisers (SAGAN's 0 and 0.9).
+    betas: tuple[float, ...] = (0.0, 0.9)
+    #: Adversarial loss: 'hinge' (SAGAN's) or 'bce' (the original GAN's, with logits).
+    gan_loss: str = "hinge"
+    #: Frames between the starts of consecutive training windows (1 uses every window).
+    train_stride: int = 1
+    #: Passes over the training windows (not given in the paper; 30 is our choice).
+    epochs: int = 30
+    #: Training windows per optimiser step.
+    batch_size: int = 16
+    #: Windows per forward pass when scoring; changes memory use, not the scores.
+    score_batch_size: int = 32
+
+    def __post_init__(self):
+        if self.view not in VIEWS:
+            raise ValueError(f"view must be one of {', '.join(VIEWS)}, not {self.view!r}")
+        if self.view == "skeleton" and self.input_size != SKELETON_SIZE:
+            if self.pixel_fold != 1:
+                raise ValueError(f"view=skeleton reads 28x28 maps, which pixel_fold={self.pixel_fold} does not fit: "
+                                 "add --set pixel_fold=1")
+            # Frozen dataclass: the recorded config then says the size the network really had.
+            object.__setattr__(self, "input_size", SKELETON_SIZE)
+        if not self.channels or any(c < 1 for c in self.channels):
+            raise ValueError(f"channels must be positive integers, not {self.channels}")
+        for name in ("pixel_fold", "latent_channels", "train_stride", "epochs", "batch_size", "score_batch_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, not {getattr(self, name)}")
+        time_factor = 2 ** (len(self.channels) - 1)
+        if self.window < time_factor or self.window % time_factor:
+            raise ValueError(f"window {self.window} must be a multiple of {time_factor}: each of the "
+                             f"{len(self.channels) - 1} encoder layers after the first halves time")
+        if self.pixel_fold >= 1 and self.input_size % self.pixel_fold:
+            raise ValueError(f"input_size {self.input_size} must be a multiple of pixel_fold {self.pixel_fold}")
+        if self.pixel_fold >= 1 and self.input_size // self.pixel_fold < 2 ** len(self.channels):
+            raise ValueError(f"input_size {self.input_size} / pixel_fold {self.pixel_fold} is too small for "
+                             f"{len(self.channels)} layers that each halve it: use at least "
+                             f"{2 ** len(self.channels)} after folding")
+        for name in ("recon_weight", "gan_weight", "feat_weight", "consist_weight"):
+            if not (0 <= getattr(self, name) < math.inf):
+                raise ValueError(f"{name} must be a finite number >= 0, not {getattr(self, name)}")
+        for name in ("g_lr", "d_lr"):
+            if not (0 < getattr(self, name) < math.inf):
+                raise ValueError(f"{name} must be a finite number > 0, not {getattr(self, name)}")
+        if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas):
+            raise ValueError(f"betas must be two numbers in [0, 1), not {self.betas}")
+        if self.gan_loss not in GAN_LOSSES:
+            raise ValueError(f"gan_loss must be one of {', '.join(GAN_LOSSES)}, not {self.gan_loss!r}")
+
+
+# -- networks ------------------------------------------------------------------------------------------------------
+
+
+def _conv_shapes(config: Config) -> list[tuple[int, int, int]]:
+    """(time, height, width) of the input and after each encoder convolution."""
+    t, s = config.window, config.input_size // config.pixel_fold
+    shapes = [(t, s, s)]
+    for level in range(len(config.channels)):
+        if level > 0:
+            t //= 2
+        s = (s + 2 - 4) // 2 + 1  # kernel 4, stride 2, padding 1
+        shapes.append((t, s, s))
+    return shapes
+
+
+def fold_pixels(x: torch.Tensor, r: int) -> torch.Tensor:
+    """(b, 1, t, h, w) -> (b, r*r, t, h/r, w/r): each r x r block of pixels becomes r*r channels."""
+    if r == 1:
+        return x
+    b, _, t, h, w = x.shape
+    x = x.reshape(b, t, h // r, r, w // r, r).permute(0, 3, 5, 1, 2, 4)
+    return x.reshape(b, r * r, t, h // r, w // r)
+
+
+def unfold_pixels(x: torch.Tensor, r: int) -> torch.Tensor:
+    """The inverse of ``fold_pixels``."""
+    if r == 1:
+        return x
+    b, _, t, h, w = x.shape
+    x = x.reshape(b, r, r, t, h, w).permute(0, 3, 4, 1, 5, 2)
+    return x.reshape(b, 1, t, h * r, w * r)
+
+
+def _down(cin: int, cout: int, halve_time: bool) -> nn.Conv3d:
+    # Kernel 4 with stride 2 in halved dimensions, kernel 3 with stride 1 in time otherwise.
+    return nn.Conv3d(cin, cout, (4 if halve_time else 3, 4, 4), stride=(2 if halve_time else 1, 2, 2), padding=1)
+
+
+def _up(cin: int, cout: int, double_time: bool) -> nn.ConvTranspose3d:
+    return nn.ConvTranspose3d(cin, cout, (4 if double_time else 3, 4, 4), stride=(2 if double_time else 1, 2, 2),
+                              padding=1)
+
+
+class SelfAttention3d(nn.Module):
+    """SAGAN's self-attention over every (time, y, x) position of a feature map; starts as the identity."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        inner = max(channels // 8, 1)
+        self.query = nn.Conv3d(channels, inner, 1)
+        self.key = nn.Conv3d(channels, inner, 1)
+        self.value = nn.Conv3d(channels, channels, 1)
+        self.gamma = nn.Parameter(torch.zeros(1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, c = x.shape[:2]
+        q = self.query(x).flatten(2)  # (b, inner, n)
+        k = self.key(x).flatten(2)
+        v = self.value(x).flatten(2)  # (b, c, n)
+        attention = torch.softmax(torch.bmm(q.transpose(1, 2), k), dim=-1)  # (b, n, n): row i attends over j
+        out = torch.bmm(v, attention.transpose(1, 2)).view_as(x)
+        return x + self.gamma * out
+
+
+class Encoder(nn.Module):
+    def __init__(self, config: Config):
+        super().__init__()
+        self.fold = config.pixel_fold
+        layers, cin = [], self.fold ** 2
+        for level, cout in enumerate(config.channels):
+            layers += [_down(cin, cout, halve_time=level > 0), nn.LeakyReLU(0.2)]
+            cin = cout
+        layers.append(nn.Conv3d(cin, config.latent_channels, 1))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(fold_pixels(x, self.fold))
+
+
+class Decoder(nn.Module):
+    def __init__(self, config: Config):
+        super().__init__()
+        channels = list(config.channels)
+        self.shapes = _conv_shapes(config)
+        self.fold = config.pixel_fold
+        self.project = nn.Conv3d(config.latent_channels, channels[-1], 1)
+        self.ups = nn.ModuleList()
+        for level in range(len(channels) - 1, -1, -1):
+            cout = channels[level - 1] if level > 0 else self.fold ** 2
+            self.ups.append(_up(channels[level], cout, double_time=level > 0))
+        self.attention = SelfAttention3d(self.ups[0].out_channels) if config.self_attention and len(
+            channels) > 1 else None
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        h = F.relu(self.project(z))
+        n = len(self.ups)
+        for i, up in enumerate(self.ups):
+            # Odd sizes floor on the way down; asking for the encoder's sizes makes the output the input's size.
+            target = self.shapes[n - 1 - i]
+            h = up(h, output_size=target)
+            if i == n - 1:
+                return unfold_pixels(torch.tanh(h), self.fold)
+            h = F.relu(h)
+            if i == 0 and self.attention is not None:
+                h = self.attention(h)
+        raise AssertionError("unreachable")
+
+
+class Discriminator(nn.Module):
+    """Encoder-like 3D convolutions, then a linear score of the last feature map averaged over positions."""
+
+    def __init__(self, config: Config):
+        super().__init__()
+        self.blocks = nn.ModuleList()
+        self.fold = config.pixel_fold
+        cin = self.fold ** 2
+        for level, cout in enumerate(config.channels):
+            self.blocks.append(_down(cin, cout, halve_time=level > 0))
+            cin = cout
+        self.attention = SelfAttention3d(config.channels[1]) if config.self_attention and len(
+            config.channels) > 1 else None
+        self.head = nn.Linear(cin, 1)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(logits of shape (batch,), last hidden feature map) -- the features feed feature matching."""
+        h = fold_pixels(x, self.fold)
+        for i, block in enumerate(self.blocks):
+            h = F.leaky_relu(block(h), 0.2)
+            if i == 1 and self.attention is not None:
+                h = self.attention(h)
+        return self.head(h.mean(dim=(2, 3, 4))).squeeze(1), h
+
+
+def _apply_spectral_norm(module: nn.Module) -> None:
+    for child in list(module.modules()):
+        if isinstance(child, (nn.Conv3d, nn.ConvTranspose3d, nn.Linear)):
+            # ConvTranspose weights are (in, out, ...): their output dimension is 1.
+            _spectral_norm(child, dim=1 if isinstance(child, nn.ConvTranspose3d) else 0)
+
+
+class STGANNets(nn.Module):
+    def __init__(self, config: Config):
+        super().__init__()
+        self.encoder = Encoder(config)
+        self.decoder = Decoder(config)
+        self.discriminator = Discriminator(config)
+        if config.spectral_norm:
+            for net in (self.encoder, self.decoder, self.discriminator):
+                _apply_spectral_norm(net)
+
+    def generator_parameters(self):
+        return [*self.encoder.parameters(), *self.decoder.parameters()]
+
+    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
+        return self.decoder(self.encoder(x))
+
+
+# -- losses --------------------------------------------------------------------------------------------------------
+
+
+def discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor, kind: str) -> torch.Tensor:
+    if kind == "hinge":
+        return F.relu(1.0 - real_logits).mean() + F.relu(1.0 + fake_logits).mean()
+    return F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean()
+
+
+def generator_adversarial_loss(fake_logits: torch.Tensor, kind: str) -> torch.Tensor:
+    if kind == "hinge":
+        return -fake_logits.mean()
+    return F.softplus(-fake_logits).mean()
+
+
+def feature_matching_loss(real_features: torch.Tensor, fake_features: torch.Tensor) -> torch.Tensor:
+    """Salimans et al. (2016): squared distance between the batch means of the discriminator's features."""
+    return (real_features.mean(0) - fake_features.mean(0)).square().mean()
+
+
+# -- detector ------------------------------------------------------------------------------------------------------
+
+
+class STGAN(Detector):
+    """Spatio-temporal GAN (seed paper 000). Score of a window: L1 reconstruction error of its last frame."""
+
+    Config = Config
+    presets = {
+        # Avenue at GPU scale. The paper gives the losses, stabilisers and score, no sizes; see docs/stgan.md.
+        "paper": {
+            "input_size": 128, "window": 16, "channels": (64, 128, 256, 512), "latent_channels": 128,
+            "epochs": 30, "batch_size": 16, "train_stride": 1,
+        },
+        # 3 levels at 32x32, 8-frame windows, every second training window; see docs/stgan.md for the timings.
+        "cpu": {
+            "input_size": 32, "window": 8, "channels": (16, 32, 64), "latent_channels": 32,
+            "epochs": 8, "batch_size": 16, "train_stride": 2, "g_lr": 1e-3, "d_lr": 4e-3,
+        },
+    }
+    version = "1"
+    supports_resume = True
+
+    def __init__(self, config: Config, device: str = "cpu", seed: int = 0):
+        super().__init__(config, device, seed)
+        self.model = self._build_model(config)
+
+    def _build_model(self, config: Config) -> STGANNets:
+        # Layer initialisation and spectral norm's first power-iteration vectors draw from torch's global RNG;
+        # drawing them from the seed alone makes the model independent of what ran before.
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.seed)
+            model = STGANNets(config)
+        return model.to(self.device)
+
+    @property
+    def input_spec(self) -> InputSpec:
+        size = self.config.input_size
+        return InputSpec(view=self.config.view, height=size, width=size, channels=1, window=self.config.window)
+
+    # -- data ----------------------------------------------------------------------------------------------------
+
+    def _check_frames(self, video: "PreparedVideo") -> None:
+        size = self.config.input_size
+        if video.frames.ndim != 4 or tuple(video.frames.shape[1:]) != (1, size, size):
+            raise DataError(
+                f"video '{video.id}' has frames of shape {tuple(video.frames.shape)}, stgan expects "
+                f"(n, 1, {size}, {size})",
+                hint="prepare the video with this detector's input_spec",
+            )
+
+    def _to_input(self, stacks: np.ndarray) -> torch.Tensor:
+        """uint8 (batch, window, h, w) -> float32 (batch, 1, window, h, w) on the device, in [-1, 1]."""
+        x = torch.from_numpy(np.require(stacks, requirements=["C", "W"])).to(self.device).float()
+        return x.div_(127.5).sub_(1.0).unsqueeze(1)
+
+    def _training_windows(self, train: list["PreparedVideo"]) -> np.ndarray:
+        rows = []
+        for video_index, video in enumerate(train):
+            starts = np.arange(0, len(video) - self.config.window + 1, self.config.train_stride)
+            rows.append(np.stack([np.full_like(starts, video_index), starts], 1))
+        return np.concatenate(rows) if rows else np.zeros((0, 2), dtype=np.int64)
+
+    def _gather(self, train: list["PreparedVideo"], windows: np.ndarray) -> np.ndarray:
+        return np.stack([train[v].frames[start:start + self.config.window, 0] for v, start in windows.tolist()])
+
+    # -- training ------------------------------------------------------------------------------------------------
+
+    def _optimizers(self) -> tuple[torch.optim.Optimizer, torch.optim.Optimizer]:
+        cfg = self.config
+        d_lr = cfg.d_lr if cfg.ttur else cfg.g_lr
+        betas = tuple(cfg.betas)
+        return (torch.optim.Adam(self.model.generator_parameters(), lr=cfg.g_lr, betas=betas),
+                torch.optim.Adam(self.model.discriminator.parameters(), lr=d_lr, betas=betas))
+
+    def generator_losses(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Each weighted term of eq. (1) for the encoder and decoder, for a batch of windows in [-1, 1].
+
+        A term whose weight is 0 is left out (not computed), so switching it off also saves its cost.
+        """
+        cfg, nets = self.config, self.model
+        latent = nets.encoder(x)
+        recon = nets.decoder(latent)
+        losses = {"recon": cfg.recon_weight * (recon - x).abs().mean()}
+        if cfg.gan_weight > 0 or cfg.feat_weight > 0:
+            fake_logits, fake_features = nets.discriminator(recon)
+            if cfg.gan_weight > 0:
+                losses["gan"] = cfg.gan_weight * generator_adversarial_loss(fake_logits, cfg.gan_loss)
+            if cfg.feat_weight > 0:
+                with torch.no_grad():
+                    _, real_features = nets.discriminator(x)
+                losses["feat"] = cfg.feat_weight * feature_matching_loss(real_features, fake_features)
+        if cfg.consist_weight > 0:
+            losses["consist"] = cfg.consist_weight * (latent - nets.encoder(recon)).abs().mean()
+        return losses
+
+    def discriminator_loss(self, x: torch.Tensor) -> torch.Tensor:
+        nets = self.model
+        with torch.no_grad():
+            fake = nets.reconstruct(x)
+        real_logits, _ = nets.discriminator(x)
+        fake_logits, _ = nets.discriminator(fake)
+        return discriminator_loss(real_logits, fake_logits, self.config.gan_loss)
+
+    def fit(self, train: list["PreparedVideo"], progress: "Progress") -> dict:
+        """Alternate one discriminator step and one encoder-decoder step per batch, in an order fixed by seed."""
+        cfg = self.config
+        for video in train:
+            self._check_frames(video)
+        windows = self._training_windows(train)
+        if len(windows) == 0:
+            raise DataError(
+                f"no training video has the {cfg.window} frames stgan needs for one window",
+                hint="use a dataset with longer training videos, or lower the detector setting window",
+            )
+        g_optimizer, d_optimizer = self._optimizers()
+        order_generator = torch.Generator().manual_seed(self.seed)
+        n_batches = math.ceil(len(windows) / cfg.batch_size)
+        log: dict[str, list[float]] = {"g_loss_per_epoch": [], "d_loss_per_epoch": []}
+        first_epoch = 1
+        saved = self.checkpoints.latest()
+        if saved is not None:
+            self.model.load_state_dict(saved["state"]["model"])
+            g_optimizer.load_state_dict(saved["state"]["g_optimizer"])
+            d_optimizer.load_state_dict(saved["state"]["d_optimizer"])
+            order_generator.set_state(saved["state"]["order_generator"])
+            log = {k: list(v) for k, v in saved["log"].items()}
+            first_epoch = saved["epoch"] + 1
+        hint = (f"lower the detector settings g_lr (now {cfg.g_lr:g}) and d_lr (now {cfg.d_lr:g}), or keep "
+                "spectral_norm=true, and run again")
+        self.model.train()
+        with progress.task("train", total=cfg.epochs * n_batches) as task:
+            task.advance((first_epoch - 1) * n_batches)
+            for epoch in range(first_epoch, cfg.epochs + 1):
+                order = torch.randperm(len(windows), generator=order_generator).numpy()
+                sums: dict[str, float] = {}
+                for first in range(0, len(windows), cfg.batch_size):
+                    x = self._to_input(self._gather(train, windows[order[first:first + cfg.batch_size]]))
+                    d_loss = self.discriminator_loss(x)
+                    d_value = d_loss.item()
+                    self.checkpoints.check_finite(epoch, {"discriminator": d_value}, hint=hint)
+                    d_optimizer.zero_grad(set_to_none=True)
+                    d_loss.backward()
+                    d_optimizer.step()
+
+                    # The discriminator's weights get no gradient from the generator's step: it is not theirs.
+                    self.model.discriminator.requires_grad_(False)
+                    terms = self.generator_losses(x)
+                    g_loss = sum(terms.values())
+                    values = {name: t.item() for name, t in terms.items()}
+                    g_value = g_loss.item()
+                    self.checkpoints.check_finite(epoch, {"generator": g_value, **values}, hint=hint)
+                    g_optimizer.zero_grad(set_to_none=True)
+                    g_loss.backward()
+                    g_optimizer.step()
+                    self.model.discriminator.requires_grad_(True)
+
+                    for name, value in {"g_loss": g_value, "d_loss": d_value, **values}.items():
+                        sums[name] = sums.get(name, 0.0) + value * len(x)
+                    task.advance()
+                    task.note(f"epoch {epoch}/{cfg.epochs} G {g_value:.4g} D {d_value:.4g}")
+                for name, total in sums.items():
+                    log.setdefault(f"{name}_per_epoch", []).append(total / len(windows))
+                task.note(f"epoch {epoch}/{cfg.epochs} mean G {log['g_loss_per_epoch'][-1]:.4g} "
+                          f"D {log['d_loss_per_epoch'][-1]:.4g}")
+                self.checkpoints.save(epoch, {
+                    "model": self.model.state_dict(), "g_optimizer": g_optimizer.state_dict(),
+                    "d_optimizer": d_optimizer.state_dict(), "order_generator": order_generator.get_state(),
+                }, log)
+        self.model.eval()
+        return {
+            **log,
+            "losses": ("per window mean over the epoch of each weighted term: recon = recon_weight * mean |x - "
+                       "Dec(Enc(x))| (pixels in [-1, 1]); gan, feat, consist likewise; g_loss is their sum; d_loss "
+                       f"is the discriminator's {cfg.gan_loss} loss"),
+            "n_train_windows": int(len(windows)),
+            "n_batches_per_epoch": n_batches,
+            "n_parameters": {
+                "encoder": sum(p.numel() for p in self.model.encoder.parameters()),
+                "decoder": sum(p.numel() for p in self.model.decoder.parameters()),
+                "discriminator": sum(p.numel() for p in self.model.discriminator.parameters()),
+            },
+        }
+
+    # -- scoring -------------------------------------------------------------------------------------------------
+
+    def score(self, video: "PreparedVideo", progress: "Progress") -> np.ndarray:
+        """Per window, eq. (3): the L1 norm of the reconstruction error of its last frame (pixels in [0, 1]).
+
+        Value ``i`` scores frames ``i .. i + window - 1`` and stands for frame ``i + window - 1``; the harness
+        min-max normalises the scores per video. A video shorter than the window is padded at the front with
+        copies of its first frame, giving one value.
+        """
+        self._check_frames(video)
+        window = self.config.window
+        if len(video) == 0:
+            raise DataError(f"video '{video.id}' has no frames", hint="check the dataset's files for this video")
+        frames = video.frames
+        if len(video) < window:
+            frames = np.concatenate([np.repeat(frames[:1], window - len(video), axis=0), frames[:]])
+        n_windows = len(frames) - window + 1
+        scores = np.empty(n_windows, dtype=np.float64)
+        batch = self.config.score_batch_size
+        self.model.eval()
+        with torch.inference_mode(), progress.task("score", total=n_windows) as task:
+            for first in range(0, n_windows, batch):
+                last = min(first + batch, n_windows)
+                # One read covers the batch's overlapping windows; unfold makes them views of it.
+                chunk = self._to_input(np.ascontiguousarray(frames[first:last + window - 1, 0])[None])[0, 0]
+                x = chunk.unfold(0, window, 1).permute(0, 3, 1, 2).unsqueeze(1).contiguous()
+                recon = self.model.reconstruct(x)
+                # Halved: pixels in [-1, 1] differ twice as much as in [0, 1].
+                error = 0.5 * (recon[:, 0, -1] - x[:, 0, -1]).abs().sum(dim=(1, 2))
+                scores[first:last] = error.double().cpu().numpy()
+                task.advance(last - first)
+        return scores
+
+    # -- checkpoints ---------------------------------------------------------------------------------------------
+
+    def save(self, path: Path) -> None:
+        torch.save(
+            {
+                "format": _CHECKPOINT_FORMAT,
+                "detector_version": self.version,
+                "config": dataclasses.asdict(self.config),
+                "state_dict": {k: v.detach().cpu() for k, v in self.model.state_dict().items()},
+            },
+            Path(path),
+        )
+
+    def load(self, path: Path) -> None:
+        path = Path(path)
+        try:
+            checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+        except FileNotFoundError:
+            raise DataError(f"stgan checkpoint {path} does not exist", hint="train first, or fix the path") from None
+        except Exception as exc:
+            raise DataError(
+                f"stgan checkpoint {path} cannot be read: {type(exc).__name__}: {exc}",
+                hint="the file is damaged or not an stgan checkpoint; train again",
+            ) from None
+        if not isinstance(checkpoint, dict) or checkpoint.get("format") != _CHECKPOINT_FORMAT:
+            raise DataError(f"{path} is not an stgan checkpoint (format {_CHECKPOINT_FORMAT})",
+                            hint="train again to write one")
+        saved = checkpoint["config"]
+        current = dataclasses.asdict(self.config)
+        differing = [f"{k}={saved.get(k)!r} (now {current[k]!r})" for k in _ARCHITECTURE_FIELDS
+                     if _as_tuple(saved.get(k)) != _as_tuple(current[k])]
+        if differing:
+            raise UsageError(
+                f"stgan checkpoint {path} was trained with other settings: {', '.join(differing)}",
+                hint="use the settings it was trained with, or train again",
+            )
+        try:
+            self.model.load_state_dict(checkpoint["state_dict"])
+        except RuntimeError:
+            raise DataError(
+                f"stgan checkpoint {path} does not fit this version of stgan "
+                f"(written by {checkpoint.get('detector_version')}, this is {self.version})",
+                hint="train again with this version",
+            ) from None
+        self.model.eval()
+
+
+def _as_tuple(value):
+    return tuple(value) if isinstance(value, (list, tuple)) else value
