@@ -192,18 +192,21 @@ def _metrics_table(record: dict) -> Table:
 def cmd_leaderboard(
     results: Path = typer.Argument(..., help="Results folder written by 'anobench run'."),
     out: Optional[Path] = typer.Option(None, "--out", help="Markdown file to write (e.g. leaderboards/x.md)."),
+    datasets: Optional[str] = typer.Option(None, "--datasets", help="Only these datasets (comma-separated)."),
     as_json: bool = typer.Option(False, "--json", help="Print the rows as JSON."),
 ) -> None:
     """Turn run records into a markdown leaderboard: mean ± std over seeds, fps, published figures."""
     from bench_core.leaderboard import collect, render_markdown
     from bench_core.records import atomic_write_bytes
+    from bench_core.sweep import split_list
 
     catalogue = get_catalogue()
     published = {r.name: r.meta.get("published", {}) for r in catalogue.all("detector")}
-    rows = collect(results, published)
+    only = split_list(datasets, "--datasets") if datasets else None
+    rows = collect(results, published, only)
     if as_json:
         _print_json([r.as_dict() for r in rows])
-    argv = "anobench leaderboard " + shlex.quote(str(results)) + (f" --out {shlex.quote(str(out))}" if out else "")
+    argv = _leaderboard_argv(results, out, only)
     markdown = render_markdown(rows, results, out, argv)
     if out:
         atomic_write_bytes(Path(out), markdown.encode())
@@ -283,7 +286,8 @@ def cmd_sweep(
     err.print(f"{result.count('done')} done, {result.count('skipped')} skipped, {result.count('failed')} failed "
               f"in {result.seconds:.1f} s; records under {out}", highlight=False)
     if leaderboard is not None:
-        _write_leaderboard(out, leaderboard)
+        # The sweep's own datasets: OUT may hold other sweeps' runs, which belong to other tables.
+        _write_leaderboard(out, leaderboard, sweep.split_list(datasets, "--datasets"))
     if result.exit_code:
         raise typer.Exit(result.exit_code)
 
@@ -303,14 +307,21 @@ def _sweep_table(result) -> Table:
     return table
 
 
-def _write_leaderboard(results: Path, out: Path) -> None:
+def _leaderboard_argv(results: Path, out: Optional[Path], datasets: Optional[list[str]]) -> str:
+    argv = "anobench leaderboard " + shlex.quote(str(results))
+    if datasets:
+        argv += " --datasets " + shlex.quote(",".join(datasets))
+    return argv + (f" --out {shlex.quote(str(out))}" if out else "")
+
+
+def _write_leaderboard(results: Path, out: Path, datasets: Optional[list[str]] = None) -> None:
     from bench_core.leaderboard import collect, render_markdown
     from bench_core.records import atomic_write_bytes
 
     catalogue = get_catalogue()
     published = {r.name: r.meta.get("published", {}) for r in catalogue.all("detector")}
-    rows = collect(results, published)
-    argv = "anobench leaderboard " + shlex.quote(str(results)) + f" --out {shlex.quote(str(out))}"
+    rows = collect(results, published, datasets)
+    argv = _leaderboard_argv(results, out, datasets)
     atomic_write_bytes(Path(out), render_markdown(rows, results, out, argv).encode())
     stderr().print(f"wrote {out} ({len(rows)} rows)")
 

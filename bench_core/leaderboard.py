@@ -109,13 +109,16 @@ def reproduce_command(record: dict, out: str) -> str:
     return " ".join(shlex.quote(p) for p in parts)
 
 
-def collect(results: Path, published_by_detector: dict[str, dict]) -> list[Row]:
+def collect(results: Path, published_by_detector: dict[str, dict], datasets: list[str] | None = None) -> list[Row]:
+    """Rows of every complete record under ``results``; ``datasets`` keeps only those datasets' records."""
     results = Path(results)
     if not results.exists():
         raise UsageError(f"{results}: no such results folder", hint="give the --out folder of 'anobench run'")
     rows: dict[tuple, Row] = {}
     for record in iter_records(results):
         det, data = record["detector"], record["dataset"]
+        if datasets and data["name"] not in datasets:
+            continue
         protocol = protocol_label(record["protocol"])
         key = (data["name"], det["name"], record["preset"], tuple(det.get("settings", [])), protocol)
         row = rows.get(key)
@@ -133,7 +136,9 @@ def collect(results: Path, published_by_detector: dict[str, dict]) -> list[Row]:
         row.run_ids.append(record.get("run_id", ""))
         row.commands.append(reproduce_command(record, str(results)))
     if not rows:
-        raise UsageError(f"{results}: holds no complete run records (record.json)", hint="run 'anobench run' first")
+        which = f" of dataset {', '.join(datasets)}" if datasets else ""
+        raise UsageError(f"{results}: holds no complete run records (record.json){which}",
+                         hint="run 'anobench run' first")
     return [rows[k] for k in sorted(rows)]
 
 

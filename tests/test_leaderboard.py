@@ -94,3 +94,28 @@ def test_the_header_gives_the_sweep_command_when_the_runs_came_from_one(tmp_path
 def test_an_empty_results_folder_says_so(tmp_path):
     with pytest.raises(UsageError, match="holds no complete run records"):
         collect(tmp_path, {})
+
+
+def test_a_dataset_filter_keeps_only_those_datasets_rows(tmp_path):
+    fake_record(tmp_path, "synthetic-avenue", "conv-ae", 0, 0.8)
+    fake_record(tmp_path, "synthetic-industrial", "conv-ae", 0, 0.6)
+    rows = collect(tmp_path, {}, ["synthetic-industrial"])
+    assert [(r.dataset, r.micro) for r in rows] == [("synthetic-industrial", [0.6])]
+    with pytest.raises(UsageError, match="of dataset avenue"):
+        collect(tmp_path, {}, ["avenue"])
+
+
+def test_the_cli_filter_is_in_the_reproduce_command(tmp_path):
+    from typer.testing import CliRunner
+
+    from bench_core.cli import build_app
+
+    fake_record(tmp_path / "r", "synthetic-avenue", "conv-ae", 0, 0.8)
+    fake_record(tmp_path / "r", "synthetic-industrial", "conv-ae", 0, 0.6)
+    out = tmp_path / "board.md"
+    result = CliRunner().invoke(build_app(), ["leaderboard", str(tmp_path / "r"), "--datasets", "synthetic-avenue",
+                                              "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    text = out.read_text()
+    assert "| synthetic-avenue | conv-ae |" in text and "synthetic-industrial" not in text
+    assert "--datasets synthetic-avenue" in text
