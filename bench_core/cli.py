@@ -193,6 +193,8 @@ def cmd_leaderboard(
     results: Path = typer.Argument(..., help="Results folder written by 'anobench run'."),
     out: Optional[Path] = typer.Option(None, "--out", help="Markdown file to write (e.g. leaderboards/x.md)."),
     datasets: Optional[str] = typer.Option(None, "--datasets", help="Only these datasets (comma-separated)."),
+    title: Optional[str] = typer.Option(None, "--title", help="The table's heading."),
+    note: Optional[str] = typer.Option(None, "--note", help="A paragraph under the heading (what the data is)."),
     as_json: bool = typer.Option(False, "--json", help="Print the rows as JSON."),
 ) -> None:
     """Turn run records into a markdown leaderboard: mean ± std over seeds, fps, published figures."""
@@ -206,8 +208,8 @@ def cmd_leaderboard(
     rows = collect(results, published, only)
     if as_json:
         _print_json([r.as_dict() for r in rows])
-    argv = _leaderboard_argv(results, out, only)
-    markdown = render_markdown(rows, results, out, argv)
+    argv = _leaderboard_argv(results, out, only, title, note)
+    markdown = render_markdown(rows, results, out, argv, title, note)
     if out:
         atomic_write_bytes(Path(out), markdown.encode())
         stderr().print(f"wrote {out} ({len(rows)} rows)")
@@ -307,10 +309,15 @@ def _sweep_table(result) -> Table:
     return table
 
 
-def _leaderboard_argv(results: Path, out: Optional[Path], datasets: Optional[list[str]]) -> str:
+def _leaderboard_argv(results: Path, out: Optional[Path], datasets: Optional[list[str]], title: Optional[str] = None,
+                      note: Optional[str] = None) -> str:
     argv = "anobench leaderboard " + shlex.quote(str(results))
     if datasets:
         argv += " --datasets " + shlex.quote(",".join(datasets))
+    if title:
+        argv += " --title " + shlex.quote(title)
+    if note:
+        argv += " --note " + shlex.quote(note)
     return argv + (f" --out {shlex.quote(str(out))}" if out else "")
 
 

@@ -176,11 +176,13 @@ def _fmt_mean(summary: dict) -> str:
     return "—" if summary["mean"] is None else f"{summary['mean']:.1f}"
 
 
-def render_markdown(rows: list[Row], results: Path, out_file: Path | None, argv: str) -> str:
+def render_markdown(rows: list[Row], results: Path, out_file: Path | None, argv: str, title: str | None = None,
+                    note: str | None = None) -> str:
     base = Path(out_file).parent if out_file else Path.cwd()
     lines = [
-        "# anobench leaderboard",
+        f"# {title or 'anobench leaderboard'}",
         "",
+        *([note, ""] if note else []),
         "Reproduce this table with:",
         "",
         "```sh",

@@ -114,8 +114,9 @@ def test_the_cli_filter_is_in_the_reproduce_command(tmp_path):
     fake_record(tmp_path / "r", "synthetic-industrial", "conv-ae", 0, 0.6)
     out = tmp_path / "board.md"
     result = CliRunner().invoke(build_app(), ["leaderboard", str(tmp_path / "r"), "--datasets", "synthetic-avenue",
-                                              "--out", str(out)])
+                                              "--title", "Walkway", "--note", "A generated set.", "--out", str(out)])
     assert result.exit_code == 0, result.output
     text = out.read_text()
+    assert text.startswith("# Walkway\n\nA generated set.\n")
     assert "| synthetic-avenue | conv-ae |" in text and "synthetic-industrial" not in text
     assert "--datasets synthetic-avenue" in text
