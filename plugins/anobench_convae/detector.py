@@ -28,7 +28,6 @@ Where this implementation had to choose (the paper is silent, or we follow a con
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,8 +37,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from bench_core.checkpoint import load_model, save_model
 from bench_core.detector import Detector, InputSpec
-from bench_core.errors import DataError, UsageError
+from bench_core.errors import DataError
 
 if TYPE_CHECKING:
     from bench_core.progress import Progress
@@ -48,7 +48,6 @@ if TYPE_CHECKING:
 OPTIMIZERS = ("adagrad", "adam", "sgd")
 # Settings that shape the network or its input; a checkpoint only fits a detector built with the same ones.
 _ARCHITECTURE_FIELDS = ("view", "input_size", "window", "channels", "kernel_sizes", "first_stride", "subtract_mean")
-_CHECKPOINT_FORMAT = 1
 VIEWS = ("frames", "skeleton")
 #: Side of the skeleton maps the ``skeleton`` view serves (seed 002's 28x28).
 SKELETON_MAP_SIZE = 28
@@ -355,49 +354,9 @@ class ConvAE(Detector):
     # -- checkpoints ---------------------------------------------------------------------------------------------
 
     def save(self, path: Path) -> None:
-        torch.save(
-            {
-                "format": _CHECKPOINT_FORMAT,
-                "detector_version": self.version,
-                "config": dataclasses.asdict(self.config),
-                "state_dict": {k: v.detach().cpu() for k, v in self.model.state_dict().items()},
-            },
-            Path(path),
-        )
+        save_model(path, "conv-ae", self.version, self.config, self.model)
 
     def load(self, path: Path) -> None:
-        path = Path(path)
-        try:
-            checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-        except FileNotFoundError:
-            raise DataError(f"conv-ae checkpoint {path} does not exist", hint="train first, or fix the path") from None
-        except Exception as exc:
-            raise DataError(
-                f"conv-ae checkpoint {path} cannot be read: {type(exc).__name__}: {exc}",
-                hint="the file is damaged or not a conv-ae checkpoint; train again",
-            ) from None
-        if not isinstance(checkpoint, dict) or checkpoint.get("format") != _CHECKPOINT_FORMAT:
-            raise DataError(f"{path} is not a conv-ae checkpoint (format {_CHECKPOINT_FORMAT})",
-                            hint="train again to write one")
-        saved = checkpoint["config"]
-        current = dataclasses.asdict(self.config)
-        differing = [f"{k}={saved.get(k)!r} (now {current[k]!r})" for k in _ARCHITECTURE_FIELDS
-                     if _as_tuple(saved.get(k, "frames" if k == "view" else None)) != _as_tuple(current[k])]
-        if differing:
-            raise UsageError(
-                f"conv-ae checkpoint {path} was trained with other settings: {', '.join(differing)}",
-                hint="use the settings it was trained with, or train again",
-            )
-        try:
-            self.model.load_state_dict(checkpoint["state_dict"])
-        except RuntimeError:
-            raise DataError(
-                f"conv-ae checkpoint {path} does not fit this version of conv-ae "
-                f"(written by {checkpoint.get('detector_version')}, this is {self.version})",
-                hint="train again with this version",
-            ) from None
-        self.model.eval()
-
-
-def _as_tuple(value):
-    return tuple(value) if isinstance(value, (list, tuple)) else value
+        # Checkpoints written before the view setting existed were of frames.
+        load_model(path, "conv-ae", self.version, self.config, self.model, _ARCHITECTURE_FIELDS,
+                   defaults={"view": "frames"})

@@ -25,7 +25,6 @@ Where this implementation had to choose (seed 002 is silent):
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,8 +35,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from bench_core.checkpoint import load_model, save_model
 from bench_core.detector import Detector, InputSpec
-from bench_core.errors import DataError, UsageError
+from bench_core.errors import DataError
 
 if TYPE_CHECKING:
     from bench_core.progress import Progress
@@ -47,7 +47,6 @@ VIEWS = ("frames", "skeleton")
 #: Side of the maps the skeleton view serves (seed 002's 28x28).
 SKELETON_MAP_SIZE = 28
 _ARCHITECTURE_FIELDS = ("view", "input_size", "latent_dim", "channels", "batch_norm")
-_CHECKPOINT_FORMAT = 1
 
 
 @dataclass(frozen=True)
@@ -279,24 +278,10 @@ class _FramewiseDetector(Detector):
     # -- checkpoints ---------------------------------------------------------------------------------------------
 
     def save(self, path: Path) -> None:
-        torch.save({
-            "format": _CHECKPOINT_FORMAT, "detector": self.name, "detector_version": self.version,
-            "config": dataclasses.asdict(self.config),
-            "state_dict": {k: v.detach().cpu() for k, v in self.model.state_dict().items()},
-        }, Path(path))
+        save_model(path, self.name, self.version, self.config, self.model)
 
     def load(self, path: Path) -> None:
-        checkpoint = _read_checkpoint(Path(path), self.name)
-        if checkpoint.get("detector") != self.name:
-            raise UsageError(f"{path} is a {checkpoint.get('detector')} checkpoint, not a {self.name} one",
-                             hint=f"load it with detector {checkpoint.get('detector')}, or train {self.name}")
-        _check_architecture(checkpoint, self.config, _ARCHITECTURE_FIELDS, path, self.name)
-        try:
-            self.model.load_state_dict(checkpoint["state_dict"])
-        except RuntimeError:
-            raise DataError(f"{self.name} checkpoint {path} does not fit this version of {self.name}",
-                            hint="train again with this version") from None
-        self.model.eval()
+        load_model(path, self.name, self.version, self.config, self.model, _ARCHITECTURE_FIELDS)
 
 
 class AE(_FramewiseDetector):
@@ -311,27 +296,3 @@ class VAE(_FramewiseDetector):
 
     variational = True
     name = "vae"
-
-
-def _read_checkpoint(path: Path, name: str) -> dict:
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise DataError(f"{name} checkpoint {path} does not exist", hint="train first, or fix the path") from None
-    except Exception as exc:
-        raise DataError(f"{name} checkpoint {path} cannot be read: {type(exc).__name__}: {exc}",
-                        hint=f"the file is damaged or not a {name} checkpoint; train again") from None
-    if not isinstance(checkpoint, dict) or checkpoint.get("format") != _CHECKPOINT_FORMAT:
-        raise DataError(f"{path} is not a {name} checkpoint (format {_CHECKPOINT_FORMAT})",
-                        hint="train again to write one")
-    return checkpoint
-
-
-def _check_architecture(checkpoint: dict, config, fields, path: Path, name: str) -> None:
-    saved, current = checkpoint["config"], dataclasses.asdict(config)
-    as_tuple = lambda v: tuple(v) if isinstance(v, (list, tuple)) else v  # noqa: E731
-    differing = [f"{k}={saved.get(k)!r} (now {current[k]!r})" for k in fields
-                 if as_tuple(saved.get(k)) != as_tuple(current[k])]
-    if differing:
-        raise UsageError(f"{name} checkpoint {path} was trained with other settings: {', '.join(differing)}",
-                         hint="use the settings it was trained with, or train again")

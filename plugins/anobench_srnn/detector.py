@@ -36,7 +36,6 @@ Deviations and choices (the paper is silent, or we cannot follow it here):
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,8 +46,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from bench_core.checkpoint import load_model, save_model
 from bench_core.detector import Detector, InputSpec
-from bench_core.errors import DataError, UsageError
+from bench_core.errors import DataError
 
 if TYPE_CHECKING:
     from bench_core.progress import Progress
@@ -59,7 +59,6 @@ REDUCTIONS = ("max", "sum")
 #: Side of the maps the skeleton view serves (seed 002's 28x28).
 SKELETON_MAP_SIZE = 28
 _ARCHITECTURE_FIELDS = ("view", "input_size", "patch_size", "n_atoms", "n_layers", "sparsity", "temporal_weight")
-_CHECKPOINT_FORMAT = 1
 
 
 @dataclass(frozen=True)
@@ -345,32 +344,7 @@ class SRNN(Detector):
     # -- checkpoints ---------------------------------------------------------------------------------------------
 
     def save(self, path: Path) -> None:
-        torch.save({
-            "format": _CHECKPOINT_FORMAT, "detector_version": self.version,
-            "config": dataclasses.asdict(self.config),
-            "state_dict": {k: v.detach().cpu() for k, v in self.model.state_dict().items()},
-        }, Path(path))
+        save_model(path, "srnn", self.version, self.config, self.model)
 
     def load(self, path: Path) -> None:
-        path = Path(path)
-        try:
-            checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-        except FileNotFoundError:
-            raise DataError(f"srnn checkpoint {path} does not exist", hint="train first, or fix the path") from None
-        except Exception as exc:
-            raise DataError(f"srnn checkpoint {path} cannot be read: {type(exc).__name__}: {exc}",
-                            hint="the file is damaged or not an srnn checkpoint; train again") from None
-        if not isinstance(checkpoint, dict) or checkpoint.get("format") != _CHECKPOINT_FORMAT:
-            raise DataError(f"{path} is not an srnn checkpoint (format {_CHECKPOINT_FORMAT})",
-                            hint="train again to write one")
-        saved, current = checkpoint["config"], dataclasses.asdict(self.config)
-        differing = [f"{k}={saved.get(k)!r} (now {current[k]!r})" for k in _ARCHITECTURE_FIELDS
-                     if saved.get(k) != current[k]]
-        if differing:
-            raise UsageError(f"srnn checkpoint {path} was trained with other settings: {', '.join(differing)}",
-                             hint="use the settings it was trained with, or train again")
-        try:
-            self.model.load_state_dict(checkpoint["state_dict"])
-        except RuntimeError:
-            raise DataError(f"srnn checkpoint {path} does not fit this version of srnn",
-                            hint="train again with this version") from None
+        load_model(path, "srnn", self.version, self.config, self.model, _ARCHITECTURE_FIELDS)

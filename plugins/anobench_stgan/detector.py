@@ -37,7 +37,6 @@ Where this implementation had to choose (the paper is silent) -- docs/stgan.md g
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,8 +48,9 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm as _spectral_norm
 
+from bench_core.checkpoint import load_model, save_model
 from bench_core.detector import Detector, InputSpec
-from bench_core.errors import DataError, UsageError
+from bench_core.errors import DataError
 
 if TYPE_CHECKING:
     from bench_core.progress import Progress
@@ -62,7 +62,6 @@ SKELETON_SIZE = 28
 # Settings that shape the networks or their input; a checkpoint only fits a detector built with the same ones.
 _ARCHITECTURE_FIELDS = ("view", "input_size", "pixel_fold", "window", "channels", "latent_channels", "spectral_norm",
                         "self_attention")
-_CHECKPOINT_FORMAT = 1
 
 
 @dataclass(frozen=True)
@@ -546,49 +545,7 @@ class STGAN(Detector):
     # -- checkpoints ---------------------------------------------------------------------------------------------
 
     def save(self, path: Path) -> None:
-        torch.save(
-            {
-                "format": _CHECKPOINT_FORMAT,
-                "detector_version": self.version,
-                "config": dataclasses.asdict(self.config),
-                "state_dict": {k: v.detach().cpu() for k, v in self.model.state_dict().items()},
-            },
-            Path(path),
-        )
+        save_model(path, "stgan", self.version, self.config, self.model)
 
     def load(self, path: Path) -> None:
-        path = Path(path)
-        try:
-            checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-        except FileNotFoundError:
-            raise DataError(f"stgan checkpoint {path} does not exist", hint="train first, or fix the path") from None
-        except Exception as exc:
-            raise DataError(
-                f"stgan checkpoint {path} cannot be read: {type(exc).__name__}: {exc}",
-                hint="the file is damaged or not an stgan checkpoint; train again",
-            ) from None
-        if not isinstance(checkpoint, dict) or checkpoint.get("format") != _CHECKPOINT_FORMAT:
-            raise DataError(f"{path} is not an stgan checkpoint (format {_CHECKPOINT_FORMAT})",
-                            hint="train again to write one")
-        saved = checkpoint["config"]
-        current = dataclasses.asdict(self.config)
-        differing = [f"{k}={saved.get(k)!r} (now {current[k]!r})" for k in _ARCHITECTURE_FIELDS
-                     if _as_tuple(saved.get(k)) != _as_tuple(current[k])]
-        if differing:
-            raise UsageError(
-                f"stgan checkpoint {path} was trained with other settings: {', '.join(differing)}",
-                hint="use the settings it was trained with, or train again",
-            )
-        try:
-            self.model.load_state_dict(checkpoint["state_dict"])
-        except RuntimeError:
-            raise DataError(
-                f"stgan checkpoint {path} does not fit this version of stgan "
-                f"(written by {checkpoint.get('detector_version')}, this is {self.version})",
-                hint="train again with this version",
-            ) from None
-        self.model.eval()
-
-
-def _as_tuple(value):
-    return tuple(value) if isinstance(value, (list, tuple)) else value
+        load_model(path, "stgan", self.version, self.config, self.model, _ARCHITECTURE_FIELDS)
