@@ -47,7 +47,7 @@ def test_paper_preset_shapes_and_batch_norm():
     config = build_config(Config, LSTMVAE.presets, "paper", {}, "--set", "lstm-vae")
     assert (config.window, config.latent_dim, config.lstm_units, config.epochs, config.batch_size) == \
         (30, 16, 300, 30, 16)
-    assert config.view == "skeleton"
+    assert config.view == "skeleton" and config.score_frames == "window"
     detector = LSTMVAE(config)
     spec = detector.input_spec
     assert (spec.view, spec.height, spec.width, spec.channels, spec.window) == ("skeleton", 28, 28, 1, 30)
@@ -103,6 +103,24 @@ def test_one_score_per_window_ending_on_its_last_frame(trained):
     np.testing.assert_allclose(small_batches.score(video, Progress()), scores, rtol=1e-5)
 
 
+def test_last_frame_score_is_the_bce_of_the_map_the_score_is_given_to(trained):
+    video = sway_video(40)
+    last_only = LSTMVAE(dataclasses.replace(TINY, score_frames="last", score_batch_size=7), seed=0)
+    last_only.model.load_state_dict(trained.model.state_dict())
+    last_only.model.eval()
+    scores = last_only.score(video, Progress())
+    assert scores.shape == (40 - T + 1,)
+    # Window 10 holds frames 10 .. 10+T-1: its score is the BCE of frame 10+T-1's map alone.
+    window = torch.from_numpy(video.frames[10:10 + T].astype(np.float32) / 255.0)[None]
+    with torch.no_grad():
+        logits, _, _ = trained.model(window)
+        last_map = torch.nn.functional.binary_cross_entropy_with_logits(logits[0, -1], window[0, -1],
+                                                                         reduction="sum")
+    assert last_map.item() == pytest.approx(scores[10], rel=1e-4)
+    whole_window = trained.score(video, Progress())
+    assert np.all(scores < whole_window)  # one map's error out of the T summed by the default
+
+
 def test_a_video_shorter_than_the_window_gets_one_score(trained):
     short = sway_video(T - 2)
     assert trained.score(short, Progress()).shape == (1,)
@@ -151,6 +169,8 @@ def test_same_seed_identical_and_save_load_round_trip(tmp_path):
 def test_validation_and_wrong_input():
     with pytest.raises(ValueError, match="view must be one of"):
         Config(view="pose")
+    with pytest.raises(ValueError, match="score_frames must be one of window, last"):
+        Config(score_frames="first")
     with pytest.raises(ValueError, match="window must be >= 1"):
         Config(window=0)
     assert LSTMVAE(Config(view="frames", input_size=32, lstm_units=8)).input_spec.height == 32
