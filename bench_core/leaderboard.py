@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import shlex
@@ -120,11 +121,17 @@ def collect(results: Path, published_by_detector: dict[str, dict], datasets: lis
         if datasets and data["name"] not in datasets:
             continue
         protocol = protocol_label(record["protocol"])
-        key = (data["name"], det["name"], record["preset"], tuple(det.get("settings", [])), protocol)
+        settings = tuple(det.get("settings", []))
+        # One row per experiment: the resolved config, not how it was spelled (`--set epochs=30` on a preset whose
+        # value is 30 is the same experiment as no --set at all).
+        experiment = json.dumps([det.get("version"), det.get("config")], sort_keys=True)
+        key = (data["name"], det["name"], record["preset"], experiment, protocol)
         row = rows.get(key)
         if row is None:
-            row = rows[key] = Row(*key)
+            row = rows[key] = Row(data["name"], det["name"], record["preset"], settings, protocol)
             row.published = (published_by_detector.get(det["name"]) or {}).get(data["name"])
+        elif (len(settings), settings) < (len(row.settings), row.settings):
+            row.settings = settings  # show the shortest spelling
         metrics = record["metrics"]
         row.seeds.append(record["seed"])
         row.micro.append(metrics.get("frame_auroc_micro"))
@@ -139,7 +146,7 @@ def collect(results: Path, published_by_detector: dict[str, dict], datasets: lis
         which = f" of dataset {', '.join(datasets)}" if datasets else ""
         raise UsageError(f"{results}: holds no complete run records (record.json){which}",
                          hint="run 'anobench run' first")
-    return [rows[k] for k in sorted(rows)]
+    return sorted(rows.values(), key=lambda r: (r.dataset, r.detector, r.preset, r.settings, r.protocol))
 
 
 def _fmt(summary: dict, digits: int = 3) -> str:

@@ -11,10 +11,12 @@ from bench_core.leaderboard import collect, render_markdown, summarise, t_interv
 from bench_core.records import atomic_write_json
 
 
-def fake_record(root, dataset, detector, seed, micro, fps=100.0, preset="cpu", settings=()):
+def fake_record(root, dataset, detector, seed, micro, fps=100.0, preset="cpu", settings=(), config=None):
+    # Without an explicit config, each spelling of the settings stands for a different resolved config.
+    config = {"resolved": list(settings)} if config is None else config
     record = {
         "run_id": f"{preset}-seed{seed}-x", "seed": seed, "preset": preset,
-        "detector": {"name": detector, "settings": list(settings)},
+        "detector": {"name": detector, "settings": list(settings), "version": "1", "config": config},
         "dataset": {"name": dataset, "options": {"data_root": "", "label_convention": "", "seed": 0}},
         "protocol": {"normalization": "minmax-per-video", "smoothing_sigma": 0.0, "label_convention": "frame"},
         "metrics": {"frame_auroc_micro": micro, "frame_auroc_macro": micro - 0.1, "aupr": 0.5, "eer": 0.3},
@@ -120,3 +122,11 @@ def test_the_cli_filter_is_in_the_reproduce_command(tmp_path):
     assert text.startswith("# Walkway\n\nA generated set.\n")
     assert "| synthetic-avenue | conv-ae |" in text and "synthetic-industrial" not in text
     assert "--datasets synthetic-avenue" in text
+
+
+def test_runs_of_the_same_config_share_a_row_whatever_the_settings_spelling(tmp_path):
+    fake_record(tmp_path, "synthetic-industrial", "lstm-vae", 0, 0.72, settings=["epochs=30"], config={"epochs": 30})
+    fake_record(tmp_path, "synthetic-industrial", "lstm-vae", 1, 0.71, config={"epochs": 30})
+    fake_record(tmp_path, "synthetic-industrial", "lstm-vae", 2, 0.70, settings=["epochs=6"], config={"epochs": 6})
+    rows = collect(tmp_path, {})
+    assert [(r.settings, sorted(r.seeds)) for r in rows] == [((), [0, 1]), (("epochs=6",), [2])]
