@@ -32,10 +32,12 @@ class Row:
     run_ids: list[str] = field(default_factory=list)
     commands: list[str] = field(default_factory=list)
     published: dict | None = None
+    #: What the detector read, from the record's input_spec: e.g. "skeleton 28×28, T=30".
+    input: str = ""
 
     def as_dict(self) -> dict:
         return {
-            "dataset": self.dataset, "detector": self.detector, "preset": self.preset,
+            "dataset": self.dataset, "detector": self.detector, "input": self.input, "preset": self.preset,
             "settings": list(self.settings), "protocol": self.protocol, "seeds": sorted(self.seeds),
             "n_seeds": len(self.seeds),
             "frame_auroc_micro": summarise(self.micro), "frame_auroc_micro_ci95": t_interval(self.micro),
@@ -128,7 +130,8 @@ def collect(results: Path, published_by_detector: dict[str, dict], datasets: lis
         key = (data["name"], det["name"], record["preset"], experiment, protocol)
         row = rows.get(key)
         if row is None:
-            row = rows[key] = Row(data["name"], det["name"], record["preset"], settings, protocol)
+            row = rows[key] = Row(data["name"], det["name"], record["preset"], settings, protocol,
+                                  input=_input_label(det.get("input_spec")))
             row.published = (published_by_detector.get(det["name"]) or {}).get(data["name"])
         elif (len(settings), settings) < (len(row.settings), row.settings):
             row.settings = settings  # show the shortest spelling
@@ -146,7 +149,16 @@ def collect(results: Path, published_by_detector: dict[str, dict], datasets: lis
         which = f" of dataset {', '.join(datasets)}" if datasets else ""
         raise UsageError(f"{results}: holds no complete run records (record.json){which}",
                          hint="run 'anobench run' first")
-    return sorted(rows.values(), key=lambda r: (r.dataset, r.detector, r.preset, r.settings, r.protocol))
+    # Grouped by what the detectors read, so a table over both views of a dataset reads view by view.
+    return sorted(rows.values(), key=lambda r: (r.dataset, r.input.split(" ")[0], r.detector, r.preset, r.settings,
+                                                r.protocol))
+
+
+def _input_label(spec: dict | None) -> str:
+    if not spec:
+        return ""
+    label = f"{spec.get('view', '?')} {spec.get('height')}×{spec.get('width')}"
+    return label + (f", T={spec['window']}" if spec.get("window", 1) > 1 else "")
 
 
 def _fmt(summary: dict, digits: int = 3) -> str:
@@ -201,9 +213,9 @@ def render_markdown(rows: list[Row], results: Path, out_file: Path | None, argv:
         f"(n = seeds); the {CONFIDENCE:.0%} interval is Student's t interval of the mean micro AUROC; inference fps "
         "is the mean; each run's record is linked.",
         "",
-        "| Dataset | Detector | Preset | Seeds | Frame AUROC (micro) | 95% interval | Frame AUROC (macro) | AUPR "
+        "| Dataset | Detector | Input | Preset | Seeds | Frame AUROC (micro) | 95% interval | Frame AUROC (macro) | AUPR "
         "| EER | Inference fps | Published AUROC | Protocol | Runs |",
-        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|",
+        "|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|",
     ]
     for row in rows:
         preset = row.preset + ("".join(f" `{s}`" for s in row.settings))
@@ -215,7 +227,7 @@ def render_markdown(rows: list[Row], results: Path, out_file: Path | None, argv:
             for seed, run in sorted(zip(row.seeds, row.runs))
         )
         lines.append(
-            f"| {row.dataset} | {row.detector} | {preset} | {len(row.seeds)} | {_fmt(summarise(row.micro))} "
+            f"| {row.dataset} | {row.detector} | {row.input or '—'} | {preset} | {len(row.seeds)} | {_fmt(summarise(row.micro))} "
             f"| {_fmt_interval(t_interval(row.micro))} | {_fmt(summarise(row.macro))} | {_fmt(summarise(row.aupr))} "
             f"| {_fmt(summarise(row.eer))} | {_fmt_mean(summarise(row.fps))} | {published} | {row.protocol} "
             f"| {links} |"

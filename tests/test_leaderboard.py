@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import pytest
@@ -51,13 +52,14 @@ def test_rows_group_seeds_and_sort_stably(tmp_path):
     text = render_markdown(rows, tmp_path, out, "anobench leaderboard x")
     line = next(l for l in text.splitlines() if l.startswith("| avenue | stgan |"))
     cells = [c.strip() for c in line.strip("|").split("|")]
-    assert cells[3] == "3" and cells[4] == "0.800 ± 0.100" and cells[6] == "0.700 ± 0.100"
+    assert cells[2] == "—"  # these fake records have no input_spec
+    assert cells[4] == "3" and cells[5] == "0.800 ± 0.100" and cells[7] == "0.700 ± 0.100"
     # t(0.975, df=2) = 4.303; 4.303 * 0.1 / sqrt(3) = 0.248
-    assert cells[5] == "[0.552, 1.048]"
-    assert cells[9] == "100.0" and cells[10] == "0.829 (seed 000, Table 1)"
-    assert cells[11] == "minmax-per-video, no smoothing, labels: frame"
-    assert "[s0](../avenue/stgan/cpu-seed0-x/record.json)" in cells[12]
-    assert "| avenue | conv-ae | cpu `epochs=9` | 1 | 0.650 | — |" in text
+    assert cells[6] == "[0.552, 1.048]"
+    assert cells[10] == "100.0" and cells[11] == "0.829 (seed 000, Table 1)"
+    assert cells[12] == "minmax-per-video, no smoothing, labels: frame"
+    assert "[s0](../avenue/stgan/cpu-seed0-x/record.json)" in cells[13]
+    assert "| avenue | conv-ae | — | cpu `epochs=9` | 1 | 0.650 | — |" in text
     # every table line has the header's number of cells (GitHub renders nothing otherwise)
     table = [l for l in text.splitlines() if l.startswith("|")]
     assert len({l.count("|") for l in table}) == 1 and len(table) == 2 + len(rows)
@@ -130,3 +132,15 @@ def test_runs_of_the_same_config_share_a_row_whatever_the_settings_spelling(tmp_
     fake_record(tmp_path, "synthetic-industrial", "lstm-vae", 2, 0.70, settings=["epochs=6"], config={"epochs": 6})
     rows = collect(tmp_path, {})
     assert [(r.settings, sorted(r.seeds)) for r in rows] == [((), [0, 1]), (("epochs=6",), [2])]
+
+
+def test_rows_say_what_the_detector_read_and_group_by_view(tmp_path):
+    skeleton = fake_record(tmp_path, "synthetic-industrial", "lstm-vae", 0, 0.7, config={"view": "skeleton"})
+    frames = fake_record(tmp_path, "synthetic-industrial", "ae", 0, 0.6, settings=["view=frames"])
+    for path, spec in ((skeleton, {"view": "skeleton", "height": 28, "width": 28, "window": 30}),
+                       (frames, {"view": "frames", "height": 28, "width": 28, "window": 1})):
+        record = json.loads((path / "record.json").read_text())
+        record["detector"]["input_spec"] = spec
+        atomic_write_json(path / "record.json", record)
+    rows = collect(tmp_path, {})
+    assert [(r.detector, r.input) for r in rows] == [("ae", "frames 28×28"), ("lstm-vae", "skeleton 28×28, T=30")]
