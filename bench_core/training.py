@@ -109,16 +109,19 @@ class TrainingCheckpoints:
     def check_finite(self, epoch: int, losses: Mapping[str, float], hint: str | None = None) -> None:
         """Raise ``TrainingDiverged`` naming the epoch and the kept checkpoint when a loss is NaN or infinite."""
         bad = [f"{name} loss is {value}" for name, value in losses.items() if not math.isfinite(float(value))]
-        if not bad:
-            return
+        if bad:
+            self.stop(epoch, f"diverged in epoch {epoch}: {', '.join(bad)}",
+                      hint or "lower the learning rates with --set and run again")
+
+    def stop(self, epoch: int, what: str, hint: str) -> None:
+        """Raise ``TrainingDiverged`` saying ``what`` happened and where the last good checkpoint is kept."""
         if self.last_epoch is not None and self.folder is not None:
             kept = f"the last good checkpoint (epoch {self.last_epoch}) is kept in {self.path}"
         elif self.last_epoch is not None:
             kept = f"the last good epoch was {self.last_epoch}"
         else:
             kept = "no epoch finished, so there is no checkpoint"
-        raise TrainingDiverged(f"{self.detector} training diverged in epoch {epoch}: {', '.join(bad)}; {kept}",
-                               hint=hint or "lower the learning rates with --set and run again")
+        raise TrainingDiverged(f"{self.detector} training {what}; {kept}", hint=hint)
 
     def finish(self) -> None:
         """Called by the harness once the run record is written: the run's checkpoint.pt supersedes this state."""

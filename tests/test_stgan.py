@@ -303,3 +303,18 @@ def test_ablation_rejects_unknown_variants_and_bad_seeds():
         ablation.parse_seeds("0,a")
     assert ablation.variant_settings("no-ttur", "synthetic-industrial", ["epochs=1"]) == [
         "view=frames", "epochs=1", "ttur=false"]
+
+
+def test_a_collapsed_adversarial_game_stops_training_with_the_kept_checkpoint(tmp_path):
+    # The losses of a real collapse (skeleton view, cpu preset): D wins with margin, reconstruction frozen.
+    detector = STGAN(TINY)
+    detector.checkpoints = TrainingCheckpoints(tmp_path / "training", "stgan")
+    detector.checkpoints.save(3, {}, {})
+    collapsed = {"d_loss_per_epoch": [0.5897, 0.0077, 0.0, 0.0], "recon_per_epoch": [9.1422, 5.0526, 5.0498, 5.0494]}
+    with pytest.raises(TrainingDiverged) as info:
+        detector._stop_if_collapsed(4, collapsed)
+    assert "collapsed in epoch 4" in info.value.message and "epoch 3" in info.value.message
+    assert "gan_weight=0" in info.value.hint
+    # Healthy training: a discriminator that still loses something, or a reconstruction that still moves.
+    detector._stop_if_collapsed(4, {"d_loss_per_epoch": [1.2, 1.6, 1.5, 1.6], "recon_per_epoch": [2.8, 2.6, 2.5, 2.4]})
+    detector._stop_if_collapsed(4, {"d_loss_per_epoch": [0.5, 0.0, 0.0, 0.0], "recon_per_epoch": [9.0, 6.0, 5.0, 4.5]})

@@ -60,6 +60,10 @@ VIEWS = ("frames", "skeleton")
 GAN_LOSSES = ("hinge", "bce")
 SKELETON_SIZE = 28
 # Settings that shape the networks or their input; a checkpoint only fits a detector built with the same ones.
+#: Collapse: a discriminator loss this low for 2 epochs while the reconstruction loss changes by less than this
+#: fraction per epoch (the values seen in a collapsed run were 0.0 and 8e-5).
+_COLLAPSE_D_LOSS = 1e-3
+_COLLAPSE_RECON_CHANGE = 1e-3
 _ARCHITECTURE_FIELDS = ("view", "input_size", "pixel_fold", "window", "channels", "latent_channels", "spectral_norm",
                         "self_attention")
 
@@ -490,6 +494,7 @@ class STGAN(Detector):
                     log.setdefault(f"{name}_per_epoch", []).append(total / len(windows))
                 task.note(f"epoch {epoch}/{cfg.epochs} mean G {log['g_loss_per_epoch'][-1]:.4g} "
                           f"D {log['d_loss_per_epoch'][-1]:.4g}")
+                self._stop_if_collapsed(epoch, log)
                 self.checkpoints.save(epoch, {
                     "model": self.model.state_dict(), "g_optimizer": g_optimizer.state_dict(),
                     "d_optimizer": d_optimizer.state_dict(), "order_generator": order_generator.get_state(),
@@ -508,6 +513,25 @@ class STGAN(Detector):
                 "discriminator": sum(p.numel() for p in self.model.discriminator.parameters()),
             },
         }
+
+    def _stop_if_collapsed(self, epoch: int, log: dict[str, list[float]]) -> None:
+        """A GAN can fail without a NaN: the discriminator wins with margin on every window while the generator
+        settles on one output (seen on binary skeleton maps at the cpu preset's learning rates). Scores of such a
+        model measure only how many pixels a frame has lit, so stop rather than publish them."""
+        d_losses, recon = log["d_loss_per_epoch"], log.get("recon_per_epoch", [])
+        if not self.config.gan_weight or len(d_losses) < 2 or len(recon) < 2:
+            return
+        discriminator_won = all(d < _COLLAPSE_D_LOSS for d in d_losses[-2:])
+        recon_frozen = abs(recon[-1] - recon[-2]) <= _COLLAPSE_RECON_CHANGE * max(abs(recon[-2]), 1e-12)
+        if discriminator_won and recon_frozen:
+            self.checkpoints.stop(
+                epoch,
+                f"collapsed in epoch {epoch}: the discriminator loss has been {d_losses[-1]:.2g} for 2 epochs and "
+                f"the reconstruction loss stopped changing ({recon[-2]:.6g} -> {recon[-1]:.6g}), so the generator "
+                "gives one output whatever the input",
+                hint=f"lower the learning rates (now g_lr={self.config.g_lr:g}, d_lr={self.config.d_lr:g}), or "
+                     "train without the adversarial game: --set gan_weight=0 --set feat_weight=0",
+            )
 
     # -- scoring -------------------------------------------------------------------------------------------------
 
