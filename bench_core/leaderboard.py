@@ -232,6 +232,31 @@ def render_markdown(rows: list[Row], results: Path, out_file: Path | None, argv:
             f"| {_fmt(summarise(row.eer))} | {_fmt_mean(summarise(row.fps))} | {published} | {row.protocol} "
             f"| {links} |"
         )
+    failures = failed_jobs(Path(results), {row.dataset for row in rows})
+    if failures:
+        lines += ["", "Jobs that failed (no row or fewer seeds; each folder's `failed.json` holds the error and the "
+                      "traceback):", ""]
+        lines += [f"- {failure['job']}: {failure['message']}" for failure in failures]
     lines.append("")
     return "\n".join(lines)
+
+
+def failed_jobs(results: Path, datasets: set[str]) -> list[dict]:
+    """The sweep failures recorded under ``results`` for these datasets, so a table never hides a missing row."""
+    from bench_core.sweep import FAILURE_FILE
+
+    found = []
+    for path in sorted(results.rglob(FAILURE_FILE)):
+        relative = path.relative_to(results).parts
+        if any(part.startswith(".") for part in relative) or (path.parent / "record.json").exists():
+            continue
+        try:
+            failure = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        if failure.get("request", {}).get("dataset") not in datasets:
+            continue
+        message = (failure.get("error") or {}).get("message", "?")
+        found.append({"job": failure.get("job", str(path.parent)), "message": message})
+    return found
 

@@ -144,3 +144,15 @@ def test_rows_say_what_the_detector_read_and_group_by_view(tmp_path):
         atomic_write_json(path / "record.json", record)
     rows = collect(tmp_path, {})
     assert [(r.detector, r.input) for r in rows] == [("ae", "frames 28×28"), ("lstm-vae", "skeleton 28×28, T=30")]
+
+
+def test_failed_jobs_of_the_tables_datasets_are_listed_under_it(tmp_path):
+    fake_record(tmp_path, "synthetic-industrial", "ae", 0, 0.7)
+    for dataset in ("synthetic-industrial", "synthetic-avenue"):
+        atomic_write_json(tmp_path / dataset / "stgan" / "cpu-seed0-y" / "failed.json", {
+            "job": f"stgan / {dataset} / seed 0", "request": {"dataset": dataset},
+            "error": {"type": "TrainingDiverged", "message": "stgan training collapsed in epoch 4"},
+        })
+    text = render_markdown(collect(tmp_path, {}, ["synthetic-industrial"]), tmp_path, None, "anobench leaderboard x")
+    assert "- stgan / synthetic-industrial / seed 0: stgan training collapsed in epoch 4" in text
+    assert "synthetic-avenue / seed 0" not in text
