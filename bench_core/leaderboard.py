@@ -179,11 +179,18 @@ def reproduce_commands(rows: list[Row], results: Path) -> list[str]:
 
     wanted = {run_id for row in rows for run_id in row.run_ids}
     commands, covered = [], set()
-    for entry in read_sweep_log(results):
-        ids = set(entry.get("run_ids", [])) & wanted
-        if ids and not ids <= covered:
-            commands.append(entry["command"])
-            covered |= ids
+    sweeps = [(set(entry.get("run_ids", [])) & wanted, order, entry["command"])
+              for order, entry in enumerate(read_sweep_log(results))]
+    # Fewest commands: greedily the sweep covering most of what is left, the latest among equals (a re-run of a
+    # grid that merges earlier sweeps then stands for all of them).
+    while True:
+        ids, _, command = max(((ids - covered, order, command) for ids, order, command in sweeps),
+                              key=lambda item: (len(item[0]), item[1]), default=(set(), 0, ""))
+        if not ids:
+            break
+        if command not in commands:
+            commands.append(command)
+        covered |= ids
     for row in rows:
         for run_id, command in sorted(zip(row.run_ids, row.commands), key=lambda pair: pair[1]):
             if run_id not in covered and command not in commands:

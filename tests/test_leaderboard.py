@@ -156,3 +156,17 @@ def test_failed_jobs_of_the_tables_datasets_are_listed_under_it(tmp_path):
     text = render_markdown(collect(tmp_path, {}, ["synthetic-industrial"]), tmp_path, None, "anobench leaderboard x")
     assert "- stgan / synthetic-industrial / seed 0: stgan training collapsed in epoch 4" in text
     assert "synthetic-avenue / seed 0" not in text
+
+
+def test_a_later_sweep_covering_every_run_stands_alone_in_the_header(tmp_path):
+    from bench_core.leaderboard import reproduce_commands
+    from bench_core.sweep import SWEEP_LOG
+
+    for seed in (0, 1):
+        fake_record(tmp_path, "synthetic-avenue", "ae", seed, 0.7)
+    atomic_write_json(tmp_path / SWEEP_LOG, [
+        {"command": "anobench sweep --seeds 0", "run_ids": ["cpu-seed0-x"]},
+        {"command": "anobench sweep --seeds 1", "run_ids": ["cpu-seed1-x"]},
+        {"command": "anobench sweep --seeds 0,1", "run_ids": ["cpu-seed0-x", "cpu-seed1-x"]},
+    ])
+    assert reproduce_commands(collect(tmp_path, {}), tmp_path) == ["anobench sweep --seeds 0,1"]
