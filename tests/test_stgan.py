@@ -318,3 +318,12 @@ def test_a_collapsed_adversarial_game_stops_training_with_the_kept_checkpoint(tm
     # Healthy training: a discriminator that still loses something, or a reconstruction that still moves.
     detector._stop_if_collapsed(4, {"d_loss_per_epoch": [1.2, 1.6, 1.5, 1.6], "recon_per_epoch": [2.8, 2.6, 2.5, 2.4]})
     detector._stop_if_collapsed(4, {"d_loss_per_epoch": [0.5, 0.0, 0.0, 0.0], "recon_per_epoch": [9.0, 6.0, 5.0, 4.5]})
+
+
+def test_ablation_summary_uses_the_sample_std_like_the_leaderboards():
+    runs = [{"seed": s, "metrics": {"frame_auroc_micro": m, "frame_auroc_macro": m}, "timing": {"train_seconds": 1}}
+            for s, m in ((0, 0.7), (1, 0.9))]
+    row, = ablation.summarise({("full", "synthetic-avenue"): runs})
+    assert math.isclose(row["micro_mean"], 0.8) and math.isclose(row["micro_std"], math.sqrt(0.02))
+    single, = ablation.summarise({("full", "synthetic-avenue"): runs[:1]})
+    assert single["micro_std"] is None

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from bench_core.errors import UsageError, did_you_mean
+from bench_core.leaderboard import summarise as summarise_seeds
 
 #: Variant name -> the settings that make it (applied after the preset and the user's --set).
 VARIANTS: dict[str, list[str]] = {
@@ -62,17 +63,17 @@ def variant_settings(variant: str, dataset: str, extra: list[str]) -> list[str]:
 
 
 def summarise(records: dict[tuple[str, str], list[dict]]) -> list[dict]:
-    """One row per (variant, dataset): mean and std (population, ddof=0) of micro and macro frame AUROC."""
+    """One row per (variant, dataset): mean and sample std over seeds of micro and macro frame AUROC, the same
+    summary as the leaderboards (the std is None with one seed)."""
     rows = []
     for (variant, dataset), runs in records.items():
-        micro = np.array([r["metrics"]["frame_auroc_micro"] for r in runs], dtype=float)
-        macro = np.array([r["metrics"].get("frame_auroc_macro", np.nan) for r in runs], dtype=float)
+        micro = summarise_seeds([r["metrics"]["frame_auroc_micro"] for r in runs])
+        macro = summarise_seeds([r["metrics"].get("frame_auroc_macro") for r in runs])
         rows.append({
             "variant": variant, "dataset": dataset, "n_seeds": len(runs),
             "seeds": [r["seed"] for r in runs],
-            "micro_mean": float(micro.mean()), "micro_std": float(micro.std()),
-            "macro_mean": float(np.nanmean(macro)) if np.isfinite(macro).any() else None,
-            "macro_std": float(np.nanstd(macro)) if np.isfinite(macro).any() else None,
+            "micro_mean": micro["mean"], "micro_std": micro["std"],
+            "macro_mean": macro["mean"], "macro_std": macro["std"],
             "train_seconds_mean": float(np.mean([r["timing"]["train_seconds"] for r in runs])),
         })
     return rows
@@ -80,7 +81,9 @@ def summarise(records: dict[tuple[str, str], list[dict]]) -> list[dict]:
 
 def render_table(rows: list[dict], variants: list[str], datasets: list[str], command: str) -> str:
     def cell(mean, std):
-        return "—" if mean is None else f"{mean:.3f} ± {std:.3f}"
+        if mean is None:
+            return "—"
+        return f"{mean:.3f}" if std is None else f"{mean:.3f} ± {std:.3f}"
 
     by_key = {(r["variant"], r["dataset"]): r for r in rows}
     header = ["variant"]
@@ -95,7 +98,7 @@ def render_table(rows: list[dict], variants: list[str], datasets: list[str], com
         lines.append("| " + " | ".join(cells) + " |")
     seeds = sorted({s for r in rows for s in r["seeds"]})
     return "\n".join([
-        f"Mean ± std (population) over {len(seeds)} seed(s) ({', '.join(map(str, seeds))}) of the frame AUROC "
+        f"Mean ± sample std over {len(seeds)} seed(s) ({', '.join(map(str, seeds))}) of the frame AUROC "
         "(micro: all test frames pooled; macro: mean over videos).",
         "",
         *lines,
