@@ -138,7 +138,7 @@ def test_leaderboard_cli_writes_markdown(toy_plugin, tmp_path):
     result = invoke("leaderboard", str(tmp_path / "results"), "--out", str(out))
     assert result.exit_code == 0, result.output
     text = out.read_text()
-    assert "| toy-dataset | toy-detector | cpu | 2 |" in text
+    assert "| toy-dataset | toy-detector | frames 8×8, T=3 | cpu | 2 |" in text  # the toy's cpu preset: window 3
     assert "0.500 (nobody, 2026)" in text
 
 
