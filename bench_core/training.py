@@ -3,14 +3,12 @@ result, and a guard that stops a diverging training with a message naming the ep
 
 A detector that supports resuming sets ``supports_resume = True`` and, in ``fit``:
 
-    start = 1
-    saved = self.checkpoints.latest()            # None unless --resume found a checkpoint
-    if saved:
-        restore(saved["state"]); log = saved["log"]; start = saved["epoch"] + 1
-    for epoch in range(start, epochs + 1):
+    parts = {"model": self.model, "optimizer": optimizer, "order_generator": order_generator}
+    first_epoch, log = self.checkpoints.restore(parts)   # (1, {}) unless --resume found a checkpoint
+    for epoch in range(first_epoch, epochs + 1):
         ...
         self.checkpoints.check_finite(epoch, {"generator": g_loss, "discriminator": d_loss})
-        self.checkpoints.save(epoch, state, log)
+        self.checkpoints.save_parts(epoch, parts, log)
 
 ``save`` stores the global random states (python, numpy, torch) with the detector's own state, and ``latest``
 puts them back, so the epochs after a resume draw the same numbers as an uninterrupted training would.
@@ -87,6 +85,22 @@ class TrainingCheckpoints:
         self.last_epoch = self.resumed_from = int(saved["epoch"])
         return {"epoch": int(saved["epoch"]), "state": saved["state"], "log": saved["log"]}
 
+    def restore(self, parts: Mapping[str, Any]) -> tuple[int, dict]:
+        """Restore the last saved epoch into ``parts`` (modules and optimisers through their state dicts, torch
+        generators through their states, each under its name) and return the first epoch still to run and the
+        log so far: ``(1, {})`` when there is nothing to resume."""
+        saved = self.latest()
+        if saved is None:
+            return 1, {}
+        for name, part in parts.items():
+            _restore(part, saved["state"][name])
+        log = {key: list(value) if isinstance(value, list) else value for key, value in saved["log"].items()}
+        return saved["epoch"] + 1, log
+
+    def save_parts(self, epoch: int, parts: Mapping[str, Any], log: Mapping[str, Any]) -> None:
+        """``save`` the state of every part, named as in ``restore``."""
+        self.save(epoch, {name: _state_of(part) for name, part in parts.items()}, log)
+
     def save(self, epoch: int, state: Mapping[str, Any], log: Mapping[str, Any]) -> None:
         """Keep everything needed to continue after ``epoch``: model and optimiser states, generators, the log."""
         import torch
@@ -127,3 +141,18 @@ class TrainingCheckpoints:
         """Called by the harness once the run record is written: the run's checkpoint.pt supersedes this state."""
         if self.folder is not None and self.folder.exists():
             shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def _state_of(part: Any) -> Any:
+    import torch
+
+    return part.get_state() if isinstance(part, torch.Generator) else part.state_dict()
+
+
+def _restore(part: Any, state: Any) -> None:
+    import torch
+
+    if isinstance(part, torch.Generator):
+        part.set_state(state)
+    else:
+        part.load_state_dict(state)

@@ -272,15 +272,9 @@ class ConvAE(Detector):
         optimizer = self._optimizer()
         order_generator = torch.Generator().manual_seed(self.seed)
         n_batches = math.ceil(len(windows) / cfg.batch_size)
-        loss_per_epoch: list[float] = []
-        first_epoch = 1
-        saved = self.checkpoints.latest()
-        if saved is not None:
-            self.model.load_state_dict(saved["state"]["model"])
-            optimizer.load_state_dict(saved["state"]["optimizer"])
-            order_generator.set_state(saved["state"]["order_generator"])
-            loss_per_epoch = list(saved["log"]["loss_per_epoch"])
-            first_epoch = saved["epoch"] + 1
+        parts = {"model": self.model, "optimizer": optimizer, "order_generator": order_generator}
+        first_epoch, saved_log = self.checkpoints.restore(parts)
+        loss_per_epoch: list[float] = saved_log.get("loss_per_epoch", [])
         self.model.train()
         with progress.task("train", total=cfg.epochs * n_batches) as task:
             task.advance((first_epoch - 1) * n_batches)
@@ -303,10 +297,7 @@ class ConvAE(Detector):
                     task.note(f"epoch {epoch}/{cfg.epochs} loss {loss_value:.4g}")
                 loss_per_epoch.append(loss_sum / len(windows))
                 task.note(f"epoch {epoch}/{cfg.epochs} mean loss {loss_per_epoch[-1]:.4g}")
-                self.checkpoints.save(epoch, {
-                    "model": self.model.state_dict(), "optimizer": optimizer.state_dict(),
-                    "order_generator": order_generator.get_state(),
-                }, {"loss_per_epoch": loss_per_epoch})
+                self.checkpoints.save_parts(epoch, parts, {"loss_per_epoch": loss_per_epoch})
         self.model.eval()
         return {
             "loss_per_epoch": loss_per_epoch,

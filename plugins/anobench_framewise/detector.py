@@ -202,16 +202,10 @@ class _FramewiseDetector(Detector):
         order_generator = torch.Generator().manual_seed(self.seed)
         noise_generator = torch.Generator().manual_seed(self.seed + 1)
         n_batches = math.ceil(len(frames) / cfg.batch_size)
-        log = {"loss_per_epoch": [], "reconstruction_per_epoch": [], "kl_per_epoch": []}
-        first_epoch = 1
-        saved = self.checkpoints.latest()
-        if saved is not None:
-            self.model.load_state_dict(saved["state"]["model"])
-            optimizer.load_state_dict(saved["state"]["optimizer"])
-            order_generator.set_state(saved["state"]["order_generator"])
-            noise_generator.set_state(saved["state"]["noise_generator"])
-            log = {k: list(v) for k, v in saved["log"].items()}
-            first_epoch = saved["epoch"] + 1
+        parts = {"model": self.model, "optimizer": optimizer, "order_generator": order_generator,
+                 "noise_generator": noise_generator}
+        first_epoch, log = self.checkpoints.restore(parts)
+        log = log or {"loss_per_epoch": [], "reconstruction_per_epoch": [], "kl_per_epoch": []}
         self.model.train()
         with progress.task("train", total=cfg.epochs * n_batches) as task:
             task.advance((first_epoch - 1) * n_batches)
@@ -240,10 +234,7 @@ class _FramewiseDetector(Detector):
                 for key in sums:
                     log[f"{key}_per_epoch"].append(sums[key] / len(frames))
                 task.note(f"epoch {epoch}/{cfg.epochs} loss {log['loss_per_epoch'][-1]:.4g}")
-                self.checkpoints.save(epoch, {
-                    "model": self.model.state_dict(), "optimizer": optimizer.state_dict(),
-                    "order_generator": order_generator.get_state(), "noise_generator": noise_generator.get_state(),
-                }, log)
+                self.checkpoints.save_parts(epoch, parts, log)
         self.model.eval()
         if not self.variational:
             del log["kl_per_epoch"]

@@ -447,16 +447,10 @@ class STGAN(Detector):
         g_optimizer, d_optimizer = self._optimizers()
         order_generator = torch.Generator().manual_seed(self.seed)
         n_batches = math.ceil(len(windows) / cfg.batch_size)
-        log: dict[str, list[float]] = {"g_loss_per_epoch": [], "d_loss_per_epoch": []}
-        first_epoch = 1
-        saved = self.checkpoints.latest()
-        if saved is not None:
-            self.model.load_state_dict(saved["state"]["model"])
-            g_optimizer.load_state_dict(saved["state"]["g_optimizer"])
-            d_optimizer.load_state_dict(saved["state"]["d_optimizer"])
-            order_generator.set_state(saved["state"]["order_generator"])
-            log = {k: list(v) for k, v in saved["log"].items()}
-            first_epoch = saved["epoch"] + 1
+        parts = {"model": self.model, "g_optimizer": g_optimizer, "d_optimizer": d_optimizer,
+                 "order_generator": order_generator}
+        first_epoch, log = self.checkpoints.restore(parts)
+        log = log or {"g_loss_per_epoch": [], "d_loss_per_epoch": []}
         hint = (f"lower the detector settings g_lr (now {cfg.g_lr:g}) and d_lr (now {cfg.d_lr:g}), or keep "
                 "spectral_norm=true, and run again")
         self.model.train()
@@ -495,10 +489,7 @@ class STGAN(Detector):
                 task.note(f"epoch {epoch}/{cfg.epochs} mean G {log['g_loss_per_epoch'][-1]:.4g} "
                           f"D {log['d_loss_per_epoch'][-1]:.4g}")
                 self._stop_if_collapsed(epoch, log)
-                self.checkpoints.save(epoch, {
-                    "model": self.model.state_dict(), "g_optimizer": g_optimizer.state_dict(),
-                    "d_optimizer": d_optimizer.state_dict(), "order_generator": order_generator.get_state(),
-                }, log)
+                self.checkpoints.save_parts(epoch, parts, log)
         self.model.eval()
         return {
             **log,
