@@ -31,9 +31,8 @@ TINY = dict(detector="conv-ae", settings=["epochs=1", "input_size=32"],
             data_options=["n_train=2", "n_test=2", "frames_per_video=64"])
 # Long enough (about 2-3 s a job on 2 cores) that running two at once can pay for starting a cluster.
 # Jobs of a few seconds that use one core each (srnn codes on one thread), the case where spreading jobs over
-# workers should pay: conv-ae jobs already keep both cores busy through torch's threads. On a quiet 2-core machine
-# the process runner ran these 8 jobs 1.87x faster than serial, but dask only 1.08x (0.97x in this benchmark): each
-# job took about 3 s longer in a dask worker than in a pool worker, not yet explained. docs/performance.md.
+# workers pays: conv-ae jobs already keep both cores busy through torch's threads (dask 0.67x of serial on a quiet
+# 2-core machine). docs/performance.md has the figures, and why the dask runner drops MALLOC_TRIM_THRESHOLD_.
 LONGER = dict(detector="srnn", settings=["epochs=15"], data_options=["n_train=3", "n_test=2", "frames_per_video=120"])
 timings: dict[str, float] = {}
 

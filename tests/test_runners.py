@@ -106,3 +106,18 @@ def test_the_dask_runner_connects_to_a_given_scheduler(tmp_path):
     assert [job["status"] for job in __import__("json").loads(result.stdout[result.stdout.index("{"):])["jobs"]] \
         == ["done"] * 3
     assert len(list(records.iter_records(tmp_path))) == 3
+
+
+def test_local_dask_workers_start_without_dasks_malloc_trim_setting():
+    # MALLOC_TRIM_THRESHOLD_=65536 (dask's default for worker processes) made torch training 1.5x slower.
+    pytest.importorskip("distributed")
+    import os
+
+    from dask.distributed import Client
+
+    from anobench_runners.dask_runner import local_cluster
+
+    with local_cluster(1, processes=True, host="127.0.0.1") as cluster, Client(cluster) as client:
+        environ = client.run(lambda: {k: os.environ.get(k) for k in ("MALLOC_TRIM_THRESHOLD_", "OMP_NUM_THREADS")})
+    (worker_environ,) = environ.values()
+    assert worker_environ == {"MALLOC_TRIM_THRESHOLD_": None, "OMP_NUM_THREADS": "1"}
