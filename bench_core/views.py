@@ -17,6 +17,7 @@ import numpy as np
 
 from bench_core.dataset import Video
 from bench_core.detector import InputSpec
+from bench_core.errors import DataError
 
 # Bump when preprocessing changes, so stale cache entries are never read.
 PREP_VERSION = 2
@@ -38,6 +39,18 @@ class PreparedVideo:
 
     def __len__(self) -> int:
         return len(self.frames)
+
+
+def check_frames(video: PreparedVideo, spec: InputSpec, detector: str) -> None:
+    """Fail with both shapes when ``video`` was prepared for another input spec (possible in library use, where no
+    harness prepared it), rather than deep inside a layer."""
+    expected = (spec.channels, spec.height, spec.width)
+    if video.frames.ndim != 4 or tuple(video.frames.shape[1:]) != expected:
+        raise DataError(
+            f"video '{video.id}' has frames of shape {tuple(video.frames.shape)}, {detector} expects "
+            f"(n, {', '.join(map(str, expected))}) ({spec.view} view)",
+            hint="prepare the video with this detector's input_spec",
+        )
 
 
 def _to_input(chunk: np.ndarray, spec: InputSpec):

@@ -288,3 +288,16 @@ def test_a_frames_view_checkpoint_is_refused_by_a_skeleton_view_detector(tmp_pat
     ConvAE(TINY).save(tmp_path / "frames.pt")
     with pytest.raises(UsageError, match="view='frames' \\(now 'skeleton'\\)"):
         ConvAE(dataclasses.replace(TINY, view="skeleton")).load(tmp_path / "frames.pt")
+
+
+def test_frames_prepared_for_another_spec_name_both_shapes_and_the_view():
+    from bench_core.views import check_frames
+
+    video = PreparedVideo("v", np.zeros((5, 1, 32, 32), dtype=np.uint8), 25.0)
+    spec = InputSpec(view="skeleton", height=28, width=28, channels=1, window=10)
+    with pytest.raises(DataError) as info:
+        check_frames(video, spec, "conv-ae")
+    assert info.value.message == ("video 'v' has frames of shape (5, 1, 32, 32), conv-ae expects (n, 1, 28, 28) "
+                                  "(skeleton view)")
+    assert "input_spec" in info.value.hint
+    check_frames(PreparedVideo("w", np.zeros((5, 1, 28, 28), dtype=np.uint8), 25.0), spec, "conv-ae")

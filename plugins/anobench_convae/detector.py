@@ -39,6 +39,7 @@ from torch import nn
 
 from bench_core.checkpoint import load_model, save_model
 from bench_core.detector import Detector, InputSpec
+from bench_core.views import check_frames
 from bench_core.errors import DataError
 
 if TYPE_CHECKING:
@@ -202,15 +203,6 @@ class ConvAE(Detector):
 
     # -- data ----------------------------------------------------------------------------------------------------
 
-    def _check_frames(self, video: "PreparedVideo") -> None:
-        size = self.config.side
-        if video.frames.ndim != 4 or tuple(video.frames.shape[1:]) != (1, size, size):
-            raise DataError(
-                f"video '{video.id}' has frames of shape {tuple(video.frames.shape)}, conv-ae expects "
-                f"(n, 1, {size}, {size})",
-                hint="prepare the video with this detector's input_spec",
-            )
-
     def _to_input(self, stacks: np.ndarray) -> torch.Tensor:
         """uint8 (batch, window, h, w) -> float32 on the device, scaled to [0, 1] and mean-subtracted."""
         # Slices of a read-only memmap come through unchanged; torch wants arrays it may write to.
@@ -257,7 +249,7 @@ class ConvAE(Detector):
         """Minimise the reconstruction error of every training window, in an order fixed by ``seed``."""
         cfg = self.config
         for video in train:
-            self._check_frames(video)
+            check_frames(video, self.input_spec, "conv-ae")
         windows = self._training_windows(train)
         if len(windows) == 0:
             raise DataError(
@@ -320,7 +312,7 @@ class ConvAE(Detector):
 
         A video shorter than the window is padded at the front with copies of its first frame, giving one value.
         """
-        self._check_frames(video)
+        check_frames(video, self.input_spec, "conv-ae")
         window = self.config.window
         if len(video) == 0:
             raise DataError(f"video '{video.id}' has no frames", hint="check the dataset's files for this video")

@@ -37,6 +37,7 @@ from torch import nn
 
 from bench_core.checkpoint import load_model, save_model
 from bench_core.detector import Detector, InputSpec
+from bench_core.views import check_frames
 from bench_core.errors import DataError
 
 if TYPE_CHECKING:
@@ -178,13 +179,7 @@ class _FramewiseDetector(Detector):
 
     def _frames(self, video: "PreparedVideo") -> torch.Tensor:
         """The video's frames as a uint8 tensor (n, 1, side, side), after checking their shape."""
-        side = self.config.side
-        if video.frames.ndim != 4 or tuple(video.frames.shape[1:]) != (1, side, side):
-            raise DataError(
-                f"video '{video.id}' has frames of shape {tuple(video.frames.shape)}, {self.name} expects "
-                f"(n, 1, {side}, {side}) ({self.config.view} view)",
-                hint="prepare the video with this detector's input_spec",
-            )
+        check_frames(video, self.input_spec, self.name)
         return torch.from_numpy(np.require(video.frames, requirements=["C", "W"]))
 
     def _to_input(self, frames: torch.Tensor) -> torch.Tensor:

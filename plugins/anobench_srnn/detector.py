@@ -48,6 +48,7 @@ from torch import nn
 
 from bench_core.checkpoint import load_model, save_model
 from bench_core.detector import Detector, InputSpec
+from bench_core.views import check_frames
 from bench_core.errors import DataError
 
 if TYPE_CHECKING:
@@ -230,13 +231,7 @@ class SRNN(Detector):
     # -- data ----------------------------------------------------------------------------------------------------
 
     def _frames(self, video: "PreparedVideo") -> torch.Tensor:
-        side = self.config.side
-        if video.frames.ndim != 4 or tuple(video.frames.shape[1:]) != (1, side, side):
-            raise DataError(
-                f"video '{video.id}' has frames of shape {tuple(video.frames.shape)}, srnn expects "
-                f"(n, 1, {side}, {side}) ({self.config.view} view)",
-                hint="prepare the video with this detector's input_spec",
-            )
+        check_frames(video, self.input_spec, "srnn")
         return torch.from_numpy(np.require(video.frames, requirements=["C", "W"]))
 
     def patches(self, frames: torch.Tensor) -> torch.Tensor:

@@ -50,6 +50,7 @@ from torch.nn.utils.parametrizations import spectral_norm as _spectral_norm
 
 from bench_core.checkpoint import load_model, save_model
 from bench_core.detector import Detector, InputSpec
+from bench_core.views import check_frames
 from bench_core.errors import DataError
 
 if TYPE_CHECKING:
@@ -371,15 +372,6 @@ class STGAN(Detector):
 
     # -- data ----------------------------------------------------------------------------------------------------
 
-    def _check_frames(self, video: "PreparedVideo") -> None:
-        size = self.config.input_size
-        if video.frames.ndim != 4 or tuple(video.frames.shape[1:]) != (1, size, size):
-            raise DataError(
-                f"video '{video.id}' has frames of shape {tuple(video.frames.shape)}, stgan expects "
-                f"(n, 1, {size}, {size})",
-                hint="prepare the video with this detector's input_spec",
-            )
-
     def _to_input(self, stacks: np.ndarray) -> torch.Tensor:
         """uint8 (batch, window, h, w) -> float32 (batch, 1, window, h, w) on the device, in [-1, 1]."""
         x = torch.from_numpy(np.require(stacks, requirements=["C", "W"])).to(self.device).float()
@@ -437,7 +429,7 @@ class STGAN(Detector):
         """Alternate one discriminator step and one encoder-decoder step per batch, in an order fixed by seed."""
         cfg = self.config
         for video in train:
-            self._check_frames(video)
+            check_frames(video, self.input_spec, "stgan")
         windows = self._training_windows(train)
         if len(windows) == 0:
             raise DataError(
@@ -533,7 +525,7 @@ class STGAN(Detector):
         min-max normalises the scores per video. A video shorter than the window is padded at the front with
         copies of its first frame, giving one value.
         """
-        self._check_frames(video)
+        check_frames(video, self.input_spec, "stgan")
         window = self.config.window
         if len(video) == 0:
             raise DataError(f"video '{video.id}' has no frames", hint="check the dataset's files for this video")
