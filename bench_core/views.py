@@ -53,6 +53,17 @@ def check_frames(video: PreparedVideo, spec: InputSpec, detector: str) -> None:
         )
 
 
+def window_frames(video: PreparedVideo, window: int) -> np.ndarray:
+    """The video's frames, with its first frame repeated in front when the video is shorter than one window, so
+    that it still gives exactly one window (the per-window score rule of docs/plugins.md)."""
+    if len(video) == 0:
+        raise DataError(f"video '{video.id}' has no frames", hint="check the dataset's files for this video")
+    frames = video.frames
+    if len(video) < window:
+        frames = np.concatenate([np.repeat(frames[:1], window - len(video), axis=0), frames[:]])
+    return frames
+
+
 def _to_input(chunk: np.ndarray, spec: InputSpec):
     import torch
     import torch.nn.functional as F

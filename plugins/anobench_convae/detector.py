@@ -39,7 +39,7 @@ from torch import nn
 
 from bench_core.checkpoint import load_model, save_model
 from bench_core.detector import Detector, InputSpec
-from bench_core.views import check_frames
+from bench_core.views import check_frames, window_frames
 from bench_core.errors import DataError
 
 if TYPE_CHECKING:
@@ -314,11 +314,7 @@ class ConvAE(Detector):
         """
         check_frames(video, self.input_spec, "conv-ae")
         window = self.config.window
-        if len(video) == 0:
-            raise DataError(f"video '{video.id}' has no frames", hint="check the dataset's files for this video")
-        frames = video.frames
-        if len(video) < window:
-            frames = np.concatenate([np.repeat(frames[:1], window - len(video), axis=0), frames[:]])
+        frames = window_frames(video, window)
         n_windows = len(frames) - window + 1
         scores = np.empty(n_windows, dtype=np.float64)
         batch = self.config.score_batch_size

@@ -48,7 +48,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from bench_core.detector import Detector, InputSpec
-from bench_core.views import check_frames
+from bench_core.views import check_frames, window_frames
 from bench_core.errors import DataError, UsageError
 
 if TYPE_CHECKING:
@@ -310,11 +310,8 @@ class LSTMVAE(Detector):
         """Per window of T frames, the BCE of its reconstruction from the posterior mean, summed over its pixels;
         value ``i`` stands for frame ``i + T - 1``. A video shorter than T gets one value (front-padded)."""
         window = self.config.window
-        frames = self._frames(video)
-        if len(frames) == 0:
-            raise DataError(f"video '{video.id}' has no frames", hint="check the dataset's files for this video")
-        if len(frames) < window:
-            frames = torch.cat([frames[:1].expand(window - len(frames), *frames.shape[1:]), frames])
+        check_frames(video, self.input_spec, "lstm-vae")
+        frames = torch.from_numpy(np.require(window_frames(video, window), requirements=["C", "W"]))
         n_windows = len(frames) - window + 1
         scores = np.empty(n_windows, dtype=np.float64)
         latent_means = np.empty((n_windows, self.config.latent_dim), dtype=np.float32)
