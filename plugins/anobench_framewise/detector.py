@@ -37,8 +37,8 @@ from torch import nn
 
 from bench_core.checkpoint import load_model, save_model
 from bench_core.detector import Detector, InputSpec
-from bench_core.views import check_frames
 from bench_core.errors import DataError
+from bench_core.views import check_frames
 
 if TYPE_CHECKING:
     from bench_core.progress import Progress

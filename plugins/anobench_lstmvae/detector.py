@@ -48,8 +48,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from bench_core.detector import Detector, InputSpec
-from bench_core.views import check_frames, window_frames
 from bench_core.errors import DataError, UsageError
+from bench_core.views import check_frames, window_frames
 
 if TYPE_CHECKING:
     from bench_core.progress import Progress

@@ -50,8 +50,8 @@ from torch.nn.utils.parametrizations import spectral_norm as _spectral_norm
 
 from bench_core.checkpoint import load_model, save_model
 from bench_core.detector import Detector, InputSpec
-from bench_core.views import check_frames, window_frames
 from bench_core.errors import DataError
+from bench_core.views import check_frames, window_frames
 
 if TYPE_CHECKING:
     from bench_core.progress import Progress
