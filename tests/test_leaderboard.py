@@ -170,3 +170,14 @@ def test_a_later_sweep_covering_every_run_stands_alone_in_the_header(tmp_path):
         {"command": "anobench sweep --seeds 0,1", "run_ids": ["cpu-seed0-x", "cpu-seed1-x"]},
     ])
     assert reproduce_commands(collect(tmp_path, {}), tmp_path) == ["anobench sweep --seeds 0,1"]
+
+
+def test_the_cli_says_when_the_dataset_filter_leaves_nothing(tmp_path):
+    from typer.testing import CliRunner
+
+    from bench_core.cli import build_app
+
+    fake_record(tmp_path, "synthetic-avenue", "conv-ae", 0, 0.8)
+    result = CliRunner().invoke(build_app(), ["leaderboard", str(tmp_path), "--datasets", "avenue"])
+    assert result.exit_code == 2
+    assert f"error: {tmp_path}: holds no complete run records (record.json) of dataset avenue" in result.output

@@ -327,3 +327,10 @@ def test_ablation_summary_uses_the_sample_std_like_the_leaderboards():
     assert math.isclose(row["micro_mean"], 0.8) and math.isclose(row["micro_std"], math.sqrt(0.02))
     single, = ablation.summarise({("full", "synthetic-avenue"): runs[:1]})
     assert single["micro_std"] is None
+
+
+def test_the_ablation_command_rejects_an_unknown_variant_in_one_line(tmp_path):
+    result = CliRunner().invoke(build_app(), ["stgan", "ablation", "--datasets", "synthetic-avenue", "--seeds", "0",
+                                              "--variants", "no-consistt", "--out", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "error: --variants: no variant 'no-consistt'" in result.output and "no-consist" in result.output

@@ -147,3 +147,7 @@ def test_planning_errors_stop_the_sweep_before_any_job_runs(tmp_path):
     bad_runner = invoke("sweep", "--detectors", "toy-detector", "--datasets", "toy-dataset", "--runner", "slurm",
                         "--out", str(tmp_path))
     assert bad_runner.exit_code == 2 and "unknown runner 'slurm'" in bad_runner.output
+    bad_policy = invoke("sweep", "--detectors", "toy-detector", "--datasets", "toy-dataset", "--overwrite", "some",
+                        "--out", str(tmp_path))
+    assert bad_policy.exit_code == 2 and "error: --overwrite 'some' is not a policy" in bad_policy.output
+    assert "use never, failed or always" in bad_policy.output
