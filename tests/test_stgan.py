@@ -187,30 +187,6 @@ def test_one_score_per_full_window_equal_to_the_l1_error_of_its_last_frame(train
         trained.score(PreparedVideo("empty", video.frames[:0], 25.0), Progress())
 
 
-def test_subtract_mean_feeds_frame_minus_the_training_mean_and_scores_in_grey_levels(tmp_path):
-    config = dataclasses.replace(TINY, epochs=1, subtract_mean=True)
-    detector = STGAN(config, seed=0)
-    train = normal_train()
-    detector.fit(train, Progress())
-    mean = np.concatenate([v.frames[:, 0] for v in train]).astype(np.float64).mean(0) / 255.0
-    np.testing.assert_allclose(detector.model.mean_frame.numpy(), mean, atol=1e-6)
-    video = square_video(12, start=3)
-    i = 2
-    window = torch.from_numpy(video.frames[i:i + TINY.window, 0].astype(np.float32) / 255.0 - mean.astype(np.float32))
-    with torch.no_grad():
-        recon = detector.model.reconstruct(window[None, None])
-    manual = (recon[0, 0, -1] - window[-1]).abs().sum().item()  # frame - mean is already in grey levels of [0, 1]
-    scores = detector.score(video, Progress())
-    np.testing.assert_allclose(scores[i], manual, rtol=1e-5)
-    # The mean travels with the checkpoint, and a model without it does not load it.
-    detector.save(tmp_path / "c.pt")
-    restored = STGAN(config, seed=1)
-    restored.load(tmp_path / "c.pt")
-    np.testing.assert_array_equal(restored.score(video, Progress()), scores)
-    with pytest.raises(UsageError, match="subtract_mean"):
-        STGAN(TINY).load(tmp_path / "c.pt")
-
-
 def test_scores_do_not_depend_on_the_scoring_batch_size(trained):
     video = square_video(20)
     other = STGAN(dataclasses.replace(TINY, score_batch_size=3))

@@ -66,7 +66,7 @@ SKELETON_SIZE = 28
 _COLLAPSE_D_LOSS = 1e-3
 _COLLAPSE_RECON_CHANGE = 1e-3
 _ARCHITECTURE_FIELDS = ("view", "input_size", "pixel_fold", "window", "channels", "latent_channels", "spectral_norm",
-                        "self_attention", "subtract_mean")
+                        "self_attention")
 
 
 @dataclass(frozen=True)
@@ -81,10 +81,6 @@ class Config:
     #: Pixels folded into channels before the first layer (space-to-depth): 2 turns a 1x64x64 frame into
     #: 4x32x32, so a 64x64 input costs what 32x32 does, losslessly; the decoder unfolds its output back.
     pixel_fold: int = 1
-    #: Subtract the per-pixel mean of the training frames from every input frame (Conv-AE's normalisation, our
-    #: addition: the paper is silent on preprocessing). Inputs are then in [-1, 1] as frame - mean in [0, 1] units,
-    #: and the static background no longer has to be reconstructed. False: pixels are scaled to [-1, 1].
-    subtract_mean: bool = False
     #: Frames per window, the paper's T (not given; 16). Must be divisible by 2 ** (len(channels) - 1).
     window: int = 16
     #: Output channels of the encoder's 3D convolutions (the decoder and discriminator mirror them).
@@ -304,9 +300,6 @@ class STGANNets(nn.Module):
         self.encoder = Encoder(config)
         self.decoder = Decoder(config)
         self.discriminator = Discriminator(config)
-        if config.subtract_mean:
-            # Part of the state, so a checkpoint carries the mean its scores depend on.
-            self.register_buffer("mean_frame", torch.zeros(config.input_size, config.input_size))
         if config.spectral_norm:
             for net in (self.encoder, self.decoder, self.discriminator):
                 _apply_spectral_norm(net)
@@ -382,24 +375,7 @@ class STGAN(Detector):
     def _to_input(self, stacks: np.ndarray) -> torch.Tensor:
         """uint8 (batch, window, h, w) -> float32 (batch, 1, window, h, w) on the device, in [-1, 1]."""
         x = torch.from_numpy(np.require(stacks, requirements=["C", "W"])).to(self.device).float()
-        if self.config.subtract_mean:
-            return x.div_(255.0).sub_(self.model.mean_frame).unsqueeze(1)
         return x.div_(127.5).sub_(1.0).unsqueeze(1)
-
-    @property
-    def _pixel_unit(self) -> float:
-        """Input units per grey level in [0, 1]: 2 when pixels are scaled to [-1, 1], 1 for frame - mean."""
-        return 1.0 if self.config.subtract_mean else 2.0
-
-    def _set_mean_frame(self, train: list["PreparedVideo"]) -> None:
-        total = np.zeros(self.model.mean_frame.shape, dtype=np.float64)
-        count = 0
-        for video in train:
-            for first in range(0, len(video), 1024):  # in chunks: a video's frames may be a memory map
-                chunk = np.asarray(video.frames[first:first + 1024, 0])
-                total += chunk.sum(axis=0, dtype=np.float64)
-                count += len(chunk)
-        self.model.mean_frame.copy_(torch.from_numpy(total / (255.0 * max(count, 1))).float())
 
     def _training_windows(self, train: list["PreparedVideo"]) -> np.ndarray:
         rows = []
@@ -428,8 +404,7 @@ class STGAN(Detector):
         cfg, nets = self.config, self.model
         latent = nets.encoder(x)
         recon = nets.decoder(latent)
-        # In [-1, 1] units whatever the input scaling, so recon_weight means the same with subtract_mean.
-        losses = {"recon": cfg.recon_weight * (2.0 / self._pixel_unit) * (recon - x).abs().mean()}
+        losses = {"recon": cfg.recon_weight * (recon - x).abs().mean()}
         if cfg.gan_weight > 0 or cfg.feat_weight > 0:
             fake_logits, fake_features = nets.discriminator(recon)
             if cfg.gan_weight > 0:
@@ -461,8 +436,6 @@ class STGAN(Detector):
                 f"no training video has the {cfg.window} frames stgan needs for one window",
                 hint="use a dataset with longer training videos, or lower the detector setting window",
             )
-        if cfg.subtract_mean:
-            self._set_mean_frame(train)
         g_optimizer, d_optimizer = self._optimizers()
         order_generator = torch.Generator().manual_seed(self.seed)
         n_batches = math.ceil(len(windows) / cfg.batch_size)
@@ -566,8 +539,8 @@ class STGAN(Detector):
                 chunk = self._to_input(np.ascontiguousarray(frames[first:last + window - 1, 0])[None])[0, 0]
                 x = chunk.unfold(0, window, 1).permute(0, 3, 1, 2).unsqueeze(1).contiguous()
                 recon = self.model.reconstruct(x)
-                # In grey levels of [0, 1]: pixels scaled to [-1, 1] differ twice as much.
-                error = (recon[:, 0, -1] - x[:, 0, -1]).abs().sum(dim=(1, 2)) / self._pixel_unit
+                # Halved: pixels in [-1, 1] differ twice as much as in [0, 1].
+                error = 0.5 * (recon[:, 0, -1] - x[:, 0, -1]).abs().sum(dim=(1, 2))
                 scores[first:last] = error.double().cpu().numpy()
                 task.advance(last - first)
         return scores
