@@ -34,10 +34,15 @@ class Row:
     published: dict | None = None
     #: What the detector read, from the record's input_spec: e.g. "skeleton 28×28, T=30".
     input: str = ""
+    #: The dataset's options as recorded (data_root left out): runs on other generated data are other rows.
+    data_options: dict = field(default_factory=dict)
+    #: The dataset's name plus the options in which this table's rows of that dataset differ, e.g. "x (seed=3)".
+    dataset_label: str = ""
 
     def as_dict(self) -> dict:
         return {
-            "dataset": self.dataset, "detector": self.detector, "input": self.input, "preset": self.preset,
+            "dataset": self.dataset, "data_options": self.data_options, "detector": self.detector, "input": self.input,
+            "preset": self.preset,
             "settings": list(self.settings), "protocol": self.protocol, "seeds": sorted(self.seeds),
             "n_seeds": len(self.seeds),
             "frame_auroc_micro": summarise(self.micro), "frame_auroc_micro_ci95": t_interval(self.micro),
@@ -127,11 +132,13 @@ def collect(results: Path, published_by_detector: dict[str, dict], datasets: lis
         # One row per experiment: the resolved config, not how it was spelled (`--set epochs=30` on a preset whose
         # value is 30 is the same experiment as no --set at all).
         experiment = json.dumps([det.get("version"), det.get("config")], sort_keys=True)
-        key = (data["name"], det["name"], record["preset"], experiment, protocol)
+        data_options = {k: v for k, v in data.get("options", {}).items() if k != "data_root"}
+        key = (data["name"], json.dumps(data_options, sort_keys=True), det["name"], record["preset"], experiment,
+               protocol)
         row = rows.get(key)
         if row is None:
             row = rows[key] = Row(data["name"], det["name"], record["preset"], settings, protocol,
-                                  input=_input_label(det.get("input_spec")))
+                                  input=_input_label(det.get("input_spec")), data_options=data_options)
             row.published = (published_by_detector.get(det["name"]) or {}).get(data["name"])
         elif (len(settings), settings) < (len(row.settings), row.settings):
             row.settings = settings  # show the shortest spelling
@@ -149,9 +156,28 @@ def collect(results: Path, published_by_detector: dict[str, dict], datasets: lis
         which = f" of dataset {', '.join(datasets)}" if datasets else ""
         raise UsageError(f"{results}: holds no complete run records (record.json){which}",
                          hint="run 'anobench run' first")
+    _label_datasets(list(rows.values()))
     # Grouped by what the detectors read, so a table over both views of a dataset reads view by view.
-    return sorted(rows.values(), key=lambda r: (r.dataset, r.input.split(" ")[0], r.detector, r.preset, r.settings,
-                                                r.protocol))
+    return sorted(rows.values(), key=lambda r: (r.dataset, r.dataset_label, r.input.split(" ")[0], r.detector,
+                                                r.preset, r.settings, r.protocol))
+
+
+def _label_datasets(rows: list[Row]) -> None:
+    """Name each row's data by the options that tell it apart from the table's other data of the same dataset
+    (a generator's seed, say); a dataset used with one set of options keeps its bare name."""
+    by_dataset: dict[str, list[Row]] = {}
+    for row in rows:
+        by_dataset.setdefault(row.dataset, []).append(row)
+    for name, group in by_dataset.items():
+        keys = sorted({k for row in group for k in row.data_options})
+        varying = [k for k in keys if len({json.dumps(row.data_options.get(k), sort_keys=True) for row in group}) > 1]
+        for row in group:
+            shown = ", ".join(f"{k}={_option_text(row.data_options.get(k))}" for k in varying)
+            row.dataset_label = f"{name} ({shown})" if shown else name
+
+
+def _option_text(value) -> str:
+    return ",".join(map(str, value)) if isinstance(value, list) else str(value)
 
 
 def _input_label(spec: dict | None) -> str:
@@ -234,7 +260,7 @@ def render_markdown(rows: list[Row], results: Path, out_file: Path | None, argv:
             for seed, run in sorted(zip(row.seeds, row.runs))
         )
         lines.append(
-            f"| {row.dataset} | {row.detector} | {row.input or '—'} | {preset} | {len(row.seeds)} | {_fmt(summarise(row.micro))} "
+            f"| {row.dataset_label or row.dataset} | {row.detector} | {row.input or '—'} | {preset} | {len(row.seeds)} | {_fmt(summarise(row.micro))} "
             f"| {_fmt_interval(t_interval(row.micro))} | {_fmt(summarise(row.macro))} | {_fmt(summarise(row.aupr))} "
             f"| {_fmt(summarise(row.eer))} | {_fmt_mean(summarise(row.fps))} | {published} | {row.protocol} "
             f"| {links} |"

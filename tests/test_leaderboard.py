@@ -181,3 +181,22 @@ def test_the_cli_says_when_the_dataset_filter_leaves_nothing(tmp_path):
     result = CliRunner().invoke(build_app(), ["leaderboard", str(tmp_path), "--datasets", "avenue"])
     assert result.exit_code == 2
     assert f"error: {tmp_path}: holds no complete run records (record.json) of dataset avenue" in result.output
+
+
+def test_runs_on_other_generated_data_are_other_rows_named_by_the_option_that_differs(tmp_path):
+    for data_seed in (0, 3):
+        for seed in (0, 1):
+            path = fake_record(tmp_path, "synthetic-industrial", "ae", seed, 0.6 + data_seed / 10)
+            path = path.rename(path.with_name(f"{path.name}-d{data_seed}"))
+            record = json.loads((path / "record.json").read_text())
+            record["dataset"]["options"] = {"data_root": f"/somewhere/{data_seed}", "seed": data_seed, "n_test": 3}
+            atomic_write_json(path / "record.json", record)
+    fake_record(tmp_path, "synthetic-avenue", "ae", 0, 0.7)
+    rows = collect(tmp_path, {})
+    assert [(r.dataset_label, sorted(r.seeds), round(sum(r.micro) / len(r.micro), 3)) for r in rows] == [
+        ("synthetic-avenue", [0], 0.7),  # one set of options: the bare name
+        ("synthetic-industrial (seed=0)", [0, 1], 0.6),
+        ("synthetic-industrial (seed=3)", [0, 1], 0.9),
+    ]
+    table = render_markdown(rows, tmp_path, None, "anobench leaderboard x")
+    assert "| synthetic-industrial (seed=3) | ae |" in table
