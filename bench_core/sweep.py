@@ -292,13 +292,14 @@ def run_sweep(jobs: Sequence[Job], runner: Runner, overwrite: str = "never", eve
 def log_sweep(out: Path, command: str, jobs: Sequence[Job]) -> None:
     """Remember the sweep command beside its runs, so a leaderboard can print the one command that rebuilds it."""
     path = Path(out) / SWEEP_LOG
-    try:
-        entries = json.loads(path.read_text()) if path.is_file() else []
-    except (OSError, ValueError):
-        entries = []
-    entries = [e for e in entries if e.get("command") != command]
-    entries.append({"command": command, "run_ids": sorted(job.run_id for job in jobs)})
-    records.atomic_write_json(path, entries)
+    with records.exclusive(path):
+        try:
+            entries = json.loads(path.read_text()) if path.is_file() else []
+        except (OSError, ValueError):
+            entries = []
+        entries = [e for e in entries if e.get("command") != command]
+        entries.append({"command": command, "run_ids": sorted(job.run_id for job in jobs)})
+        records.atomic_write_json(path, entries)
 
 
 def read_sweep_log(out: Path) -> list[dict]:

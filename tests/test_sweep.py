@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import json
+import multiprocessing
+import os
 import pickle
+import time
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -151,3 +155,23 @@ def test_planning_errors_stop_the_sweep_before_any_job_runs(tmp_path):
                         "--out", str(tmp_path))
     assert bad_policy.exit_code == 2 and "error: --overwrite 'some' is not a policy" in bad_policy.output
     assert "use never, failed or always" in bad_policy.output
+
+
+def _log_one_sweep(out: str, command: str) -> None:
+    sweep.log_sweep(Path(out), command, [])
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="the sweep log is locked with fcntl on POSIX only")
+def test_a_second_sweep_logging_to_the_same_folder_waits_for_the_first(tmp_path):
+    log = tmp_path / sweep.SWEEP_LOG
+    context = multiprocessing.get_context("fork")
+    with records.exclusive(log):  # a first sweep in the middle of its read-modify-write
+        other = context.Process(target=_log_one_sweep, args=(str(tmp_path), "anobench sweep --seeds 1"))
+        other.start()
+        time.sleep(0.5)
+        assert not log.exists(), "the second sweep wrote while the first held the log"
+        records.atomic_write_json(log, [{"command": "anobench sweep --seeds 0", "run_ids": []}])
+    other.join(timeout=30)
+    assert other.exitcode == 0
+    assert [e["command"] for e in json.loads(log.read_text())] == ["anobench sweep --seeds 0",
+                                                                   "anobench sweep --seeds 1"]
