@@ -187,24 +187,6 @@ def test_one_score_per_full_window_equal_to_the_l1_error_of_its_last_frame(train
         trained.score(PreparedVideo("empty", video.frames[:0], 25.0), Progress())
 
 
-def test_a_frame_step_spreads_the_window_over_the_video_and_still_scores_its_last_frame():
-    config = dataclasses.replace(TINY, epochs=1, frame_step=3)
-    detector = STGAN(config, seed=0)
-    assert config.span == 10 and detector.input_spec.window == 10
-    log = detector.fit(normal_train(), Progress())
-    assert log["n_train_windows"] == 2 * len(range(0, 40 - 10 + 1, TINY.train_stride))
-    video = square_video(16, start=3)
-    scores = detector.score(video, Progress())
-    assert scores.shape == (16 - 10 + 1,)  # one per span, as the harness's window rule expects
-    i = 4
-    window = torch.from_numpy(video.frames[i:i + 10:3, 0].astype(np.float32) / 127.5 - 1.0)[None, None]
-    assert window.shape[2] == TINY.window  # frames i, i+3, i+6, i+9: the last is the scored frame i + span - 1
-    with torch.no_grad():
-        recon = detector.model.reconstruct(window)
-    np.testing.assert_allclose(scores[i], (recon[0, 0, -1] - window[0, 0, -1]).abs().sum().item() / 2, rtol=1e-5)
-    assert len(detector.score(square_video(5), Progress())) == 1  # shorter than the span: padded, one score
-
-
 def test_scores_do_not_depend_on_the_scoring_batch_size(trained):
     video = square_video(20)
     other = STGAN(dataclasses.replace(TINY, score_batch_size=3))

@@ -65,8 +65,8 @@ SKELETON_SIZE = 28
 #: fraction per epoch (the values seen in a collapsed run were 0.0 and 8e-5).
 _COLLAPSE_D_LOSS = 1e-3
 _COLLAPSE_RECON_CHANGE = 1e-3
-_ARCHITECTURE_FIELDS = ("view", "input_size", "pixel_fold", "window", "frame_step", "channels", "latent_channels",
-                        "spectral_norm", "self_attention")
+_ARCHITECTURE_FIELDS = ("view", "input_size", "pixel_fold", "window", "channels", "latent_channels", "spectral_norm",
+                        "self_attention")
 
 
 @dataclass(frozen=True)
@@ -83,10 +83,6 @@ class Config:
     pixel_fold: int = 1
     #: Frames per window, the paper's T (not given; 16). Must be divisible by 2 ** (len(channels) - 1).
     window: int = 16
-    #: Video frames from one window frame to the next (1: consecutive frames, the paper's sub-sequence as written).
-    #: A window then spans (window - 1) * frame_step + 1 video frames and still ends on the frame it scores; a step
-    #: makes slow motion visible at a low input resolution (see docs/stgan.md).
-    frame_step: int = 1
     #: Output channels of the encoder's 3D convolutions (the decoder and discriminator mirror them).
     channels: tuple[int, ...] = (64, 128, 256, 512)
     #: Channels of the latent map the encoder outputs (its size is window / 2**(levels-1) x input / 2**levels).
@@ -133,8 +129,7 @@ class Config:
             object.__setattr__(self, "input_size", SKELETON_SIZE)
         if not self.channels or any(c < 1 for c in self.channels):
             raise ValueError(f"channels must be positive integers, not {self.channels}")
-        for name in ("pixel_fold", "frame_step", "latent_channels", "train_stride", "epochs", "batch_size",
-                     "score_batch_size"):
+        for name in ("pixel_fold", "latent_channels", "train_stride", "epochs", "batch_size", "score_batch_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, not {getattr(self, name)}")
         time_factor = 2 ** (len(self.channels) - 1)
@@ -157,11 +152,6 @@ class Config:
             raise ValueError(f"betas must be two numbers in [0, 1), not {self.betas}")
         if self.gan_loss not in GAN_LOSSES:
             raise ValueError(f"gan_loss must be one of {', '.join(GAN_LOSSES)}, not {self.gan_loss!r}")
-
-    @property
-    def span(self) -> int:
-        """Video frames one window covers, from its first frame to the one it scores."""
-        return (self.window - 1) * self.frame_step + 1
 
 
 # -- networks ------------------------------------------------------------------------------------------------------
@@ -378,8 +368,7 @@ class STGAN(Detector):
     @property
     def input_spec(self) -> InputSpec:
         size = self.config.input_size
-        # The harness's window is the frames a score depends on: with a frame step, the whole span.
-        return InputSpec(view=self.config.view, height=size, width=size, channels=1, window=self.config.span)
+        return InputSpec(view=self.config.view, height=size, width=size, channels=1, window=self.config.window)
 
     # -- data ----------------------------------------------------------------------------------------------------
 
@@ -391,13 +380,12 @@ class STGAN(Detector):
     def _training_windows(self, train: list["PreparedVideo"]) -> np.ndarray:
         rows = []
         for video_index, video in enumerate(train):
-            starts = np.arange(0, len(video) - self.config.span + 1, self.config.train_stride)
+            starts = np.arange(0, len(video) - self.config.window + 1, self.config.train_stride)
             rows.append(np.stack([np.full_like(starts, video_index), starts], 1))
         return np.concatenate(rows) if rows else np.zeros((0, 2), dtype=np.int64)
 
     def _gather(self, train: list["PreparedVideo"], windows: np.ndarray) -> np.ndarray:
-        span, step = self.config.span, self.config.frame_step
-        return np.stack([train[v].frames[start:start + span:step, 0] for v, start in windows.tolist()])
+        return np.stack([train[v].frames[start:start + self.config.window, 0] for v, start in windows.tolist()])
 
     # -- training ------------------------------------------------------------------------------------------------
 
@@ -445,8 +433,8 @@ class STGAN(Detector):
         windows = self._training_windows(train)
         if len(windows) == 0:
             raise DataError(
-                f"no training video has the {cfg.span} frames stgan needs for one window",
-                hint="use a dataset with longer training videos, or lower the detector settings window or frame_step",
+                f"no training video has the {cfg.window} frames stgan needs for one window",
+                hint="use a dataset with longer training videos, or lower the detector setting window",
             )
         g_optimizer, d_optimizer = self._optimizers()
         order_generator = torch.Generator().manual_seed(self.seed)
@@ -533,14 +521,14 @@ class STGAN(Detector):
     def score(self, video: "PreparedVideo", progress: "Progress") -> np.ndarray:
         """Per window, eq. (3): the L1 norm of the reconstruction error of its last frame (pixels in [0, 1]).
 
-        Value ``i`` scores the window of frames ``i, i + step, .. i + span - 1`` (``span = (window - 1) * step + 1``)
-        and stands for frame ``i + span - 1``; the harness min-max normalises the scores per video. A video shorter
-        than the span is padded at the front with copies of its first frame, giving one value.
+        Value ``i`` scores frames ``i .. i + window - 1`` and stands for frame ``i + window - 1``; the harness
+        min-max normalises the scores per video. A video shorter than the window is padded at the front with
+        copies of its first frame, giving one value.
         """
         check_frames(video, self.input_spec, "stgan")
-        span, step = self.config.span, self.config.frame_step
-        frames = window_frames(video, span)
-        n_windows = len(frames) - span + 1
+        window = self.config.window
+        frames = window_frames(video, window)
+        n_windows = len(frames) - window + 1
         scores = np.empty(n_windows, dtype=np.float64)
         batch = self.config.score_batch_size
         self.model.eval()
@@ -548,8 +536,8 @@ class STGAN(Detector):
             for first in range(0, n_windows, batch):
                 last = min(first + batch, n_windows)
                 # One read covers the batch's overlapping windows; unfold makes them views of it.
-                chunk = self._to_input(np.ascontiguousarray(frames[first:last + span - 1, 0])[None])[0, 0]
-                x = chunk.unfold(0, span, 1)[..., ::step].permute(0, 3, 1, 2).unsqueeze(1).contiguous()
+                chunk = self._to_input(np.ascontiguousarray(frames[first:last + window - 1, 0])[None])[0, 0]
+                x = chunk.unfold(0, window, 1).permute(0, 3, 1, 2).unsqueeze(1).contiguous()
                 recon = self.model.reconstruct(x)
                 # Halved: pixels in [-1, 1] differ twice as much as in [0, 1].
                 error = 0.5 * (recon[:, 0, -1] - x[:, 0, -1]).abs().sum(dim=(1, 2))
