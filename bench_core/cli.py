@@ -195,6 +195,8 @@ def cmd_leaderboard(
     datasets: Optional[str] = typer.Option(None, "--datasets", help="Only these datasets (comma-separated)."),
     title: Optional[str] = typer.Option(None, "--title", help="The table's heading."),
     note: Optional[str] = typer.Option(None, "--note", help="A paragraph under the heading (what the data is)."),
+    by_kind: bool = typer.Option(False, "--by-kind", help="Add the frame AUROC of each kind of anomaly, for datasets "
+                                 "that name their kinds (synthetic-avenue, synthetic-industrial)."),
     as_json: bool = typer.Option(False, "--json", help="Print the rows as JSON."),
 ) -> None:
     """Turn run records into a markdown leaderboard: mean ± std over seeds, fps, published figures."""
@@ -205,10 +207,10 @@ def cmd_leaderboard(
     catalogue = get_catalogue()
     published = {r.name: r.meta.get("published", {}) for r in catalogue.all("detector")}
     only = split_list(datasets, "--datasets") if datasets else None
-    rows = collect(results, published, only)
+    rows = collect(results, published, only, by_kind=by_kind)
     if as_json:
         _print_json([r.as_dict() for r in rows])
-    argv = _leaderboard_argv(results, out, only, title, note)
+    argv = _leaderboard_argv(results, out, only, title, note, by_kind)
     markdown = render_markdown(rows, results, out, argv, title, note)
     if out:
         atomic_write_bytes(Path(out), markdown.encode())
@@ -310,10 +312,12 @@ def _sweep_table(result) -> Table:
 
 
 def _leaderboard_argv(results: Path, out: Optional[Path], datasets: Optional[list[str]], title: Optional[str] = None,
-                      note: Optional[str] = None) -> str:
+                      note: Optional[str] = None, by_kind: bool = False) -> str:
     argv = "anobench leaderboard " + shlex.quote(str(results))
     if datasets:
         argv += " --datasets " + shlex.quote(",".join(datasets))
+    if by_kind:
+        argv += " --by-kind"
     if title:
         argv += " --title " + shlex.quote(title)
     if note:

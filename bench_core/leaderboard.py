@@ -38,6 +38,12 @@ class Row:
     data_options: dict = field(default_factory=dict)
     #: The dataset's name plus the options in which this table's rows of that dataset differ, e.g. "x (seed=3)".
     dataset_label: str = ""
+    #: Per run (when asked for), the frame AUROC of each kind of anomaly: see ``per_kind_auroc``.
+    by_kind: list[dict[str, float]] = field(default_factory=list)
+
+    def kind_summaries(self) -> dict[str, dict]:
+        kinds = sorted({kind for run in self.by_kind for kind in run})
+        return {kind: summarise([run.get(kind) for run in self.by_kind]) for kind in kinds}
 
     def as_dict(self) -> dict:
         return {
@@ -49,6 +55,7 @@ class Row:
             "frame_auroc_macro": summarise(self.macro),
             "aupr": summarise(self.aupr), "eer": summarise(self.eer), "inference_fps": summarise(self.fps),
             "published": self.published, "runs": self.runs,
+            **({"frame_auroc_by_kind": self.kind_summaries()} if self.by_kind else {}),
         }
 
 
@@ -117,12 +124,80 @@ def reproduce_command(record: dict, out: str) -> str:
     return " ".join(shlex.quote(p) for p in parts)
 
 
-def collect(results: Path, published_by_detector: dict[str, dict], datasets: list[str] | None = None) -> list[Row]:
-    """Rows of every complete record under ``results``; ``datasets`` keeps only those datasets' records."""
+def anomaly_events(record: dict, _cache: dict | None = None) -> dict[str, list[dict]] | None:
+    """Each test video's labelled events and their kinds, ``{video: [{"kind", "start", "stop"}]}`` (stop exclusive),
+    as the dataset recorded them in the run record's extras. A record written before its dataset plugin recorded
+    kinds asks the plugin again, with the record's dataset options. None when the dataset names no kinds."""
+    extras = record["dataset"].get("extras") or {}
+    if "events" in extras:
+        return extras["events"]
+    data = record["dataset"]
+    view = (record["detector"].get("input_spec") or {}).get("view") or record["detector"].get("config", {}).get("view")
+    key = (data["name"], json.dumps(data.get("options", {}), sort_keys=True), view)
+    cache = {} if _cache is None else _cache
+    if key not in cache:
+        cache[key] = _events_from_the_dataset(data, view or "frames")
+    return cache[key]
+
+
+def _events_from_the_dataset(data: dict, view: str) -> dict | None:
+    from bench_core.plugins import get_catalogue
+
+    try:
+        dataset_cls = get_catalogue().get("dataset", data["name"], "--dataset").load()
+        dataset = dataset_cls(data["name"], dataset_cls.Options(**data.get("options", {})))
+        if dataset.check():
+            return None
+        return dataset.record_extras(view, dataset.videos("test", view)).get("events")
+    except Exception:  # noqa: BLE001 - an uninstalled plugin or missing data only means no breakdown
+        return None
+
+
+def per_kind_auroc(record: dict, events: dict[str, list[dict]]) -> dict[str, float]:
+    """Frame AUROC of each kind of anomaly: the frames labelled abnormal inside that kind's events against every
+    normal frame of the test videos, pooled over videos like the micro AUROC (scores as the run's protocol left
+    them). It says which kinds a detector misses; a kind with no labelled frames gets no value."""
+    import numpy as np
+    from sklearn.metrics import roc_auc_score
+
+    run = Path(record["_path"])
+    scores, normal, kind_frames = [], [], {}
+    offset = 0
+    for video in record.get("per_video", []):
+        path = run / video["file"]
+        if not path.is_file():
+            return {}
+        with np.load(path) as saved:
+            score, label = saved["score"], saved["label"].astype(bool)
+        scores.append(score)
+        normal.append(~label)
+        for event in events.get(video["id"], []):
+            inside = np.zeros(len(label), dtype=bool)
+            inside[max(event["start"], 0):event["stop"]] = True
+            frames = np.flatnonzero(inside & label) + offset
+            kind_frames.setdefault(event["kind"], []).append(frames)
+        offset += len(score)
+    if not scores:
+        return {}
+    score, normal_index = np.concatenate(scores), np.flatnonzero(np.concatenate(normal))
+    result = {}
+    for kind, parts in sorted(kind_frames.items()):
+        abnormal = np.unique(np.concatenate(parts))
+        if len(abnormal) and len(normal_index):
+            y = np.concatenate([np.zeros(len(normal_index)), np.ones(len(abnormal))])
+            result[kind] = float(roc_auc_score(y, np.concatenate([score[normal_index], score[abnormal]])))
+    return result
+
+
+def collect(results: Path, published_by_detector: dict[str, dict], datasets: list[str] | None = None,
+            by_kind: bool = False) -> list[Row]:
+    """Rows of every complete record under ``results``; ``datasets`` keeps only those datasets' records;
+    ``by_kind`` adds each run's ``per_kind_auroc`` where its dataset names the kinds of its anomalies."""
     results = Path(results)
     if not results.exists():
         raise UsageError(f"{results}: no such results folder", hint="give the --out folder of 'anobench run'")
     rows: dict[tuple, Row] = {}
+    events_cache: dict = {}
     for record in iter_records(results):
         det, data = record["detector"], record["dataset"]
         if datasets and data["name"] not in datasets:
@@ -152,6 +227,10 @@ def collect(results: Path, published_by_detector: dict[str, dict], datasets: lis
         row.runs.append(record["_path"])
         row.run_ids.append(record.get("run_id", ""))
         row.commands.append(reproduce_command(record, str(results)))
+        if by_kind:
+            events = anomaly_events(record, events_cache)
+            if events:
+                row.by_kind.append(per_kind_auroc(record, events))
     if not rows:
         which = f" of dataset {', '.join(datasets)}" if datasets else ""
         raise UsageError(f"{results}: holds no complete run records (record.json){which}",
@@ -265,6 +344,7 @@ def render_markdown(rows: list[Row], results: Path, out_file: Path | None, argv:
             f"| {_fmt(summarise(row.eer))} | {_fmt_mean(summarise(row.fps))} | {published} | {row.protocol} "
             f"| {links} |"
         )
+    lines += _by_kind_markdown(rows)
     failures = failed_jobs(Path(results), {row.dataset for row in rows})
     if failures:
         lines += ["", "Jobs that failed (no row or fewer seeds; each folder's `failed.json` holds the error and the "
@@ -272,6 +352,24 @@ def render_markdown(rows: list[Row], results: Path, out_file: Path | None, argv:
         lines += [f"- {failure['job']}: {failure['message']}" for failure in failures]
     lines.append("")
     return "\n".join(lines)
+
+
+def _by_kind_markdown(rows: list[Row]) -> list[str]:
+    """A second table, per dataset that names its kinds of anomaly: each row's frame AUROC per kind."""
+    lines = []
+    for label in dict.fromkeys(row.dataset_label or row.dataset for row in rows if row.by_kind):
+        group = [row for row in rows if (row.dataset_label or row.dataset) == label and row.by_kind]
+        kinds = sorted({kind for row in group for kind in row.kind_summaries()})
+        lines += ["", f"Frame AUROC by kind of anomaly on {label} (each kind's abnormal frames against all normal "
+                      "frames, pooled over the test videos; mean ± std over seeds):", "",
+                  "| Detector | Input | Preset | " + " | ".join(kinds) + " |",
+                  "|---|---|---|" + "---:|" * len(kinds)]
+        for row in group:
+            summaries = row.kind_summaries()
+            cells = [_fmt(summaries[kind]) if kind in summaries else "—" for kind in kinds]
+            preset = row.preset + "".join(f" `{s}`" for s in row.settings)
+            lines.append(f"| {row.detector} | {row.input or '—'} | {preset} | " + " | ".join(cells) + " |")
+    return lines
 
 
 def failed_jobs(results: Path, datasets: set[str]) -> list[dict]:

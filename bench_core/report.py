@@ -70,7 +70,8 @@ def _leaderboard_html(rows) -> str:
     body = []
     for row in rows:
         published = "—" if not row.published else f"{row.published['frame_auroc']:.3f}"
-        cells = [row.dataset_label or row.dataset, row.detector, " ".join([row.preset, *row.settings]), str(len(row.seeds)),
+        cells = [row.dataset_label or row.dataset, row.detector, " ".join([row.preset, *row.settings]),
+                 str(len(row.seeds)),
                  _fmt(summarise(row.micro)), _fmt_interval(t_interval(row.micro)), _fmt(summarise(row.macro)),
                  _fmt_mean(summarise(row.fps)), published, row.protocol]
         body.append("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>")

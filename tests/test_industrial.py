@@ -411,3 +411,17 @@ def test_cli_generates_then_checks(tmp_path):
     result = runner.invoke(build_app(), ["data", "check", "industrial", "--data-root", str(out)])
     assert result.exit_code == 2
     assert "test_00_000000000004_keypoints.json: missing" in result.stderr
+
+
+def test_record_extras_name_the_kind_of_each_abnormal_interval_when_labels_json_does(copy):
+    labels = json.loads((copy / "labels.json").read_text())
+    dataset = industrial(copy)
+    test = dataset.videos("test", "skeleton")
+    events = dataset.record_extras("skeleton", test)["events"]
+    assert events == {name: [{"kind": action, "start": first, "stop": last + 1} for first, last, action in labels[name]]
+                      for name in ("test_00", "test_01")}
+    assert all(e["kind"] for video in events.values() for e in video)
+    # Intervals without an action (the plain [first, last] form) give no events.
+    (copy / "labels.json").write_text(json.dumps({k: [v[:2] for v in intervals] for k, intervals in labels.items()}))
+    plain = industrial(copy)
+    assert "events" not in plain.record_extras("skeleton", plain.videos("test", "skeleton"))

@@ -74,6 +74,8 @@ class Inventory:
     test: list[str] = field(default_factory=list)
     videos: dict[str, Path] = field(default_factory=dict)
     intervals: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
+    #: The action each interval of ``intervals`` is labelled with (labels.json's optional third element), or None.
+    actions: dict[str, list[str | None]] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
@@ -211,7 +213,8 @@ class Industrial(Dataset):
 
     def record_extras(self, view: str, test_videos: list[Video]) -> dict:
         """Pose coverage of the test split: the share of frames (and of abnormal frames) where no main person was
-        found, so the skeleton view's blind spots are on record with its results."""
+        found, so the skeleton view's blind spots are on record with its results; and, where labels.json names the
+        action of each abnormal interval (as the generator does), the events by kind."""
         missing = abnormal = missing_abnormal = total = 0
         per_video = {}
         for video in test_videos:
@@ -222,7 +225,14 @@ class Industrial(Dataset):
             abnormal += int(labels.sum())
             missing_abnormal += int((lost & labels).sum())
             per_video[video.id] = round(float(lost.mean()), 4) if len(lost) else 0.0
+        events = {video.id: [{"kind": action, "start": first, "stop": last + 1}
+                             for (first, last), action in zip(self.inventory.intervals.get(video.id, []),
+                                                              self.inventory.actions.get(video.id, []))
+                             if action]
+                  for video in test_videos}
         return {
+            # labels.json may name each interval's action: then results can be split by kind of anomaly.
+            **({"events": events} if any(events.values()) else {}),
             "pose_coverage": {
                 "frames_without_person": round(missing / total, 4) if total else 0.0,
                 "abnormal_frames_without_person": round(missing_abnormal / abnormal, 4) if abnormal else 0.0,
@@ -396,7 +406,8 @@ def read_inventory(root: Path) -> Inventory:
             problems.append(f"{labels_file}: '{name}' must be a list of [first, last] frame intervals (0-based "
                             "integers, first <= last, an optional third element naming the action)")
             continue
-        inventory.intervals[name] = parsed
+        inventory.intervals[name] = [(first, last) for first, last, _ in parsed]
+        inventory.actions[name] = [action for _, _, action in parsed]
         if name in inventory.train and parsed:
             problems.append(f"{labels_file}: train video '{name}' has abnormal intervals; the train split holds "
                             "normal footage only (move the video to the test split, or cut the abnormal part)")
@@ -420,7 +431,7 @@ def _read_json(path: Path, problems: list[str]):
         return None
 
 
-def _parse_intervals(value) -> list[tuple[int, int]] | None:
+def _parse_intervals(value) -> list[tuple[int, int, str | None]] | None:
     if not isinstance(value, list):
         return None
     intervals = []
@@ -430,5 +441,5 @@ def _parse_intervals(value) -> list[tuple[int, int]] | None:
         first, last = item[0], item[1]
         if not all(isinstance(v, int) and not isinstance(v, bool) for v in (first, last)) or not 0 <= first <= last:
             return None
-        intervals.append((first, last))
+        intervals.append((first, last, item[2] if len(item) == 3 else None))
     return intervals
