@@ -1,8 +1,9 @@
 """``anobench report``: PNG figures and one self-contained HTML page (images inlined) for a run or a results folder.
 
-The page shows the ROC curves, the anomaly score over frames of every test video with abnormal spans shaded, and,
-for a folder of several runs, the leaderboard and a per-video AUROC table (runs × videos), so a reader can see on
-which videos a detector fails.
+The page shows the ROC curves, the anomaly score over frames of every test video with abnormal spans shaded, a
+per-video AUROC table (runs × videos) and, where the dataset names its kinds of anomaly, the AUROC of each kind, so
+a reader can see on which videos and which anomalies a detector fails; for a folder of several runs, the
+leaderboard too.
 """
 
 from __future__ import annotations
@@ -35,12 +36,16 @@ def build_report(source: Path, out_dir: Path, published_by_detector: dict[str, d
     roc_png = plots.plot_roc(runs, out_dir / "roc.png")
     sections = [f"<h1>anobench report: <code>{html.escape(str(source))}</code></h1>",
                 f"<p>{len(runs)} run{'s' if len(runs) != 1 else ''}.</p>"]
+    rows = collect(Path(source), published_by_detector or {}, by_kind=True)
     if len(runs) > 1:
-        rows = collect(Path(source), published_by_detector or {})
         sections += ["<h2>Leaderboard</h2>", _leaderboard_html(rows)]
     sections += ["<h2>Per-video frame AUROC</h2>",
                  "<p>AUROC over each test video's frames; — where a video has one class only. Red: below 0.5.</p>",
                  _per_video_html(runs)]
+    if any(row.by_kind for row in rows):
+        sections += ["<h2>Frame AUROC by kind of anomaly</h2>",
+                     "<p>Each kind's abnormal frames against every normal frame of the test videos, pooled; mean ± std "
+                     "over seeds. Red: below 0.5.</p>", _by_kind_html(rows)]
     sections += ["<h2>ROC</h2>", _img(roc_png)]
     for index, record in enumerate(runs):
         folder = out_dir / f"run{index:03d}-{record['run_id']}"
@@ -77,6 +82,27 @@ def _leaderboard_html(rows) -> str:
         body.append("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>")
     return ("<table><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in head) + "</tr>"
             + "".join(body) + "</table>")
+
+
+def _by_kind_html(rows) -> str:
+    rows = [row for row in rows if row.by_kind]
+    kinds = sorted({kind for row in rows for kind in row.kind_summaries()})
+    lines = ["<table><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in ["Dataset", "Detector", "Preset", *kinds])
+             + "</tr>"]
+    for row in rows:
+        summaries = row.kind_summaries()
+        cells = []
+        for kind in kinds:
+            summary = summaries.get(kind)
+            if summary is None or summary["mean"] is None:
+                cells.append("<td>—</td>")
+                continue
+            css = "bad" if summary["mean"] < 0.5 else ("good" if summary["mean"] >= 0.8 else "")
+            cells.append(f"<td class='{css}'>{html.escape(_fmt(summary))}</td>")
+        head = [row.dataset_label or row.dataset, row.detector, " ".join([row.preset, *row.settings])]
+        lines.append("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in head) + "".join(cells) + "</tr>")
+    lines.append("</table>")
+    return "".join(lines)
 
 
 def _per_video_html(runs: list[dict]) -> str:

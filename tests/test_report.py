@@ -45,3 +45,21 @@ def test_the_report_command_on_one_run(tmp_path):
     assert "Leaderboard" not in page and page.count("data:image/png;base64,") == 4
     missing = invoke("report", str(tmp_path / "nothing"), "--out", str(tmp_path / "rep2"))
     assert missing.exit_code == 2 and "no such run or results folder" in missing.output
+
+
+def test_a_report_splits_the_auroc_by_kind_where_the_dataset_names_kinds(tmp_path, monkeypatch):
+    from toy_plugin import ToyDataset
+
+    toy_run(tmp_path / "r", 0)
+    toy_run(tmp_path / "r", 0, ["scale=-1"])
+    plain = build_report(tmp_path / "r", tmp_path / "plain").read_text()
+    assert "by kind of anomaly" not in plain  # the toy names no kinds
+
+    def record_extras(self, view, test_videos):
+        return {"events": {v.id: [{"kind": "square", "start": 0, "stop": len(v.labels)}] for v in test_videos}}
+
+    monkeypatch.setattr(ToyDataset, "record_extras", record_extras)
+    page = build_report(tmp_path / "r", tmp_path / "kinds").read_text()
+    assert "Frame AUROC by kind of anomaly" in page and "<th>square</th>" in page
+    # The flipped detector misses the only kind, the other catches it.
+    assert "class='bad'>0.000" in page and "class='good'>1.000" in page
