@@ -35,6 +35,10 @@ class Detector(abc.ABC):
     presets: ClassVar[dict[str, dict[str, Any]]] = {"paper": {}, "cpu": {}}
     #: Bump when a change alters results for the same config, so old run records are not mistaken for new ones.
     version: ClassVar[str] = "1"
+    #: Settings added after runs were published, each with the value that reproduces the behaviour from before it
+    #: existed. A config holding that value leaves the setting out of the run id, so existing runs keep their ids
+    #: (and sweeps still find them); any other value is part of the id as usual. The record lists it either way.
+    neutral_settings: ClassVar[dict[str, Any]] = {}
     #: True when ``fit`` saves every epoch through ``self.checkpoints`` and continues from ``latest()``
     #: (``anobench run --resume``); see bench_core/training.py.
     supports_resume: ClassVar[bool] = False

@@ -102,6 +102,16 @@ def check_dataset(dataset: Dataset) -> None:
         raise DataError(problems[0], hint=more)
 
 
+def identity_config(detector_cls: type[Detector], config) -> dict:
+    """The detector config as the run id sees it: without the settings that hold their neutral value (see
+    ``Detector.neutral_settings``), so adding a setting does not change the ids of runs made before it existed."""
+    values = to_jsonable(config)
+    for name, neutral in getattr(detector_cls, "neutral_settings", {}).items():
+        if name in values and values[name] == to_jsonable(neutral):
+            del values[name]
+    return values
+
+
 def _digest(obj) -> str:
     return hashlib.sha256(json.dumps(to_jsonable(obj), sort_keys=True).encode()).hexdigest()
 
@@ -124,7 +134,8 @@ def plan_run(request: RunRequest, catalogue: Catalogue | None = None) -> RunPlan
     check_dataset(dataset)
     fingerprint = dataset.fingerprint()
     identity = {
-        "detector": request.detector, "detector_version": detector_cls.version, "config": detector_config,
+        "detector": request.detector, "detector_version": detector_cls.version,
+        "config": identity_config(detector_cls, detector_config),
         "dataset": request.dataset, "fingerprint": fingerprint, "seed": request.seed, "protocol": protocol,
         "scorers": list(request.scorers),
     }

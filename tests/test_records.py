@@ -102,3 +102,26 @@ def test_iter_records_skips_staging_folders(tmp_path):
 def test_written_files_follow_the_umask_not_mkstemps_private_mode(tmp_path):
     records.atomic_write_json(tmp_path / "x.json", {"a": 1})
     assert (tmp_path / "x.json").stat().st_mode & 0o777 == 0o666 & ~records._UMASK
+
+
+def test_a_setting_added_with_a_neutral_value_keeps_the_run_ids_of_earlier_runs(toy_plugin, tmp_path, monkeypatch):
+    import dataclasses
+
+    from bench_core.run import plan_run
+    from toy_plugin import ToyConfig
+
+    before = plan_run(toy_request(tmp_path)).run_id
+
+    @dataclasses.dataclass
+    class ToyConfigWithJitter(ToyConfig):
+        #: A setting added after runs were published; 0 does what the detector did before it existed.
+        jitter: float = 0.0
+
+    monkeypatch.setattr(ToyDetector, "Config", ToyConfigWithJitter)
+    monkeypatch.setattr(ToyDetector, "neutral_settings", {"jitter": 0.0})
+    plan = plan_run(toy_request(tmp_path))
+    assert plan.run_id == before and plan.detector_config.jitter == 0.0
+    assert plan_run(toy_request(tmp_path, settings=["jitter=0.5"])).run_id != before
+    # Without the declaration the new field would have changed every id.
+    monkeypatch.setattr(ToyDetector, "neutral_settings", {})
+    assert plan_run(toy_request(tmp_path)).run_id != before
