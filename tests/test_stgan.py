@@ -154,6 +154,21 @@ def test_loss_weights_switch_their_terms_and_consist_is_the_latent_l1():
     torch.testing.assert_close(doubled["consist"], 2 * full["consist"])
 
 
+def test_instance_noise_reaches_only_what_the_discriminator_sees():
+    x = torch.from_numpy(np.stack([square_video(TINY.window).frames[:, 0]]).astype(np.float32) / 127.5 - 1)[:, None]
+    plain = STGAN(TINY, seed=0)
+    noisy = STGAN(dataclasses.replace(TINY, instance_noise=0.5), seed=0)
+    for detector in (plain, noisy):
+        detector.model.eval()  # spectral norm's power iteration then stands still between calls
+    assert plain.discriminator_loss(x).item() == plain.discriminator_loss(x).item()  # 0: no noise, deterministic
+    assert noisy.discriminator_loss(x).item() != noisy.discriminator_loss(x).item()
+    with torch.no_grad():  # the reconstruction, and so the score, never sees the noise
+        torch.testing.assert_close(noisy.model.reconstruct(x), plain.model.reconstruct(x))
+    with pytest.raises(UsageError):
+        build_config(Config, STGAN.presets, "cpu", {"instance_noise": -1}, "--set", "detector 'stgan'")
+    assert STGAN.neutral_settings == {"instance_noise": 0.0} and Config().instance_noise == 0.0
+
+
 def test_hinge_and_bce_discriminator_losses_differ():
     x = torch.rand(2, 1, 4, SIZE, SIZE) * 2 - 1
     hinge = STGAN(TINY).discriminator_loss(x)

@@ -109,6 +109,10 @@ class Config:
     betas: tuple[float, ...] = (0.0, 0.9)
     #: Adversarial loss: 'hinge' (SAGAN's) or 'bce' (the original GAN's, with logits).
     gan_loss: str = "hinge"
+    #: Standard deviation of Gaussian noise added to every window the discriminator sees, real or decoded, in
+    #: [-1, 1] pixel units ("instance noise"; our addition, 0 = off). Binary inputs (skeleton maps) are told from a
+    #: tanh output by their pixel values alone, and the game collapses; noise hides that difference.
+    instance_noise: float = 0.0
     #: Frames between the starts of consecutive training windows (1 uses every window).
     train_stride: int = 1
     #: Passes over the training windows (not given in the paper; 30 is our choice).
@@ -142,7 +146,7 @@ class Config:
             raise ValueError(f"input_size {self.input_size} / pixel_fold {self.pixel_fold} is too small for "
                              f"{len(self.channels)} layers that each halve it: use at least "
                              f"{2 ** len(self.channels)} after folding")
-        for name in ("recon_weight", "gan_weight", "feat_weight", "consist_weight"):
+        for name in ("recon_weight", "gan_weight", "feat_weight", "consist_weight", "instance_noise"):
             if not (0 <= getattr(self, name) < math.inf):
                 raise ValueError(f"{name} must be a finite number >= 0, not {getattr(self, name)}")
         for name in ("g_lr", "d_lr"):
@@ -352,6 +356,8 @@ class STGAN(Detector):
     }
     version = "1"
     supports_resume = True
+    # Added after the published runs; 0 trains exactly as before, so those runs keep their ids.
+    neutral_settings = {"instance_noise": 0.0}
 
     def __init__(self, config: Config, device: str = "cpu", seed: int = 0):
         super().__init__(config, device, seed)
@@ -406,23 +412,28 @@ class STGAN(Detector):
         recon = nets.decoder(latent)
         losses = {"recon": cfg.recon_weight * (recon - x).abs().mean()}
         if cfg.gan_weight > 0 or cfg.feat_weight > 0:
-            fake_logits, fake_features = nets.discriminator(recon)
+            fake_logits, fake_features = nets.discriminator(self._noisy(recon))
             if cfg.gan_weight > 0:
                 losses["gan"] = cfg.gan_weight * generator_adversarial_loss(fake_logits, cfg.gan_loss)
             if cfg.feat_weight > 0:
                 with torch.no_grad():
-                    _, real_features = nets.discriminator(x)
+                    _, real_features = nets.discriminator(self._noisy(x))
                 losses["feat"] = cfg.feat_weight * feature_matching_loss(real_features, fake_features)
         if cfg.consist_weight > 0:
             losses["consist"] = cfg.consist_weight * (latent - nets.encoder(recon)).abs().mean()
         return losses
 
+    def _noisy(self, x: torch.Tensor) -> torch.Tensor:
+        """What the discriminator sees of a window: the window itself, or with instance noise added (training)."""
+        sigma = self.config.instance_noise
+        return x if sigma == 0 else x + sigma * torch.randn_like(x)
+
     def discriminator_loss(self, x: torch.Tensor) -> torch.Tensor:
         nets = self.model
         with torch.no_grad():
             fake = nets.reconstruct(x)
-        real_logits, _ = nets.discriminator(x)
-        fake_logits, _ = nets.discriminator(fake)
+        real_logits, _ = nets.discriminator(self._noisy(x))
+        fake_logits, _ = nets.discriminator(self._noisy(fake))
         return discriminator_loss(real_logits, fake_logits, self.config.gan_loss)
 
     def fit(self, train: list["PreparedVideo"], progress: "Progress") -> dict:
