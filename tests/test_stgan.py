@@ -166,7 +166,23 @@ def test_instance_noise_reaches_only_what_the_discriminator_sees():
         torch.testing.assert_close(noisy.model.reconstruct(x), plain.model.reconstruct(x))
     with pytest.raises(UsageError):
         build_config(Config, STGAN.presets, "cpu", {"instance_noise": -1}, "--set", "detector 'stgan'")
-    assert STGAN.neutral_settings == {"instance_noise": 0.0} and Config().instance_noise == 0.0
+    assert STGAN.neutral_settings["instance_noise"] == Config().instance_noise == 0.0
+
+
+def test_recon_loss_l2_is_the_mean_squared_error_and_l1_the_default():
+    x = torch.from_numpy(np.stack([square_video(TINY.window).frames[:, 0]]).astype(np.float32) / 127.5 - 1)[:, None]
+    terms = {}
+    for kind in ("l1", "l2"):
+        detector = STGAN(dataclasses.replace(TINY, recon_loss=kind, gan_weight=0, feat_weight=0, consist_weight=0))
+        detector.model.eval()
+        with torch.no_grad():
+            error = detector.model.reconstruct(x) - x
+            terms[kind] = (detector.generator_losses(x)["recon"].item(), error)
+    assert terms["l1"][0] == pytest.approx(TINY.recon_weight * terms["l1"][1].abs().mean().item(), rel=1e-5)
+    assert terms["l2"][0] == pytest.approx(TINY.recon_weight * terms["l2"][1].square().mean().item(), rel=1e-5)
+    assert Config().recon_loss == STGAN.neutral_settings["recon_loss"] == "l1"
+    with pytest.raises(UsageError):
+        build_config(Config, STGAN.presets, "cpu", {"recon_loss": "l3"}, "--set", "detector 'stgan'")
 
 
 def test_hinge_and_bce_discriminator_losses_differ():

@@ -59,6 +59,7 @@ if TYPE_CHECKING:
 
 VIEWS = ("frames", "skeleton")
 GAN_LOSSES = ("hinge", "bce")
+RECON_LOSSES = ("l1", "l2")
 SKELETON_SIZE = 28
 # Settings that shape the networks or their input; a checkpoint only fits a detector built with the same ones.
 #: Collapse: a discriminator loss this low for 2 epochs while the reconstruction loss changes by less than this
@@ -89,6 +90,9 @@ class Config:
     latent_channels: int = 128
     #: Weight of L_recon, the mean L1 error between input and reconstruction (GANomaly's 50).
     recon_weight: float = 50.0
+    #: L_recon's error: 'l1' (mean absolute, like the score) or 'l2' (mean squared). The paper names no norm. On
+    #: sparse binary maps (the skeleton view) L1's best constant guess is the blank map, and training stalls there.
+    recon_loss: str = "l1"
     #: Weight of L_gan, the generator's adversarial loss.
     gan_weight: float = 1.0
     #: Weight of L_feat, feature matching on the discriminator's last hidden features (Salimans et al. 2016).
@@ -154,6 +158,8 @@ class Config:
                 raise ValueError(f"{name} must be a finite number > 0, not {getattr(self, name)}")
         if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas):
             raise ValueError(f"betas must be two numbers in [0, 1), not {self.betas}")
+        if self.recon_loss not in RECON_LOSSES:
+            raise ValueError(f"recon_loss must be one of {', '.join(RECON_LOSSES)}, not {self.recon_loss!r}")
         if self.gan_loss not in GAN_LOSSES:
             raise ValueError(f"gan_loss must be one of {', '.join(GAN_LOSSES)}, not {self.gan_loss!r}")
 
@@ -357,7 +363,7 @@ class STGAN(Detector):
     version = "1"
     supports_resume = True
     # Added after the published runs; 0 trains exactly as before, so those runs keep their ids.
-    neutral_settings = {"instance_noise": 0.0}
+    neutral_settings = {"instance_noise": 0.0, "recon_loss": "l1"}
 
     def __init__(self, config: Config, device: str = "cpu", seed: int = 0):
         super().__init__(config, device, seed)
@@ -410,7 +416,8 @@ class STGAN(Detector):
         cfg, nets = self.config, self.model
         latent = nets.encoder(x)
         recon = nets.decoder(latent)
-        losses = {"recon": cfg.recon_weight * (recon - x).abs().mean()}
+        error = recon - x
+        losses = {"recon": cfg.recon_weight * (error.abs().mean() if cfg.recon_loss == "l1" else error.square().mean())}
         if cfg.gan_weight > 0 or cfg.feat_weight > 0:
             fake_logits, fake_features = nets.discriminator(self._noisy(recon))
             if cfg.gan_weight > 0:
