@@ -345,7 +345,7 @@ def test_a_collapsed_adversarial_game_stops_training_with_the_kept_checkpoint(tm
     with pytest.raises(TrainingDiverged) as info:
         detector._stop_if_collapsed(4, collapsed)
     assert "collapsed in epoch 4" in info.value.message and "epoch 3" in info.value.message
-    assert "gan_weight=0" in info.value.hint
+    assert "gan_weight=0" in info.value.hint and "recon_loss=l2" in info.value.hint
     # Healthy training: a discriminator that still loses something, or a reconstruction that still moves.
     detector._stop_if_collapsed(4, {"d_loss_per_epoch": [1.2, 1.6, 1.5, 1.6], "recon_per_epoch": [2.8, 2.6, 2.5, 2.4]})
     detector._stop_if_collapsed(4, {"d_loss_per_epoch": [0.5, 0.0, 0.0, 0.0], "recon_per_epoch": [9.0, 6.0, 5.0, 4.5]})

@@ -530,7 +530,9 @@ class STGAN(Detector):
                 f"collapsed in epoch {epoch}: the discriminator loss has been {d_losses[-1]:.2g} for 2 epochs and "
                 f"the reconstruction loss stopped changing ({recon[-2]:.6g} -> {recon[-1]:.6g}), so the generator "
                 "gives one output whatever the input",
-                hint=f"lower the learning rates (now g_lr={self.config.g_lr:g}, d_lr={self.config.d_lr:g}), or "
+                hint=("on sparse binary maps (view=skeleton) the L1 reconstruction stalls at the blank map: --set "
+                      "recon_loss=l2; otherwise " if self.config.recon_loss == "l1" else "")
+                     + f"lower the learning rates (now g_lr={self.config.g_lr:g}, d_lr={self.config.d_lr:g}), or "
                      "train without the adversarial game: --set gan_weight=0 --set feat_weight=0",
             )
 
