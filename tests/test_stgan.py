@@ -180,7 +180,8 @@ def test_recon_loss_l2_is_the_mean_squared_error_and_l1_the_default():
             terms[kind] = (detector.generator_losses(x)["recon"].item(), error)
     assert terms["l1"][0] == pytest.approx(TINY.recon_weight * terms["l1"][1].abs().mean().item(), rel=1e-5)
     assert terms["l2"][0] == pytest.approx(TINY.recon_weight * terms["l2"][1].square().mean().item(), rel=1e-5)
-    assert Config().recon_loss == STGAN.neutral_settings["recon_loss"] == "l1"
+    assert Config().recon_loss == STGAN.neutral_settings["recon_loss"] == "l1"  # 'auto' on frames
+    assert Config(view="skeleton").recon_loss == "l2"  # 'auto' on binary maps, where L1 stalls at the blank map
     with pytest.raises(UsageError):
         build_config(Config, STGAN.presets, "cpu", {"recon_loss": "l3"}, "--set", "detector 'stgan'")
 

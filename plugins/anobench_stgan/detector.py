@@ -90,9 +90,10 @@ class Config:
     latent_channels: int = 128
     #: Weight of L_recon, the mean L1 error between input and reconstruction (GANomaly's 50).
     recon_weight: float = 50.0
-    #: L_recon's error: 'l1' (mean absolute, like the score) or 'l2' (mean squared). The paper names no norm. On
-    #: sparse binary maps (the skeleton view) L1's best constant guess is the blank map, and training stalls there.
-    recon_loss: str = "l1"
+    #: L_recon's error: 'l1' (mean absolute, like the score), 'l2' (mean squared), or 'auto': l1 on the frames
+    #: view, l2 on the skeleton view, whose sparse binary maps trap L1 at its best constant guess, the blank map.
+    #: The paper names no norm. The recorded config holds the resolved value.
+    recon_loss: str = "auto"
     #: Weight of L_gan, the generator's adversarial loss.
     gan_weight: float = 1.0
     #: Weight of L_feat, feature matching on the discriminator's last hidden features (Salimans et al. 2016).
@@ -158,8 +159,10 @@ class Config:
                 raise ValueError(f"{name} must be a finite number > 0, not {getattr(self, name)}")
         if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas):
             raise ValueError(f"betas must be two numbers in [0, 1), not {self.betas}")
+        if self.recon_loss == "auto":
+            object.__setattr__(self, "recon_loss", "l2" if self.view == "skeleton" else "l1")
         if self.recon_loss not in RECON_LOSSES:
-            raise ValueError(f"recon_loss must be one of {', '.join(RECON_LOSSES)}, not {self.recon_loss!r}")
+            raise ValueError(f"recon_loss must be one of auto, {', '.join(RECON_LOSSES)}, not {self.recon_loss!r}")
         if self.gan_loss not in GAN_LOSSES:
             raise ValueError(f"gan_loss must be one of {', '.join(GAN_LOSSES)}, not {self.gan_loss!r}")
 
@@ -530,8 +533,8 @@ class STGAN(Detector):
                 f"collapsed in epoch {epoch}: the discriminator loss has been {d_losses[-1]:.2g} for 2 epochs and "
                 f"the reconstruction loss stopped changing ({recon[-2]:.6g} -> {recon[-1]:.6g}), so the generator "
                 "gives one output whatever the input",
-                hint=("on sparse binary maps (view=skeleton) the L1 reconstruction stalls at the blank map: --set "
-                      "recon_loss=l2; otherwise " if self.config.recon_loss == "l1" else "")
+                hint=("on sparse binary maps the L1 reconstruction stalls at the blank map: --set recon_loss=l2; "
+                      "otherwise " if self.config.recon_loss == "l1" else "")
                      + f"lower the learning rates (now g_lr={self.config.g_lr:g}, d_lr={self.config.d_lr:g}), or "
                      "train without the adversarial game: --set gan_weight=0 --set feat_weight=0",
             )
