@@ -22,6 +22,22 @@ from bench_core.errors import DataError
 # Bump when preprocessing changes, so stale cache entries are never read.
 PREP_VERSION = 2
 CACHE_ENV = "ANOBENCH_CACHE_DIR"
+#: The views the built-in detectors read: video frames, or seed 002's binary skeleton maps.
+VIEWS = ("frames", "skeleton")
+#: Side of the skeleton view's maps (seed 002's 28x28). Datasets draw them at this size and detectors read them
+#: at it, since resizing a binary map would only blur it.
+SKELETON_MAP_SIZE = 28
+
+
+def check_view(view: str) -> None:
+    """ValueError (a detector config's usage error) unless ``view`` is one of ``VIEWS``."""
+    if view not in VIEWS:
+        raise ValueError(f"view must be one of {', '.join(VIEWS)}, not {view!r}")
+
+
+def view_side(view: str, input_size: int) -> int:
+    """The side of a detector's square input: the maps' own size on the skeleton view, ``input_size`` otherwise."""
+    return SKELETON_MAP_SIZE if view == "skeleton" else input_size
 
 
 def cache_dir() -> Path:

@@ -40,7 +40,7 @@ from torch import nn
 from bench_core.checkpoint import load_model, save_model
 from bench_core.detector import Detector, InputSpec
 from bench_core.errors import DataError
-from bench_core.views import check_frames, window_frames
+from bench_core.views import check_frames, check_view, view_side, window_frames
 
 if TYPE_CHECKING:
     from bench_core.progress import Progress
@@ -49,9 +49,6 @@ if TYPE_CHECKING:
 OPTIMIZERS = ("adagrad", "adam", "sgd")
 # Settings that shape the network or its input; a checkpoint only fits a detector built with the same ones.
 _ARCHITECTURE_FIELDS = ("view", "input_size", "window", "channels", "kernel_sizes", "first_stride", "subtract_mean")
-VIEWS = ("frames", "skeleton")
-#: Side of the skeleton maps the ``skeleton`` view serves (seed 002's 28x28).
-SKELETON_MAP_SIZE = 28
 
 
 @dataclass(frozen=True)
@@ -93,11 +90,10 @@ class Config:
     @property
     def side(self) -> int:
         """The side of the network's input: ``input_size`` for frames, the maps' own 28 for skeleton maps."""
-        return SKELETON_MAP_SIZE if self.view == "skeleton" else self.input_size
+        return view_side(self.view, self.input_size)
 
     def __post_init__(self):
-        if self.view not in VIEWS:
-            raise ValueError(f"view must be one of {', '.join(VIEWS)}, not {self.view!r}")
+        check_view(self.view)
         if self.window < 1:
             raise ValueError(f"window must be >= 1, not {self.window}")
         for name in ("channels", "kernel_sizes"):

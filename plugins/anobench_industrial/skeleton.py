@@ -23,13 +23,15 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image, ImageDraw
 
+from bench_core.views import SKELETON_MAP_SIZE
+
 from anobench_industrial.openpose import BODY_25_LIMBS
 from anobench_industrial.tracking import DEFAULT_MIN_CONFIDENCE, Track
 
 #: The canvas the crop is drawn on: the seed's 480x480 crop of a 640x480 frame.
 CANVAS = 480
-#: The map side (the seed's 28x28).
-MAP_SIZE = 28
+#: The map side (the seed's 28x28), the size every detector reads the skeleton view at.
+MAP_SIZE = SKELETON_MAP_SIZE
 #: Limb width on the 480 px canvas, in pixels (see the module docstring for why).
 DEFAULT_LINE_WIDTH = 10
 #: Grey level above which a map pixel is set (0-255).

@@ -49,16 +49,13 @@ from torch import nn
 
 from bench_core.detector import Detector, InputSpec
 from bench_core.errors import DataError, UsageError
-from bench_core.views import check_frames, window_frames
+from bench_core.views import check_frames, check_view, view_side, window_frames
 
 if TYPE_CHECKING:
     from bench_core.progress import Progress
     from bench_core.views import PreparedVideo
 
-VIEWS = ("frames", "skeleton")
 SCORE_FRAMES = ("window", "last")
-#: Side of the maps the skeleton view serves (seed 002's 28x28).
-SKELETON_MAP_SIZE = 28
 _ARCHITECTURE_FIELDS = ("view", "input_size", "window", "latent_dim", "lstm_units", "feature_dim", "channels",
                         "batch_norm")
 _CHECKPOINT_FORMAT = 1
@@ -103,11 +100,10 @@ class Config:
 
     @property
     def side(self) -> int:
-        return SKELETON_MAP_SIZE if self.view == "skeleton" else self.input_size
+        return view_side(self.view, self.input_size)
 
     def __post_init__(self):
-        if self.view not in VIEWS:
-            raise ValueError(f"view must be one of {', '.join(VIEWS)}, not {self.view!r}")
+        check_view(self.view)
         if self.score_frames not in SCORE_FRAMES:
             raise ValueError(f"score_frames must be one of {', '.join(SCORE_FRAMES)}, not {self.score_frames!r}")
         if self.input_size < 8 or self.input_size % 4:

@@ -49,16 +49,13 @@ from torch import nn
 from bench_core.checkpoint import load_model, save_model
 from bench_core.detector import Detector, InputSpec
 from bench_core.errors import DataError
-from bench_core.views import check_frames
+from bench_core.views import check_frames, check_view, view_side
 
 if TYPE_CHECKING:
     from bench_core.progress import Progress
     from bench_core.views import PreparedVideo
 
-VIEWS = ("frames", "skeleton")
 REDUCTIONS = ("max", "sum")
-#: Side of the maps the skeleton view serves (seed 002's 28x28).
-SKELETON_MAP_SIZE = 28
 _ARCHITECTURE_FIELDS = ("view", "input_size", "patch_size", "n_atoms", "n_layers", "sparsity", "temporal_weight")
 
 
@@ -95,11 +92,10 @@ class Config:
 
     @property
     def side(self) -> int:
-        return SKELETON_MAP_SIZE if self.view == "skeleton" else self.input_size
+        return view_side(self.view, self.input_size)
 
     def __post_init__(self):
-        if self.view not in VIEWS:
-            raise ValueError(f"view must be one of {', '.join(VIEWS)}, not {self.view!r}")
+        check_view(self.view)
         if self.cell_reduction not in REDUCTIONS:
             raise ValueError(f"cell_reduction must be one of {', '.join(REDUCTIONS)}, not {self.cell_reduction!r}")
         for name in ("input_size", "patch_size", "n_atoms", "n_layers", "sequence_length", "train_stride", "epochs",

@@ -51,16 +51,14 @@ from torch.nn.utils.parametrizations import spectral_norm as _spectral_norm
 from bench_core.checkpoint import load_model, save_model
 from bench_core.detector import Detector, InputSpec
 from bench_core.errors import DataError
-from bench_core.views import check_frames, window_frames
+from bench_core.views import SKELETON_MAP_SIZE, check_frames, check_view, window_frames
 
 if TYPE_CHECKING:
     from bench_core.progress import Progress
     from bench_core.views import PreparedVideo
 
-VIEWS = ("frames", "skeleton")
 GAN_LOSSES = ("hinge", "bce")
 RECON_LOSSES = ("l1", "l2")
-SKELETON_SIZE = 28
 # Settings that shape the networks or their input; a checkpoint only fits a detector built with the same ones.
 #: Collapse: a discriminator loss this low for 2 epochs while the reconstruction loss changes by less than this
 #: fraction per epoch (the values seen in a collapsed run were 0.0 and 8e-5).
@@ -128,14 +126,13 @@ class Config:
     score_batch_size: int = 32
 
     def __post_init__(self):
-        if self.view not in VIEWS:
-            raise ValueError(f"view must be one of {', '.join(VIEWS)}, not {self.view!r}")
-        if self.view == "skeleton" and self.input_size != SKELETON_SIZE:
+        check_view(self.view)
+        if self.view == "skeleton" and self.input_size != SKELETON_MAP_SIZE:
             if self.pixel_fold != 1:
                 raise ValueError(f"view=skeleton reads 28x28 maps, which pixel_fold={self.pixel_fold} does not fit: "
                                  "add --set pixel_fold=1")
             # Frozen dataclass: the recorded config then says the size the network really had.
-            object.__setattr__(self, "input_size", SKELETON_SIZE)
+            object.__setattr__(self, "input_size", SKELETON_MAP_SIZE)
         if not self.channels or any(c < 1 for c in self.channels):
             raise ValueError(f"channels must be positive integers, not {self.channels}")
         for name in ("pixel_fold", "latent_channels", "train_stride", "epochs", "batch_size", "score_batch_size"):
