@@ -22,7 +22,9 @@ class Progress:
         yield Task()
 
 
-class _RichTask(Task):
+class RichTask(Task):
+    """One task of a rich Progress bar (shared by the run's bars and the sweep display's job rows)."""
+
     def __init__(self, bar, task_id):
         self._bar, self._id = bar, task_id
 
@@ -51,7 +53,7 @@ class RichProgress(Progress):
 
         with Bar(*self._columns, console=self._console, transient=False) as bar:
             task_id = bar.add_task(description, total=total, note="")
-            yield _RichTask(bar, task_id)
+            yield RichTask(bar, task_id)
 
 
 class SharedTask(Progress):

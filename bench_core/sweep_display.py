@@ -5,19 +5,8 @@ from __future__ import annotations
 import contextlib
 from typing import Iterator
 
-from bench_core.progress import Progress, Task
+from bench_core.progress import Progress, RichTask, Task
 from bench_core.runners import SweepEvents
-
-
-class _RowTask(Task):
-    def __init__(self, bar, task_id):
-        self._bar, self._id = bar, task_id
-
-    def advance(self, n: int = 1) -> None:
-        self._bar.advance(self._id, n)
-
-    def note(self, text: str) -> None:
-        self._bar.update(self._id, note=text)
 
 
 class _JobProgress(Progress):
@@ -30,7 +19,7 @@ class _JobProgress(Progress):
     def task(self, description: str, total: int | None) -> Iterator[Task]:
         task_id = self._bar.add_task(f"  {description}", total=total, note="")
         try:
-            yield _RowTask(self._bar, task_id)
+            yield RichTask(self._bar, task_id)
         finally:
             self._bar.remove_task(task_id)
 
