@@ -36,7 +36,6 @@ Where this implementation had to choose (seed 002 is silent, or this project has
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,8 +46,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from bench_core.checkpoint import load_model, save_model
 from bench_core.detector import Detector, InputSpec
-from bench_core.errors import DataError, UsageError
+from bench_core.errors import DataError
 from bench_core.views import check_frames, check_view, view_side, window_frames
 
 if TYPE_CHECKING:
@@ -58,7 +58,6 @@ if TYPE_CHECKING:
 SCORE_FRAMES = ("window", "last")
 _ARCHITECTURE_FIELDS = ("view", "input_size", "window", "latent_dim", "lstm_units", "feature_dim", "channels",
                         "batch_norm")
-_CHECKPOINT_FORMAT = 1
 
 
 @dataclass(frozen=True)
@@ -338,34 +337,7 @@ class LSTMVAE(Detector):
     # -- checkpoints ---------------------------------------------------------------------------------------------
 
     def save(self, path: Path) -> None:
-        torch.save({
-            "format": _CHECKPOINT_FORMAT, "detector_version": self.version,
-            "config": dataclasses.asdict(self.config),
-            "state_dict": {k: v.detach().cpu() for k, v in self.model.state_dict().items()},
-        }, Path(path))
+        save_model(path, "lstm-vae", self.version, self.config, self.model)
 
     def load(self, path: Path) -> None:
-        path = Path(path)
-        try:
-            checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-        except FileNotFoundError:
-            raise DataError(f"lstm-vae checkpoint {path} does not exist", hint="train first, or fix the path") from None
-        except Exception as exc:
-            raise DataError(f"lstm-vae checkpoint {path} cannot be read: {type(exc).__name__}: {exc}",
-                            hint="the file is damaged or not an lstm-vae checkpoint; train again") from None
-        if not isinstance(checkpoint, dict) or checkpoint.get("format") != _CHECKPOINT_FORMAT:
-            raise DataError(f"{path} is not an lstm-vae checkpoint (format {_CHECKPOINT_FORMAT})",
-                            hint="train again to write one")
-        saved, current = checkpoint["config"], dataclasses.asdict(self.config)
-        as_tuple = lambda v: tuple(v) if isinstance(v, (list, tuple)) else v  # noqa: E731
-        differing = [f"{k}={saved.get(k)!r} (now {current[k]!r})" for k in _ARCHITECTURE_FIELDS
-                     if as_tuple(saved.get(k)) != as_tuple(current[k])]
-        if differing:
-            raise UsageError(f"lstm-vae checkpoint {path} was trained with other settings: {', '.join(differing)}",
-                             hint="use the settings it was trained with, or train again")
-        try:
-            self.model.load_state_dict(checkpoint["state_dict"])
-        except RuntimeError:
-            raise DataError(f"lstm-vae checkpoint {path} does not fit this version of lstm-vae",
-                            hint="train again with this version") from None
-        self.model.eval()
+        load_model(path, "lstm-vae", self.version, self.config, self.model, _ARCHITECTURE_FIELDS)
