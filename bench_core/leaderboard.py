@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench_core.errors import UsageError
-from bench_core.records import iter_records
+from bench_core.records import iter_records, read_scores
 
 CONFIDENCE = 0.95
 
@@ -82,19 +82,13 @@ def t_interval(values: list[float], confidence: float = CONFIDENCE) -> tuple[flo
 
 def per_video_auroc(record: dict) -> dict[str, float | None]:
     """AUROC of each test video from the run's saved scores; None where a video has one class only."""
-    import numpy as np
     from sklearn.metrics import roc_auc_score
 
-    run = Path(record["_path"])
     result: dict[str, float | None] = {}
-    for video in record.get("per_video", []):
-        path = run / video["file"]
-        if not path.is_file():
-            result[video["id"]] = None
-            continue
-        with np.load(path) as saved:
-            score, label = saved["score"], saved["label"]
-        result[video["id"]] = float(roc_auc_score(label, score)) if 0 < label.sum() < len(label) else None
+    for video_id, saved in read_scores(record).items():
+        label = None if saved is None else saved.label
+        result[video_id] = (float(roc_auc_score(label, saved.score))
+                            if label is not None and 0 < label.sum() < len(label) else None)
     return result
 
 
@@ -160,18 +154,15 @@ def per_kind_auroc(record: dict, events: dict[str, list[dict]]) -> dict[str, flo
     import numpy as np
     from sklearn.metrics import roc_auc_score
 
-    run = Path(record["_path"])
     scores, normal, kind_frames = [], [], {}
     offset = 0
-    for video in record.get("per_video", []):
-        path = run / video["file"]
-        if not path.is_file():
+    for video_id, saved in read_scores(record).items():
+        if saved is None:
             return {}
-        with np.load(path) as saved:
-            score, label = saved["score"], saved["label"].astype(bool)
+        score, label = saved.score, saved.label.astype(bool)
         scores.append(score)
         normal.append(~label)
-        for event in events.get(video["id"], []):
+        for event in events.get(video_id, []):
             inside = np.zeros(len(label), dtype=bool)
             inside[max(event["start"], 0):event["stop"]] = True
             frames = np.flatnonzero(inside & label) + offset

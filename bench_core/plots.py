@@ -5,24 +5,13 @@ matplotlib (Agg backend) and scikit-learn are imported inside the functions, so 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
 import numpy as np
 
 from bench_core.errors import DataError, UsageError
-from bench_core.records import RECORD_FILE, iter_records, load_record
-
-LATENT_KEY = "window_latent_mean"
-
-
-@dataclass
-class VideoScores:
-    id: str
-    score: np.ndarray
-    label: np.ndarray
-    latent: np.ndarray | None
+from bench_core.records import LATENT_KEY, RECORD_FILE, VideoScores, iter_records, load_record, read_scores
 
 
 def _pyplot():
@@ -58,16 +47,15 @@ def load_run(path: Path) -> dict:
 
 
 def video_scores(record: dict) -> list[VideoScores]:
-    run = Path(record["_path"])
+    """Every test video's saved scores; a missing scores file is a one-line error."""
     videos = []
+    found = read_scores(record)
     for video in record.get("per_video", []):
-        path = run / video["file"]
-        if not path.is_file():
-            raise DataError(f"{path}: the scores of test video '{video['id']}' are missing",
-                            hint="run it again with --overwrite")
-        with np.load(path) as saved:
-            latent = saved[LATENT_KEY] if LATENT_KEY in saved.files else None
-            videos.append(VideoScores(video["id"], saved["score"], saved["label"].astype(np.int8), latent))
+        scores = found[video["id"]]
+        if scores is None:
+            raise DataError(f"{Path(record['_path']) / video['file']}: the scores of test video '{video['id']}' are "
+                            "missing", hint="run it again with --overwrite")
+        videos.append(scores)
     return videos
 
 

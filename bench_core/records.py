@@ -11,10 +11,25 @@ import json
 import os
 import shutil
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
+import numpy as np
+
 RECORD_FILE = "record.json"
+#: Where a scores file keeps lstm-vae's per-window latent means (``Detector.last_outputs`` as ``window_<name>``).
+LATENT_KEY = "window_latent_mean"
+
+
+@dataclass
+class VideoScores:
+    """One test video's saved scores: the normalised frame scores, the labels and, if kept, the latent means."""
+
+    id: str
+    score: np.ndarray
+    label: np.ndarray
+    latent: np.ndarray | None
 
 
 def _read_umask() -> int:
@@ -106,6 +121,21 @@ def load_record(path: Path) -> dict:
         record = json.load(handle)
     record["_path"] = str(path.parent)
     return record
+
+
+def read_scores(record: dict) -> dict[str, VideoScores | None]:
+    """Each test video's saved scores, in the record's order; None for a video whose scores file is missing."""
+    run = Path(record["_path"])
+    videos: dict[str, VideoScores | None] = {}
+    for video in record.get("per_video", []):
+        path = run / video["file"]
+        if not path.is_file():
+            videos[video["id"]] = None
+            continue
+        with np.load(path) as saved:
+            latent = saved[LATENT_KEY] if LATENT_KEY in saved.files else None
+            videos[video["id"]] = VideoScores(video["id"], saved["score"], saved["label"].astype(np.int8), latent)
+    return videos
 
 
 def iter_records(root: Path) -> Iterator[dict]:
