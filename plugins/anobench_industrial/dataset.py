@@ -117,6 +117,17 @@ class SkeletonVideo(Video):
         return self._dataset.renderer(self._name).render_track(self.track, start, stop)
 
 
+def probe_file(path: Path) -> Probe:
+    """A video file's frame count, rate and size (decoding nothing beyond what the reader needs)."""
+    reader = open_video(path)
+    return Probe(int(reader.n_frames), float(reader.fps), int(reader.height), int(reader.width))
+
+
+def skeleton_renderer(probe: Probe, options: IndustrialOptions) -> SkeletonRenderer:
+    """The skeleton maps' renderer for a video of ``probe``'s size, with the dataset options' line and threshold."""
+    return SkeletonRenderer(probe.width, probe.height, options.line_width, options.threshold, options.min_confidence)
+
+
 def _check_range(video: Video, start: int, stop: int) -> None:
     if not 0 <= start <= stop <= len(video):
         raise ValueError(f"frames {start}:{stop} are out of range for video {video.id} of {len(video)} frames")
@@ -272,8 +283,7 @@ class Industrial(Dataset):
     def probe(self, name: str) -> Probe:
         """The video's frame count, rate and size (decoding nothing beyond what the reader needs)."""
         if name not in self._probes:
-            reader = open_video(self.inventory.videos[name])
-            self._probes[name] = Probe(int(reader.n_frames), float(reader.fps), int(reader.height), int(reader.width))
+            self._probes[name] = probe_file(self.inventory.videos[name])
         return self._probes[name]
 
     def labels(self, name: str) -> np.ndarray:
@@ -289,9 +299,7 @@ class Industrial(Dataset):
         return labels
 
     def renderer(self, name: str) -> SkeletonRenderer:
-        probe = self.probe(name)
-        return SkeletonRenderer(probe.width, probe.height, self.options.line_width, self.options.threshold,
-                                self.options.min_confidence)
+        return skeleton_renderer(self.probe(name), self.options)
 
     def track(self, name: str) -> Track:
         """The main person of every frame, read from the video's OpenPose files (once per dataset object)."""

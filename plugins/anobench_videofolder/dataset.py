@@ -26,10 +26,10 @@ import numpy as np
 
 from bench_core.dataset import GENERATED_MARKER, Dataset, Video, VideoInfo
 from bench_core.errors import DataError, did_you_mean
-from bench_core.video_io import open_video
 
 from anobench_avenue.dataset import content_hash
-from anobench_industrial.dataset import SKELETON_VERSION, FramesVideo, IndustrialOptions, SkeletonVideo
+from anobench_industrial.dataset import (SKELETON_VERSION, FramesVideo, IndustrialOptions, Probe, SkeletonVideo,
+                                         probe_file, skeleton_renderer)
 from anobench_industrial.openpose import read_people
 from anobench_industrial.skeleton import MAP_SIZE, SkeletonRenderer
 from anobench_industrial.tracking import Track, track_main_person
@@ -94,14 +94,6 @@ class LabelRow:
     kind: str | None
     #: Where the row is, for messages: "ROOT/labels.csv line 3" or "ROOT/labels.json item 3".
     where: str
-
-
-@dataclass(frozen=True)
-class Probe:
-    n_frames: int
-    fps: float
-    height: int
-    width: int
 
 
 @dataclass
@@ -329,8 +321,7 @@ class VideoFolder(Dataset):
         if name not in self._probes:
             source = self.inventory.sources[name]
             if source.images is None:
-                reader = open_video(source.path)
-                probe = Probe(int(reader.n_frames), float(reader.fps), int(reader.height), int(reader.width))
+                probe = probe_file(source.path)
                 if probe.n_frames == 0:
                     raise DataError(f"{source.path}: holds no video frames", hint="re-copy or re-encode the file")
             else:
@@ -357,9 +348,7 @@ class VideoFolder(Dataset):
         return labels
 
     def renderer(self, name: str) -> SkeletonRenderer:
-        probe = self.probe(name)
-        return SkeletonRenderer(probe.width, probe.height, self.options.line_width, self.options.threshold,
-                                self.options.min_confidence)
+        return skeleton_renderer(self.probe(name), self.options)
 
     def track(self, name: str) -> Track:
         """The main person of every frame, from the video's OpenPose files in natural order (once per object)."""
