@@ -427,7 +427,8 @@ def cmd_data_check(
 def _contents_table(contents: list[dict]) -> Table:
     table = Table(title="videos found")
     for column in contents[0]:
-        table.add_column(column.replace("_", " "), justify="left" if column in ("split", "video", "source") else "right")
+        text = column in ("split", "video", "source")
+        table.add_column(column.replace("_", " "), justify="left" if text else "right")
     for row in contents:
         table.add_row(*("—" if value is None else str(value) for value in row.values()))
     return table

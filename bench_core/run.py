@@ -303,7 +303,8 @@ def execute(plan: RunPlan, progress: Progress | None = None) -> dict:
         # Which epoch an interrupted training continued from (--resume); None when it ran from the start.
         "resumed_from_epoch": detector.checkpoints.resumed_from,
         "per_video": [
-            {"id": v.id, "n_frames": len(v), "n_abnormal": None if lab is None else int(lab.sum()), "file": f"scores/{_safe(v.id)}.npz"}
+            {"id": v.id, "n_frames": len(v), "n_abnormal": None if lab is None else int(lab.sum()),
+             "file": f"scores/{_safe(v.id)}.npz"}
             for v, lab in zip(test, labels)
         ],
         "checkpoint": "checkpoint.pt",

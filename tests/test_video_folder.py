@@ -132,7 +132,7 @@ def test_fingerprint_pins_videos_frames_labels_and_poses(root):
     before = dataset(root).fingerprint()
     assert dataset(root).fingerprint() == before
     changes = [
-        lambda: Image.fromarray(np.zeros((HEIGHT, WIDTH, 3), np.uint8)).save(root / "train" / "train_01" / "000003.png"),
+        lambda: Image.new("RGB", (WIDTH, HEIGHT)).save(root / "train" / "train_01" / "000003.png"),
         lambda: (root / "test" / "test_00.mp4").write_bytes((root / "test" / "test_00.mp4").read_bytes() + b"\0"),
         lambda: write_labels(root, ["video,start,stop,kind", "test_00,1,5,run"]),
         lambda: (root / "poses" / "test_01" / "000004_keypoints.json").write_text('{"version":1.3,"people":[]}'),
@@ -188,6 +188,8 @@ def test_skeleton_view_from_poses(root, tmp_path):
     assert result.exit_code == 0, result.output
     record = json.loads(result.stdout)
     assert record["detector"]["input_spec"]["view"] == "skeleton" and record["metrics"]["frame_auroc_micro"] is not None
+    coverage = record["dataset"]["extras"]["pose_coverage"]
+    assert coverage["n_test_frames"] == 2 * FRAMES and 0 <= coverage["frames_without_person"] < 0.5
 
 
 def test_skeleton_view_without_poses_is_a_one_line_error(root, tmp_path):
@@ -277,7 +279,7 @@ BAD_INPUTS = {
     "mixed frame sizes": (_mixed_sizes, f"000010.png: {WIDTH // 2}x{HEIGHT // 2}, but 000000.png is {WIDTH}x{HEIGHT}"),
     "empty train": (_empty("train"), "train: no videos"),
     "empty test": (_empty("test"), "test: no videos"),
-    "both label files": (lambda root: (root / "labels.json").write_text('[{"video": "test_00", "start": 3, "stop": 1}]'),
+    "both label files": (lambda root: (root / "labels.json").write_text("[]"),
                   "has both labels.csv and labels.json"),
 }
 

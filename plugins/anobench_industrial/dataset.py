@@ -117,6 +117,29 @@ class SkeletonVideo(Video):
         return self._dataset.renderer(self._name).render_track(self.track, start, stop)
 
 
+def pose_coverage(test_videos: list[Video], tracks: list[Track]) -> dict:
+    """The share of test frames, and of abnormal test frames, where no main person was found (their skeleton maps
+    are blank), overall and per video; a video without labels counts as normal throughout."""
+    missing = abnormal = missing_abnormal = total = 0
+    per_video = {}
+    for video, track in zip(test_videos, tracks):
+        lost = ~track.found
+        labels = np.zeros(len(lost), bool) if video.labels is None else np.asarray(video.labels, dtype=bool)
+        total += len(lost)
+        missing += int(lost.sum())
+        abnormal += int(labels.sum())
+        missing_abnormal += int((lost & labels).sum())
+        per_video[video.id] = round(float(lost.mean()), 4) if len(lost) else 0.0
+    return {
+        "frames_without_person": round(missing / total, 4) if total else 0.0,
+        "abnormal_frames_without_person": round(missing_abnormal / abnormal, 4) if abnormal else 0.0,
+        "n_test_frames": total,
+        "n_abnormal_frames": abnormal,
+        "per_video_frames_without_person": per_video,
+        "rule": "main person tracked by nearest pose to the last one seen; see anobench_industrial.tracking",
+    }
+
+
 def probe_file(path: Path) -> Probe:
     """A video file's frame count, rate and size (decoding nothing beyond what the reader needs)."""
     reader = open_video(path)
@@ -226,16 +249,6 @@ class Industrial(Dataset):
         """Pose coverage of the test split: the share of frames (and of abnormal frames) where no main person was
         found, so the skeleton view's blind spots are on record with its results; and, where labels.json names the
         action of each abnormal interval (as the generator does), the events by kind."""
-        missing = abnormal = missing_abnormal = total = 0
-        per_video = {}
-        for video in test_videos:
-            lost = ~self.track(video.id).found
-            labels = np.asarray(video.labels, dtype=bool)
-            total += len(lost)
-            missing += int(lost.sum())
-            abnormal += int(labels.sum())
-            missing_abnormal += int((lost & labels).sum())
-            per_video[video.id] = round(float(lost.mean()), 4) if len(lost) else 0.0
         events = {video.id: [{"kind": action, "start": first, "stop": last + 1}
                              for (first, last), action in zip(self.inventory.intervals.get(video.id, []),
                                                               self.inventory.actions.get(video.id, []))
@@ -244,14 +257,7 @@ class Industrial(Dataset):
         return {
             # labels.json may name each interval's action: then results can be split by kind of anomaly.
             **({"events": events} if any(events.values()) else {}),
-            "pose_coverage": {
-                "frames_without_person": round(missing / total, 4) if total else 0.0,
-                "abnormal_frames_without_person": round(missing_abnormal / abnormal, 4) if abnormal else 0.0,
-                "n_test_frames": total,
-                "n_abnormal_frames": abnormal,
-                "per_video_frames_without_person": per_video,
-                "rule": "main person tracked by nearest pose to the last one seen; see anobench_industrial.tracking",
-            }
+            "pose_coverage": pose_coverage(test_videos, [self.track(video.id) for video in test_videos]),
         }
 
     def fingerprint(self) -> dict:

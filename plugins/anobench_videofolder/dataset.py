@@ -29,7 +29,7 @@ from bench_core.errors import DataError, did_you_mean
 
 from anobench_avenue.dataset import content_hash
 from anobench_industrial.dataset import (SKELETON_VERSION, FramesVideo, IndustrialOptions, Probe, SkeletonVideo,
-                                         probe_file, skeleton_renderer)
+                                         pose_coverage, probe_file, skeleton_renderer)
 from anobench_industrial.openpose import read_people
 from anobench_industrial.skeleton import MAP_SIZE, SkeletonRenderer
 from anobench_industrial.tracking import Track, track_main_person
@@ -237,8 +237,9 @@ class VideoFolder(Dataset):
         return result
 
     def record_extras(self, view: str, test_videos: list[Video]) -> dict:
-        """The labelled events with a kind, by test video, for ``anobench leaderboard --by-kind``; and which labels
-        file the run read (None: the run has no metrics)."""
+        """The labelled events with a kind, by test video, for ``anobench leaderboard --by-kind``; which labels
+        file the run read (None: the run has no metrics); on the skeleton view, the pose coverage of the test
+        videos, as ``industrial`` records it."""
         inventory = self.inventory
         events = {video.id: [{"kind": row.kind, "start": row.start, "stop": row.stop}
                              for row in inventory.rows_of(video.id) if row.kind]
@@ -246,6 +247,8 @@ class VideoFolder(Dataset):
         return {
             **({"events": events} if any(events.values()) else {}),
             "labels_file": inventory.labels_file.name if inventory.labels_file else None,
+            **({"pose_coverage": pose_coverage(test_videos, [self.track(video.id) for video in test_videos])}
+               if view == "skeleton" else {}),
         }
 
     def fingerprint(self) -> dict:
@@ -271,7 +274,9 @@ class VideoFolder(Dataset):
             "labels": {"file": labels.name, "sha256": hashlib.sha256(labels.read_bytes()).hexdigest()}
             if labels else None,
             "poses": poses,
-            "frame_folder_fps": self.options.fps,
+            # Only where a frame folder reads it, so that the option does not change runs on video files only.
+            "frame_folder_fps": self.options.fps if any(s.images is not None for s in inventory.sources.values())
+            else None,
             "skeleton": {"version": SKELETON_VERSION, "line_width": self.options.line_width,
                          "threshold": self.options.threshold, "min_confidence": self.options.min_confidence},
             "label_convention": self.label_convention,

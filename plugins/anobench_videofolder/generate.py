@@ -10,8 +10,9 @@ the video, the poses and the labels tell one story: the skeleton view sees the s
     test/test_00.mp4                            a video file
     test/test_01/000000.jpg ...                 a folder of frame images
     labels.csv                                  video,start,stop,kind: each abnormal action of the test videos
-    poses/<video>/...json                       OpenPose JSON per frame, named as OpenPose names them: for a video,
-                                                <video>_<12-digit frame>_keypoints.json; for images, <image>_keypoints.json
+    poses/<video>/...json                       OpenPose JSON per frame, named as OpenPose names them: for a
+                                                video, <video>_<12-digit frame>_keypoints.json; for images,
+                                                <image>_keypoints.json
     .anobench-generated.json                    what wrote the folder
 """
 
