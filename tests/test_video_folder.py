@@ -23,6 +23,7 @@ from bench_core.dataset import GENERATED_MARKER
 from bench_core.errors import DataError
 from bench_core.records import load_record, read_scores
 from bench_core.video_io import open_video
+from conftest import SHARED_DATA
 
 FRAMES, WIDTH, HEIGHT = 72, 64, 48
 SEED = 7  # with 72 frames, both test videos hold an anomaly, of two kinds
@@ -312,3 +313,35 @@ def test_unknown_extension_is_a_note_not_an_error(root):
     ds = dataset(root)
     assert ds.check() == []
     assert any("notes.txt: unknown extension" in note for note in ds.notes())
+
+
+# -- real files -----------------------------------------------------------------------------------------------------
+
+def test_real_avenue_videos_and_their_event_labels(tmp_path):
+    """Avenue's own AVI files laid out as a video folder, with the published event intervals written as labels.csv
+    (1-based inclusive there, 0-based start and exclusive stop here): the frames and labels the loader serves are
+    the files' and the intervals'."""
+    avenue = SHARED_DATA / "avenue-mini" / "Avenue Dataset"
+    events = SHARED_DATA / "avenue-event-labels.json"
+    if not avenue.is_dir() or not events.is_file():
+        pytest.skip(f"real sample data not found at {SHARED_DATA}")
+    root = tmp_path / "avenue"
+    (root / "train").mkdir(parents=True)
+    (root / "test").mkdir()
+    os.symlink(avenue / "training_videos" / "12.avi", root / "train" / "12.avi")
+    intervals = json.loads(events.read_text())["intervals"]
+    lines = ["video,start,stop"]
+    for name in ("08", "21"):
+        os.symlink(avenue / "testing_videos" / f"{name}.avi", root / "test" / f"{name}.avi")
+        lines += [f"{name},{first - 1},{last}" for first, last in intervals[name]]
+    write_labels(root, lines)
+    ds = dataset(root)
+    assert ds.check() == []
+    test = ds.videos("test")
+    assert [(v.id, len(v), v.info.width, v.info.height) for v in test] == [("08", 36, 640, 360), ("21", 76, 640, 360)]
+    for video in test:
+        want = np.zeros(len(video), np.int8)
+        for first, last in intervals[video.id]:
+            want[first - 1:last] = 1
+        assert np.array_equal(video.labels, want)
+    assert np.array_equal(test[0].read(30, 32), open_video(avenue / "testing_videos" / "08.avi").read(30, 32))
