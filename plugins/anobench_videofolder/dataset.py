@@ -173,6 +173,13 @@ class VideoFolder(Dataset):
             self._inventory = read_inventory(self.root)
         return self._inventory
 
+    def usable_inventory(self) -> Inventory:
+        """The inventory, or the first of its problems as a DataError (a library caller who skipped check())."""
+        if self.inventory.problems:
+            raise DataError(self.inventory.problems[0],
+                            hint=f"run 'anobench data check {self.name}' for the full list")
+        return self.inventory
+
     # -- the Dataset interface -----------------------------------------------------------------------------------
 
     def check(self) -> list[str]:
@@ -211,9 +218,7 @@ class VideoFolder(Dataset):
 
     def videos(self, split: str, view: str = "frames") -> list[Video]:
         self.require_split_and_view(split, view)
-        inventory = self.inventory
-        if inventory.problems:
-            raise DataError(inventory.problems[0], hint=f"run 'anobench data check {self.name}' for the full list")
+        inventory = self.usable_inventory()
         if view == "skeleton" and not (self.root / POSES).is_dir():
             raise DataError(f"{self.root / POSES}: missing; the skeleton view reads OpenPose JSON, one file per frame, "
                             "from poses/<video>/", hint=f"run OpenPose with --write_json, or use the frames view; "
@@ -252,9 +257,7 @@ class VideoFolder(Dataset):
         }
 
     def fingerprint(self) -> dict:
-        inventory = self.inventory
-        if inventory.problems:
-            raise DataError(inventory.problems[0], hint=f"run 'anobench data check {self.name}' for the full list")
+        inventory = self.usable_inventory()
         videos, poses = {}, {}
         for name, source in sorted(inventory.sources.items()):
             if source.images is None:
