@@ -168,6 +168,8 @@ def cmd_run(
         _print_json({k: v for k, v in record.items() if not k.startswith("_")})
         return
     stdout().print(_metrics_table(record))
+    if record.get("metrics_note"):
+        err.print(f"[yellow]note:[/] {escape(record['metrics_note'])}", highlight=False)
     err.print(f"run record: {record['_path']}/record.json")
 
 
@@ -398,10 +400,13 @@ def cmd_data_check(
     ds = make_dataset(dataset, data_options, data_root, get_catalogue())
     problems, notes = ds.check(), ds.notes()
     splits = {} if problems else {split: _inventory(ds, split) for split in ("train", "test")}
+    contents = ds.contents()
     if as_json:
         _print_json({"dataset": dataset, "options": ds.describe_options(), "splits": splits,
-                     "problems": problems, "notes": notes})
+                     **({"videos": contents} if contents else {}), "problems": problems, "notes": notes})
     else:
+        if contents:
+            stdout().print(_contents_table(contents))
         if splits:
             table = Table(title=f"{dataset}: {ds.options.data_root or 'generated'}")
             for column in ("split", "videos", "frames", "abnormal frames", "views"):
@@ -417,6 +422,16 @@ def cmd_data_check(
         for problem in problems:
             stderr().print(f"[bold red]error:[/] {escape(problem)}", highlight=False)
         raise typer.Exit(2)
+
+
+def _contents_table(contents: list[dict]) -> Table:
+    table = Table(title="videos found")
+    for column in contents[0]:
+        text = column in ("split", "video", "source")
+        table.add_column(column.replace("_", " "), justify="left" if text else "right")
+    for row in contents:
+        table.add_row(*("—" if value is None else str(value) for value in row.values()))
+    return table
 
 
 def _inventory(ds, split: str) -> dict:
@@ -435,6 +450,8 @@ def cmd_data_generate(
     data_options: List[str] = typer.Option([], "--data-option", help="Generator option key=value (repeatable)."),
 ) -> None:
     """Write a generated dataset in the real on-disk format its loader reads."""
+    import dataclasses
+
     from bench_core.config import build_config, parse_assignments
     from bench_core.errors import UsageError
 
@@ -444,7 +461,8 @@ def cmd_data_generate(
         generators = [r.name for r in catalogue.all("dataset") if r.load().can_generate()]
         raise UsageError(f"dataset '{dataset}' is not generated", hint="generated datasets: " + ", ".join(generators))
     values = parse_assignments(data_options, "--data-option")
-    values["seed"] = str(seed)
+    if "seed" in {f.name for f in dataclasses.fields(dataset_cls.Options)}:  # else generate() takes it alone
+        values["seed"] = str(seed)
     options = build_config(dataset_cls.Options, {}, None, values, "--data-option", f"dataset '{dataset}'")
     written = dataset_cls.generate(str(out), seed, options)
     stderr().print(f"wrote {len(written)} files to {out}")

@@ -84,6 +84,11 @@ class Dataset(abc.ABC):
         """Findings that do not stop a run, one line each: a partial copy's missing videos, extra files."""
         return []
 
+    def contents(self) -> list[dict]:
+        """What ``anobench data check`` lists per video, one dict per video whose keys are the columns (e.g. split,
+        video, frames, label rows); empty for datasets that list only the per-split totals."""
+        return []
+
     def record_extras(self, view: str, test_videos: list[Video]) -> dict:
         """Facts about this run's data to keep in the run record under ``dataset.extras`` (e.g. pose coverage)."""
         return {}

@@ -82,6 +82,8 @@ def plot_roc(runs: list[dict], out_png: Path) -> Path:
     fig, ax = plt.subplots(figsize=(6, 5 + (0.22 * len(runs) if crowded else 0)))
     for record in runs:
         videos = video_scores(record)
+        if any(v.label is None for v in videos):
+            continue  # a run on unlabelled test videos: no curve to draw
         score = np.concatenate([v.score for v in videos])
         label = np.concatenate([v.label for v in videos])
         if label.min() == label.max():
@@ -104,7 +106,7 @@ def plot_scores(record: dict, out_dir: Path) -> list[Path]:
     written = []
     for video in video_scores(record):
         fig, ax = plt.subplots(figsize=(8, 2.6))
-        for start, stop in abnormal_spans(video.label):
+        for start, stop in abnormal_spans(video.label) if video.label is not None else ():
             ax.axvspan(start - 0.5, stop - 0.5, color="tab:red", alpha=0.2, linewidth=0)
         ax.plot(np.arange(len(video.score)), video.score, color="tab:blue", linewidth=1)
         ax.set(xlabel="frame", ylabel="anomaly score", xlim=(0, max(len(video.score) - 1, 1)),

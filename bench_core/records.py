@@ -24,11 +24,12 @@ LATENT_KEY = "window_latent_mean"
 
 @dataclass
 class VideoScores:
-    """One test video's saved scores: the normalised frame scores, the labels and, if kept, the latent means."""
+    """One test video's saved scores: the normalised frame scores, the labels (None in a run on unlabelled test
+    videos) and, if kept, the latent means."""
 
     id: str
     score: np.ndarray
-    label: np.ndarray
+    label: np.ndarray | None
     latent: np.ndarray | None
 
 
@@ -134,7 +135,8 @@ def read_scores(record: dict) -> dict[str, VideoScores | None]:
             continue
         with np.load(path) as saved:
             latent = saved[LATENT_KEY] if LATENT_KEY in saved.files else None
-            videos[video["id"]] = VideoScores(video["id"], saved["score"], saved["label"].astype(np.int8), latent)
+            label = saved["label"].astype(np.int8) if "label" in saved.files else None
+            videos[video["id"]] = VideoScores(video["id"], saved["score"], label, latent)
     return videos
 
 

@@ -208,13 +208,16 @@ def execute(plan: RunPlan, progress: Progress | None = None) -> dict:
     if not train_videos or not test_videos:
         raise DataError(f"dataset '{request.dataset}' has {len(train_videos)} train and {len(test_videos)} test "
                         "videos", hint="a run needs at least one of each")
+    # A dataset without labels (video-folder without a labels file) serves every test video unlabelled: the run
+    # writes the scores and reports no metrics.
+    unlabelled = all(video.labels is None for video in test_videos)
     with progress.task("prepare", total=len(train_videos) + len(test_videos)) as task:
         train, test = [], []
         for video in train_videos:
             train.append(prepare(video, spec, key))
             task.advance()
         for video in test_videos:
-            if video.labels is None or len(video.labels) != len(video):
+            if not unlabelled and (video.labels is None or len(video.labels) != len(video)):
                 raise DataError(f"test video '{video.id}' of '{request.dataset}' has no per-frame labels")
             test.append(prepare(video, spec, key))
             task.advance()
@@ -236,12 +239,15 @@ def execute(plan: RunPlan, progress: Progress | None = None) -> dict:
 
     labels = []
     for video in test:
+        if unlabelled:
+            labels.append(None)
+            continue
         if not np.isin(video.labels, (0, 1)).all():
             raise DataError(f"test video '{video.id}' of '{request.dataset}' has labels other than 0 and 1")
         labels.append(np.asarray(video.labels, dtype=np.int8))
     scores = [apply_protocol(s, plan.protocol) for s in raw_scores]
     metrics: dict = {}
-    for name in request.scorers:
+    for name in () if unlabelled else request.scorers:
         scorer = plan.catalogue.get("scorer", name).load()()
         produced = scorer.compute(scores, labels)
         clash = sorted(set(produced) & set(metrics))
@@ -283,6 +289,8 @@ def execute(plan: RunPlan, progress: Progress | None = None) -> dict:
                                 f"window of {spec.window} and take its score"),
         "scorers": list(request.scorers),
         "metrics": to_jsonable(metrics),
+        **({"metrics_note": f"the test videos of '{request.dataset}' have no labels: scores were written, no AUROC "
+                            "or other metric"} if unlabelled else {}),
         "n_test_frames": n_test_frames,
         "timing": {
             "prepare_seconds": round(prepare_seconds, 4),
@@ -295,7 +303,8 @@ def execute(plan: RunPlan, progress: Progress | None = None) -> dict:
         # Which epoch an interrupted training continued from (--resume); None when it ran from the start.
         "resumed_from_epoch": detector.checkpoints.resumed_from,
         "per_video": [
-            {"id": v.id, "n_frames": len(v), "n_abnormal": int(lab.sum()), "file": f"scores/{_safe(v.id)}.npz"}
+            {"id": v.id, "n_frames": len(v), "n_abnormal": None if lab is None else int(lab.sum()),
+             "file": f"scores/{_safe(v.id)}.npz"}
             for v, lab in zip(test, labels)
         ],
         "checkpoint": "checkpoint.pt",
@@ -305,8 +314,8 @@ def execute(plan: RunPlan, progress: Progress | None = None) -> dict:
     with records.staged_run_dir(plan.path, overwrite=True) as stage:
         (stage / "scores").mkdir()
         for video, raw, score, label, extra in zip(test, raw_scores, scores, labels, window_outputs):
-            np.savez_compressed(stage / "scores" / f"{_safe(video.id)}.npz", raw=raw, score=score, label=label,
-                                **extra)
+            np.savez_compressed(stage / "scores" / f"{_safe(video.id)}.npz", raw=raw, score=score,
+                                **({} if label is None else {"label": label}), **extra)
         detector.save(stage / "checkpoint.pt")
         records.atomic_write_json(stage / "config.json", record["detector"]["config"])
         # record.json last: its presence is what marks a run complete.

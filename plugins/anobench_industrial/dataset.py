@@ -117,6 +117,40 @@ class SkeletonVideo(Video):
         return self._dataset.renderer(self._name).render_track(self.track, start, stop)
 
 
+def pose_coverage(test_videos: list[Video], tracks: list[Track]) -> dict:
+    """The share of test frames, and of abnormal test frames, where no main person was found (their skeleton maps
+    are blank), overall and per video; a video without labels counts as normal throughout."""
+    missing = abnormal = missing_abnormal = total = 0
+    per_video = {}
+    for video, track in zip(test_videos, tracks):
+        lost = ~track.found
+        labels = np.zeros(len(lost), bool) if video.labels is None else np.asarray(video.labels, dtype=bool)
+        total += len(lost)
+        missing += int(lost.sum())
+        abnormal += int(labels.sum())
+        missing_abnormal += int((lost & labels).sum())
+        per_video[video.id] = round(float(lost.mean()), 4) if len(lost) else 0.0
+    return {
+        "frames_without_person": round(missing / total, 4) if total else 0.0,
+        "abnormal_frames_without_person": round(missing_abnormal / abnormal, 4) if abnormal else 0.0,
+        "n_test_frames": total,
+        "n_abnormal_frames": abnormal,
+        "per_video_frames_without_person": per_video,
+        "rule": "main person tracked by nearest pose to the last one seen; see anobench_industrial.tracking",
+    }
+
+
+def probe_file(path: Path) -> Probe:
+    """A video file's frame count, rate and size (decoding nothing beyond what the reader needs)."""
+    reader = open_video(path)
+    return Probe(int(reader.n_frames), float(reader.fps), int(reader.height), int(reader.width))
+
+
+def skeleton_renderer(probe: Probe, options: IndustrialOptions) -> SkeletonRenderer:
+    """The skeleton maps' renderer for a video of ``probe``'s size, with the dataset options' line and threshold."""
+    return SkeletonRenderer(probe.width, probe.height, options.line_width, options.threshold, options.min_confidence)
+
+
 def _check_range(video: Video, start: int, stop: int) -> None:
     if not 0 <= start <= stop <= len(video):
         raise ValueError(f"frames {start}:{stop} are out of range for video {video.id} of {len(video)} frames")
@@ -215,16 +249,6 @@ class Industrial(Dataset):
         """Pose coverage of the test split: the share of frames (and of abnormal frames) where no main person was
         found, so the skeleton view's blind spots are on record with its results; and, where labels.json names the
         action of each abnormal interval (as the generator does), the events by kind."""
-        missing = abnormal = missing_abnormal = total = 0
-        per_video = {}
-        for video in test_videos:
-            lost = ~self.track(video.id).found
-            labels = np.asarray(video.labels, dtype=bool)
-            total += len(lost)
-            missing += int(lost.sum())
-            abnormal += int(labels.sum())
-            missing_abnormal += int((lost & labels).sum())
-            per_video[video.id] = round(float(lost.mean()), 4) if len(lost) else 0.0
         events = {video.id: [{"kind": action, "start": first, "stop": last + 1}
                              for (first, last), action in zip(self.inventory.intervals.get(video.id, []),
                                                               self.inventory.actions.get(video.id, []))
@@ -233,14 +257,7 @@ class Industrial(Dataset):
         return {
             # labels.json may name each interval's action: then results can be split by kind of anomaly.
             **({"events": events} if any(events.values()) else {}),
-            "pose_coverage": {
-                "frames_without_person": round(missing / total, 4) if total else 0.0,
-                "abnormal_frames_without_person": round(missing_abnormal / abnormal, 4) if abnormal else 0.0,
-                "n_test_frames": total,
-                "n_abnormal_frames": abnormal,
-                "per_video_frames_without_person": per_video,
-                "rule": "main person tracked by nearest pose to the last one seen; see anobench_industrial.tracking",
-            }
+            "pose_coverage": pose_coverage(test_videos, [self.track(video.id) for video in test_videos]),
         }
 
     def fingerprint(self) -> dict:
@@ -272,8 +289,7 @@ class Industrial(Dataset):
     def probe(self, name: str) -> Probe:
         """The video's frame count, rate and size (decoding nothing beyond what the reader needs)."""
         if name not in self._probes:
-            reader = open_video(self.inventory.videos[name])
-            self._probes[name] = Probe(int(reader.n_frames), float(reader.fps), int(reader.height), int(reader.width))
+            self._probes[name] = probe_file(self.inventory.videos[name])
         return self._probes[name]
 
     def labels(self, name: str) -> np.ndarray:
@@ -289,9 +305,7 @@ class Industrial(Dataset):
         return labels
 
     def renderer(self, name: str) -> SkeletonRenderer:
-        probe = self.probe(name)
-        return SkeletonRenderer(probe.width, probe.height, self.options.line_width, self.options.threshold,
-                                self.options.min_confidence)
+        return skeleton_renderer(self.probe(name), self.options)
 
     def track(self, name: str) -> Track:
         """The main person of every frame, read from the video's OpenPose files (once per dataset object)."""

@@ -400,9 +400,9 @@ MARKER_FORMAT = "industrial"
 WRITTEN = ("videos", "openpose", "split.json", "labels.json")
 
 
-def clear_previous_copy(out: Path) -> None:
-    """Make ``out`` ready to write into: missing, empty, or a copy this generator wrote (whose files are removed).
-    Anything else is refused, which keeps the generator off a folder of real recordings."""
+def clear_previous_copy(out: Path, generator: str = GENERATOR_NAME, written: tuple[str, ...] = WRITTEN) -> None:
+    """Make ``out`` ready to write into: missing, empty, or a copy ``generator`` wrote (whose ``written`` files and
+    folders are removed). Anything else is refused, which keeps a generator off a folder of real recordings."""
     hint = "pass --out a new or empty folder; nothing was written"
     if out.exists() and not out.is_dir():
         raise UsageError(f"{out}: exists and is not a folder", hint=hint)
@@ -410,12 +410,12 @@ def clear_previous_copy(out: Path) -> None:
         return
     try:
         marker = json.loads((out / GENERATED_MARKER).read_text())
-        if marker.get("generator") != GENERATOR_NAME:
+        if marker.get("generator") != generator:
             raise ValueError(marker.get("generator"))
     except (OSError, ValueError, AttributeError):
         raise UsageError(f"{out}: is not empty, and is not a folder written by 'anobench data generate "
-                         f"{GENERATOR_NAME}'", hint=hint) from None
-    for name in WRITTEN:
+                         f"{generator}'", hint=hint) from None
+    for name in written:
         path = out / name
         if path.is_dir():
             shutil.rmtree(path)
