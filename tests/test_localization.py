@@ -288,6 +288,17 @@ def test_conv_ae_end_to_end_with_frame_pixel_and_region_scorers(tmp_path):
         with np.load(run / entry["file"]) as a, np.load(plain_run / entry["file"]) as b:
             assert np.array_equal(a["raw"], b["raw"])
 
+    # The leaderboard and the report show the localization metrics of the run that has them.
+    board = tmp_path / "board.md"
+    result = CliRunner().invoke(build_app(), ["leaderboard", str(tmp_path / "results"), "--out", str(board)])
+    assert result.exit_code == 0, result.output
+    table = board.read_text().split("Localization (")[1]
+    assert "| Pixel AUROC | RBDC | TBDC |" in table and f"| {metrics['pixel_auroc']:.3f} |" in table
+    from bench_core.report import build_report
+
+    page = build_report(tmp_path / "results", tmp_path / "report").read_text()
+    assert "<h2>Localization</h2>" in page and f"Pixel AUROC {metrics['pixel_auroc']:.4f}" in page
+
 
 def test_a_detector_without_maps_gets_not_available(toy_plugin, tmp_path):
     result = run_cli(tmp_path, "--detector", "toy-detector", "--scorer", "frame-auroc", "--scorer", "pixel-auroc",
