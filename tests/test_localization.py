@@ -324,3 +324,28 @@ def test_a_localization_scorer_on_a_dataset_without_masks_is_a_usage_error_befor
     lines = [line for line in result.output.splitlines() if line.strip()]
     assert lines[0].startswith("error: scorer 'region' needs per-pixel ground truth, which dataset 'toy-dataset'")
     assert not (tmp_path / "results").exists()
+
+
+def test_region_counts_agree_with_a_direct_count_on_random_maps():
+    # A direct, slow count (whole-frame labelling, IoU region by region) as the oracle for the fast one.
+    from scipy import ndimage
+
+    rng = np.random.default_rng(3)
+    maps = ndimage.gaussian_filter(rng.random((4, 20, 24)), (0, 2, 2)).astype(np.float32)
+    masks = (ndimage.gaussian_filter(rng.random((4, 20, 24)), (0, 2, 2)) > 0.55).astype(np.uint8)
+    levels = np.quantile(maps, [0.3, 0.6, 0.9, 0.99])
+    counts = region_counts([ArrayMaps("v", maps, masks)], levels)
+    structure = np.ones((3, 3), bool)
+    for k, level in enumerate(levels):
+        false_positives = detected = 0
+        for frame_map, mask in zip(maps, masks):
+            regions, n_regions = ndimage.label(frame_map >= level, structure)
+            truth, n_truth = ndimage.label(mask, structure)
+            iou = np.zeros((n_regions, n_truth))
+            for i in range(n_regions):
+                for j in range(n_truth):
+                    a, b = regions == i + 1, truth == j + 1
+                    iou[i, j] = (a & b).sum() / (a | b).sum()
+            false_positives += int((iou < 0.1).all(axis=1).sum()) if n_truth else n_regions
+            detected += int((iou >= 0.1).any(axis=0).sum())
+        assert (counts.false_positives[k], counts.regions_detected[k]) == (false_positives, detected)

@@ -182,17 +182,20 @@ def _link_overlapping(previous, previous_first, current, current_first, parent, 
 
 
 def _match_frame(frame_map, truth, n_truth, levels, false_positives, detected) -> None:
-    truth_flat = truth.ravel()
-    truth_area = np.bincount(truth_flat, minlength=n_truth + 1)[1:]
+    truth_area = np.bincount(truth.ravel(), minlength=n_truth + 1)[1:]
     for k, level in enumerate(levels):
         above = frame_map >= level
-        if not above.any():
+        rows, columns = np.flatnonzero(above.any(axis=1)), np.flatnonzero(above.any(axis=0))
+        if len(rows) == 0:
             break  # the levels rise: no higher one finds a region either
-        regions, n_regions = ndimage.label(above, structure=CONNECTIVITY)
+        # Only the box around the pixels above the level can hold regions or their overlaps with the truth; at the
+        # higher levels it is a small part of the frame.
+        box = np.s_[rows[0]:rows[-1] + 1, columns[0]:columns[-1] + 1]
+        regions, n_regions = ndimage.label(above[box], structure=CONNECTIVITY)
         if n_truth == 0:
             false_positives[k] += n_regions
             continue
-        joint = np.bincount(regions.ravel() * (n_truth + 1) + truth_flat,
+        joint = np.bincount(regions.ravel() * (n_truth + 1) + truth[box].ravel(),
                             minlength=(n_regions + 1) * (n_truth + 1)).reshape(n_regions + 1, n_truth + 1)
         overlap = joint[1:, 1:]
         region_area = joint[1:].sum(axis=1)
