@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Iterator, Protocol
 
 import numpy as np
 
-from bench_core.errors import RunFailed, UsageError
+from bench_core.errors import DataError, RunFailed, UsageError
 
 if TYPE_CHECKING:
     from bench_core.dataset import Dataset, Video
@@ -283,6 +283,9 @@ class MapRecording:
         if not self.available:
             yield
             return
+        if not video.has_pixel_masks:
+            raise DataError(f"test video '{video.id}' has no pixel masks, though its dataset says it has them for "
+                            "every test video", hint="a bug in the dataset's has_pixel_masks")
         path = self.folder / f"{file_stem}.npz"
         writer = MapWriter(path, video.id, len(video), video.info.height, video.info.width, window)
         detector.map_sink = writer
