@@ -168,6 +168,8 @@ def cmd_run(
         _print_json({k: v for k, v in record.items() if not k.startswith("_")})
         return
     stdout().print(_metrics_table(record))
+    if (record.get("localization") or {}).get("note"):
+        err.print(f"[yellow]note:[/] {escape(record['localization']['note'])}", highlight=False)
     err.print(f"run record: {record['_path']}/record.json")
 
 

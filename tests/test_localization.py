@@ -308,6 +308,11 @@ def test_a_detector_without_maps_gets_not_available(toy_plugin, tmp_path):
     assert record["metrics"]["pixel_auroc"] is None and record["metrics"]["rbdc"] is None
     assert record["metrics"]["frame_auroc_micro"] is not None
     assert "not available" in record["localization"]["note"] and record["localization"]["maps"] is None
+    table = CliRunner().invoke(build_app(), ["run", "--dataset", "synthetic-avenue", "--out", str(tmp_path / "results"),
+                                             *SMALL_DATA, "--detector", "toy-detector", "--scorer", "frame-auroc",
+                                             "--scorer", "pixel-auroc", "--scorer", "region"])
+    assert table.exit_code == 0 and "pixel_auroc" in table.stdout
+    assert "note: detector 'toy-detector' gives no per-pixel anomaly maps" in " ".join(table.stderr.split())
 
 
 def test_a_localization_scorer_on_a_dataset_without_masks_is_a_usage_error_before_training(toy_plugin, tmp_path,
