@@ -12,6 +12,7 @@ Both read the maps a chunk of frames at a time (``MapSource.chunks``), so memory
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 from scipy import ndimage
@@ -114,14 +115,16 @@ def thresholds(maps: Sequence[MapSource]) -> np.ndarray:
     return low + (high - low) * np.arange(1, THRESHOLD_STEPS + 1) / THRESHOLD_STEPS
 
 
+@dataclass
 class RegionCounts:
-    """Per threshold: false positive regions, detected ground-truth regions and tracks; and the totals."""
+    """Per threshold (arrays): false positive regions, detected ground-truth regions and tracks; and the totals."""
 
-    def __init__(self, false_positives, regions_detected, tracks_detected, n_frames, n_regions, n_tracks):
-        self.false_positives = false_positives
-        self.regions_detected = regions_detected
-        self.tracks_detected = tracks_detected
-        self.n_frames, self.n_regions, self.n_tracks = n_frames, n_regions, n_tracks
+    false_positives: np.ndarray
+    regions_detected: np.ndarray
+    tracks_detected: np.ndarray
+    n_frames: int
+    n_regions: int
+    n_tracks: int
 
 
 def region_counts(maps: Sequence[MapSource], levels: np.ndarray) -> RegionCounts:
