@@ -598,7 +598,8 @@ class UCSDPed(Dataset):
                         result.problems.append(bad[0] + more)
         if mask_size_mismatch:
             result.notes.append(f"{len(mask_size_mismatch)} masks are not the size of their frames, e.g. "
-                                f"{mask_size_mismatch[0]} (only whether a mask has any pixel set is used)")
+                                f"{mask_size_mismatch[0]} (frame labels use only whether a mask has any pixel set; the "
+                                "localization scorers resize masks to their frame, nearest neighbour)")
         for label_file in self.scan.label_source.files if self.scan.label_source else []:
             try:
                 self._read_checksummed(label_file, result)
