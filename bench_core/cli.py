@@ -170,6 +170,8 @@ def cmd_run(
     stdout().print(_metrics_table(record))
     if record.get("metrics_note"):
         err.print(f"[yellow]note:[/] {escape(record['metrics_note'])}", highlight=False)
+    if (record.get("localization") or {}).get("note"):
+        err.print(f"[yellow]note:[/] {escape(record['localization']['note'])}", highlight=False)
     err.print(f"run record: {record['_path']}/record.json")
 
 

@@ -31,6 +31,8 @@ class Video(abc.ABC):
     info: VideoInfo
     #: One 0/1 label per frame on the test split; None on the train split (normal footage only).
     labels: np.ndarray | None = None
+    #: True when ``pixel_masks`` gives this test video's per-pixel ground truth.
+    has_pixel_masks: bool = False
 
     @property
     def id(self) -> str:
@@ -42,6 +44,10 @@ class Video(abc.ABC):
     @abc.abstractmethod
     def read(self, start: int, stop: int) -> np.ndarray:
         """Frames ``start`` (inclusive) to ``stop`` (exclusive) as uint8 of shape (n, height, width, channels)."""
+
+    def pixel_masks(self, start: int, stop: int) -> np.ndarray:
+        """Frames start..stop's ground-truth masks: uint8 0/1 of shape (n, height, width) at the video's own size."""
+        raise NotImplementedError(f"video '{self.id}' has no pixel masks (has_pixel_masks is False)")
 
     def iter_chunks(self, chunk: int = 64) -> Iterator[tuple[int, np.ndarray]]:
         for start in range(0, self.info.n_frames, chunk):
@@ -88,6 +94,11 @@ class Dataset(abc.ABC):
         """What ``anobench data check`` lists per video, one dict per video whose keys are the columns (e.g. split,
         video, frames, label rows); empty for datasets that list only the per-split totals."""
         return []
+
+    def has_pixel_masks(self) -> bool:
+        """True when every test video's ``pixel_masks`` gives its per-pixel ground truth, which the localization
+        scorers need; runs ask before training. Decide from the file listing, without reading the masks."""
+        return False
 
     def record_extras(self, view: str, test_videos: list[Video]) -> dict:
         """Facts about this run's data to keep in the run record under ``dataset.extras`` (e.g. pose coverage)."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import abc
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, Callable, ClassVar
 
 import numpy as np
 
@@ -42,6 +42,9 @@ class Detector(abc.ABC):
     #: True when ``fit`` saves every epoch through ``self.checkpoints`` and continues from ``latest()``
     #: (``anobench run --resume``); see bench_core/training.py.
     supports_resume: ClassVar[bool] = False
+    #: Set by the harness around ``score`` when a scorer needs per-pixel anomaly maps and ``provides_maps()``;
+    #: ``emit_maps`` hands it the maps (see bench_core/localization.py). None otherwise.
+    map_sink: Callable[[np.ndarray], None] | None = None
 
     def __init__(self, config: Any, device: str = "cpu", seed: int = 0):
         from bench_core.training import TrainingCheckpoints
@@ -65,6 +68,20 @@ class Detector(abc.ABC):
     def score(self, video: "PreparedVideo", progress: "Progress") -> np.ndarray:
         """One anomaly score (higher = more abnormal) per full window, i.e. ``len(video) - window + 1`` values;
         value ``i`` belongs to the window that ends on frame ``i + window - 1``."""
+
+    def provides_maps(self) -> bool:
+        """Whether ``score`` gives per-pixel anomaly maps through ``emit_maps`` with this config (optional)."""
+        return False
+
+    def emit_maps(self, maps) -> None:
+        """Called by ``score`` with each batch's per-pixel anomaly maps (higher = more abnormal), an array or tensor
+        of shape (windows, input height, input width), in window order: map ``i`` of a video belongs to window
+        ``i``, like score ``i``, and should add up to it the way the score adds up pixel errors. The harness resizes
+        them to the frame size and writes them to disk; without a scorer that needs them this does nothing."""
+        if self.map_sink is not None:
+            if hasattr(maps, "detach"):  # a torch tensor
+                maps = maps.detach().float().cpu().numpy()
+            self.map_sink(np.asarray(maps, dtype=np.float32))
 
     def last_outputs(self) -> dict[str, np.ndarray]:
         """Per-window arrays from the latest ``score`` call that the run record should keep beside the scores

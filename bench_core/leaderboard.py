@@ -13,6 +13,8 @@ from bench_core.errors import UsageError
 from bench_core.records import iter_records, read_scores
 
 CONFIDENCE = 0.95
+#: The localization scorers' headline metrics (pixel-auroc, region), in table order, with their column titles.
+LOCALIZATION_METRICS = {"pixel_auroc": "Pixel AUROC", "rbdc": "RBDC", "tbdc": "TBDC"}
 
 
 @dataclass
@@ -40,6 +42,8 @@ class Row:
     dataset_label: str = ""
     #: Per run (when asked for), the frame AUROC of each kind of anomaly: see ``per_kind_auroc``.
     by_kind: list[dict[str, float]] = field(default_factory=list)
+    #: Per localization metric the runs report (LOCALIZATION_METRICS), one value per run (None: not available).
+    localization: dict[str, list] = field(default_factory=dict)
 
     def kind_summaries(self) -> dict[str, dict]:
         kinds = sorted({kind for run in self.by_kind for kind in run})
@@ -56,6 +60,7 @@ class Row:
             "aupr": summarise(self.aupr), "eer": summarise(self.eer), "inference_fps": summarise(self.fps),
             "published": self.published, "runs": self.runs,
             **({"frame_auroc_by_kind": self.kind_summaries()} if self.by_kind else {}),
+            **{name: summarise(values) for name, values in self.localization.items()},
         }
 
 
@@ -214,6 +219,9 @@ def collect(results: Path, published_by_detector: dict[str, dict], datasets: lis
         row.macro.append(metrics.get("frame_auroc_macro"))
         row.aupr.append(metrics.get("aupr"))
         row.eer.append(metrics.get("eer"))
+        for name in LOCALIZATION_METRICS:
+            if name in metrics:
+                row.localization.setdefault(name, []).append(metrics[name])
         row.fps.append(record["timing"].get("inference_fps"))
         row.runs.append(record["_path"])
         row.run_ids.append(record.get("run_id", ""))
@@ -336,6 +344,7 @@ def render_markdown(rows: list[Row], results: Path, out_file: Path | None, argv:
             f"| {links} |"
         )
     lines += _by_kind_markdown(rows)
+    lines += _localization_markdown(rows)
     failures = failed_jobs(Path(results), {row.dataset for row in rows})
     if failures:
         lines += ["", "Jobs that failed (no row or fewer seeds; each folder's `failed.json` holds the error and the "
@@ -360,6 +369,28 @@ def _by_kind_markdown(rows: list[Row]) -> list[str]:
             cells = [_fmt(summaries[kind]) if kind in summaries else "—" for kind in kinds]
             preset = row.preset + "".join(f" `{s}`" for s in row.settings)
             lines.append(f"| {row.detector} | {row.input or '—'} | {preset} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def localization_table(rows: list[Row]) -> tuple[list[str], list[tuple[Row, list[str]]]]:
+    """The localization metrics some row reports, and per such row its cells (mean ± std over the runs that
+    report them; — where none does, or the detector gave no maps)."""
+    names = [name for name in LOCALIZATION_METRICS if any(name in row.localization for row in rows)]
+    return names, [(row, [_fmt(summarise(row.localization.get(name, []))) for name in names])
+                   for row in rows if any(name in row.localization for name in names)]
+
+
+def _localization_markdown(rows: list[Row]) -> list[str]:
+    names, table = localization_table(rows)
+    if not table:
+        return []
+    lines = ["", "Localization (docs/localization.md; mean ± std over seeds; — where the detector gives no maps):",
+             "", "| Dataset | Detector | Input | Preset | " + " | ".join(LOCALIZATION_METRICS[n] for n in names) + " |",
+             "|---|---|---|---|" + "---:|" * len(names)]
+    for row, cells in table:
+        preset = row.preset + "".join(f" `{s}`" for s in row.settings)
+        lines.append(f"| {row.dataset_label or row.dataset} | {row.detector} | {row.input or '—'} | {preset} | "
+                     + " | ".join(cells) + " |")
     return lines
 
 

@@ -13,8 +13,8 @@ import html
 from pathlib import Path
 
 from bench_core import plots
-from bench_core.leaderboard import (CONFIDENCE, _fmt, _fmt_interval, _fmt_mean, collect, per_video_auroc,
-                                    protocol_label, summarise, t_interval)
+from bench_core.leaderboard import (CONFIDENCE, LOCALIZATION_METRICS, _fmt, _fmt_interval, _fmt_mean, collect,
+                                    localization_table, per_video_auroc, protocol_label, summarise, t_interval)
 from bench_core.records import atomic_write_bytes
 
 STYLE = """
@@ -46,6 +46,13 @@ def build_report(source: Path, out_dir: Path, published_by_detector: dict[str, d
         sections += ["<h2>Frame AUROC by kind of anomaly</h2>",
                      "<p>Each kind's abnormal frames against every normal frame of the test videos, pooled; mean ± std "
                      "over seeds. Red: below 0.5.</p>", _by_kind_html(rows)]
+    names, localization = localization_table(rows)
+    if localization:
+        sections += ["<h2>Localization</h2>", "<p>Pixel-level AUROC, RBDC and TBDC (docs/localization.md); mean ± std "
+                     "over seeds; — where the detector gives no per-pixel maps.</p>",
+                     _table(["Dataset", "Detector", "Preset", *(LOCALIZATION_METRICS[n] for n in names)],
+                            [[row.dataset_label or row.dataset, row.detector, " ".join([row.preset, *row.settings]),
+                              *cells] for row, cells in localization])]
     sections += ["<h2>ROC</h2>", _img(roc_png)]
     for index, record in enumerate(runs):
         folder = out_dir / f"run{index:03d}-{record['run_id']}"
@@ -53,8 +60,10 @@ def build_report(source: Path, out_dir: Path, published_by_detector: dict[str, d
         metrics = record.get("metrics", {})
         micro = metrics.get("frame_auroc_micro")
         sections.append(f"<h2>{html.escape(plots.run_label(record))}</h2>")
+        located = "".join(f" · {title} {'—' if metrics[name] is None else f'{metrics[name]:.4f}'}"
+                          for name, title in LOCALIZATION_METRICS.items() if name in metrics)
         sections.append(f"<p>run <code>{html.escape(record['run_id'])}</code> · micro AUROC "
-                        f"{'—' if micro is None else f'{micro:.4f}'} · protocol "
+                        f"{'—' if micro is None else f'{micro:.4f}'}{html.escape(located)} · protocol "
                         f"{html.escape(protocol_label(record.get('protocol', {})))}</p>")
         sections += [_img(png) for png in pngs]
     page = ("<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'><title>anobench report</title>"
@@ -82,6 +91,12 @@ def _leaderboard_html(rows) -> str:
         body.append("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>")
     return ("<table><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in head) + "</tr>"
             + "".join(body) + "</table>")
+
+
+def _table(head: list[str], rows: list[list[str]]) -> str:
+    return ("<table><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in head) + "</tr>"
+            + "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>" for cells in rows)
+            + "</table>")
 
 
 def _by_kind_html(rows) -> str:

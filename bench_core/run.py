@@ -21,6 +21,7 @@ from bench_core.config import build_config, parse_assignments, to_jsonable
 from bench_core.dataset import Dataset
 from bench_core.detector import Detector
 from bench_core.errors import DataError, RunFailed, UsageError, did_you_mean
+from bench_core.localization import MapRecording, require_pixel_masks
 from bench_core.plugins import Catalogue, get_catalogue, manager
 from bench_core.progress import Progress, SharedTask
 from bench_core.scoring import Protocol, apply_protocol, fill_leading_frames
@@ -132,6 +133,7 @@ def plan_run(request: RunRequest, catalogue: Catalogue | None = None) -> RunPlan
     except ValueError as exc:
         raise UsageError(f"protocol: {exc}") from None
     check_dataset(dataset)
+    require_pixel_masks(dataset, request.scorers, catalogue)
     fingerprint = dataset.fingerprint()
     identity = {
         "detector": request.detector, "detector_version": detector_cls.version,
@@ -230,10 +232,15 @@ def execute(plan: RunPlan, progress: Progress | None = None) -> dict:
 
     raw_scores, window_outputs = [], []
     n_windows = sum(max(len(v) - spec.window + 1, 1) for v in test)
+    scorers = {name: plan.catalogue.get("scorer", name).load() for name in request.scorers}
+    maps = MapRecording.for_run(plan.path, list(scorers.values()), detector, request.detector,
+                                plan.protocol.normalization)
     started = time.perf_counter()
     with progress.task("score", total=n_windows) as score_task:
-        for video in test:
-            raw_scores.append(_score_video(detector, video, spec.window, request.detector, SharedTask(score_task)))
+        for video, source in zip(test, test_videos):
+            with maps.capture(detector, source, _safe(video.id), spec.window):
+                raw_scores.append(_score_video(detector, video, spec.window, request.detector,
+                                               SharedTask(score_task)))
             window_outputs.append({f"window_{k}": np.asarray(v) for k, v in detector.last_outputs().items()})
     score_seconds = time.perf_counter() - started
 
@@ -247,9 +254,8 @@ def execute(plan: RunPlan, progress: Progress | None = None) -> dict:
         labels.append(np.asarray(video.labels, dtype=np.int8))
     scores = [apply_protocol(s, plan.protocol) for s in raw_scores]
     metrics: dict = {}
-    for name in () if unlabelled else request.scorers:
-        scorer = plan.catalogue.get("scorer", name).load()()
-        produced = scorer.compute(scores, labels)
+    for name, scorer_cls in ({} if unlabelled else scorers).items():
+        produced = maps.compute(scorer_cls(), scores, labels)
         clash = sorted(set(produced) & set(metrics))
         if clash:
             raise RunFailed(f"scorer '{name}' reports {', '.join(clash)}, which an earlier scorer already reported",
@@ -300,6 +306,7 @@ def execute(plan: RunPlan, progress: Progress | None = None) -> dict:
             "torch_threads": _torch_threads(),
         },
         "training": to_jsonable(training_log or {}),
+        **({"localization": maps.describe()} if maps.needed else {}),
         # Which epoch an interrupted training continued from (--resume); None when it ran from the start.
         "resumed_from_epoch": detector.checkpoints.resumed_from,
         "per_video": [
@@ -316,6 +323,7 @@ def execute(plan: RunPlan, progress: Progress | None = None) -> dict:
         for video, raw, score, label, extra in zip(test, raw_scores, scores, labels, window_outputs):
             np.savez_compressed(stage / "scores" / f"{_safe(video.id)}.npz", raw=raw, score=score,
                                 **({} if label is None else {"label": label}), **extra)
+        maps.store(stage)
         detector.save(stage / "checkpoint.pt")
         records.atomic_write_json(stage / "config.json", record["detector"]["config"])
         # record.json last: its presence is what marks a run complete.

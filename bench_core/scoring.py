@@ -72,6 +72,11 @@ class Scorer(abc.ABC):
     """Computes metrics from per-video frame scores (after the protocol) and per-video 0/1 labels."""
 
     version: ClassVar[str] = "1"
+    #: What the scorer reads besides frame scores and labels. A scorer naming ``"maps"`` (the localization
+    #: scorers) is asked only of datasets with pixel masks, and ``compute`` gets the keyword ``maps``: one
+    #: ``bench_core.localization.MapSource`` per test video, or None when the detector gives no maps (its metrics
+    #: are then None, "not available").
+    needs: ClassVar[frozenset[str]] = frozenset()
 
     @abc.abstractmethod
     def compute(self, scores: list[np.ndarray], labels: list[np.ndarray]) -> dict[str, float | int | None]:

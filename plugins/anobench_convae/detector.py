@@ -321,10 +321,16 @@ class ConvAE(Detector):
                 # One read covers the batch's windows, which overlap; unfold makes them views of it.
                 chunk = self._to_input(np.ascontiguousarray(frames[first:last + window - 1, 0])[None])[0]
                 x = chunk.unfold(0, window, 1).permute(0, 3, 1, 2).contiguous()
-                error = (self.model(x)[:, -1] - x[:, -1]).square().sum(dim=(1, 2))
-                scores[first:last] = error.double().cpu().numpy()
+                squared = (self.model(x)[:, -1] - x[:, -1]).square()
+                scores[first:last] = squared.sum(dim=(1, 2)).double().cpu().numpy()
+                self.emit_maps(squared)
                 task.advance(last - first)
         return scores
+
+    def provides_maps(self) -> bool:
+        """On the frames view, ``score`` emits each window's per-pixel squared error of its last frame, whose sum
+        is the score."""
+        return self.config.view == "frames"
 
     # -- checkpoints ---------------------------------------------------------------------------------------------
 

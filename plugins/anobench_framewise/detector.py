@@ -132,10 +132,14 @@ class FrameAutoencoder(nn.Module):
         return self.decode(code), mean, log_var
 
 
+def pixel_bce(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Binary cross-entropy of every pixel."""
+    return F.binary_cross_entropy_with_logits(logits, target, reduction="none")
+
+
 def reconstruction_bce(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Binary cross-entropy summed over all but the first dimension: one value per sample."""
-    per_pixel = F.binary_cross_entropy_with_logits(logits, target, reduction="none")
-    return per_pixel.flatten(1).sum(1)
+    return pixel_bce(logits, target).flatten(1).sum(1)
 
 
 def kl_to_standard_normal(mean: torch.Tensor, log_var: torch.Tensor) -> torch.Tensor:
@@ -253,9 +257,16 @@ class _FramewiseDetector(Detector):
             for first in range(0, len(frames), batch):
                 x = self._to_input(frames[first:first + batch])
                 logits, _, _ = self.model(x)
-                scores[first:first + len(x)] = reconstruction_bce(logits, x).double().cpu().numpy()
+                per_pixel = pixel_bce(logits, x)
+                scores[first:first + len(x)] = per_pixel.flatten(1).sum(1).double().cpu().numpy()
+                self.emit_maps(per_pixel[:, 0])
                 task.advance(len(x))
         return scores
+
+    def provides_maps(self) -> bool:
+        """On the frames view, ``score`` emits each frame's per-pixel binary cross-entropy, whose sum is the
+        score."""
+        return self.config.view == "frames"
 
     # -- checkpoints ---------------------------------------------------------------------------------------------
 

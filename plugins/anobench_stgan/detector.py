@@ -560,10 +560,17 @@ class STGAN(Detector):
                 x = chunk.unfold(0, window, 1).permute(0, 3, 1, 2).unsqueeze(1).contiguous()
                 recon = self.model.reconstruct(x)
                 # Halved: pixels in [-1, 1] differ twice as much as in [0, 1].
-                error = 0.5 * (recon[:, 0, -1] - x[:, 0, -1]).abs().sum(dim=(1, 2))
+                absolute = (recon[:, 0, -1] - x[:, 0, -1]).abs()
+                error = 0.5 * absolute.sum(dim=(1, 2))
                 scores[first:last] = error.double().cpu().numpy()
+                self.emit_maps(0.5 * absolute)
                 task.advance(last - first)
         return scores
+
+    def provides_maps(self) -> bool:
+        """On the frames view, ``score`` emits each window's per-pixel halved absolute error of its last frame,
+        whose sum is the score."""
+        return self.config.view == "frames"
 
     # -- checkpoints ---------------------------------------------------------------------------------------------
 

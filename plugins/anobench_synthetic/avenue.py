@@ -92,12 +92,31 @@ class SyntheticAvenueVideo(Video):
         self._plan = plan
         self._dataset = dataset
         self._frames: np.ndarray | None = None
+        self._masks: np.ndarray | None = None
 
     def read(self, start: int, stop: int) -> np.ndarray:
         if not 0 <= start <= stop <= self.info.n_frames:
             raise ValueError(f"frames {start}:{stop} are out of range for video {self.id} "
                              f"of {self.info.n_frames} frames")
         return np.array(self._memory_map()[start:stop])
+
+    @property
+    def has_pixel_masks(self) -> bool:
+        return self.labels is not None
+
+    def pixel_masks(self, start: int, stop: int) -> np.ndarray:
+        """The pixels the labelled anomalous events draw, exactly as ``anobench data generate`` writes them into
+        ``N_label.mat``; drawn for the whole video on first use (about 1 s and 5 MB at the default size)."""
+        if not self.has_pixel_masks:
+            return super().pixel_masks(start, stop)
+        if not 0 <= start <= stop <= self.info.n_frames:
+            raise ValueError(f"frames {start}:{stop} are out of range for video {self.id} "
+                             f"of {self.info.n_frames} frames")
+        if self._masks is None:
+            from anobench_synthetic.export import anomaly_masks
+
+            self._masks = anomaly_masks(self._plan, self._dataset.scene)
+        return self._masks[start:stop].astype(np.uint8)
 
     def _memory_map(self) -> np.ndarray:
         if self._frames is None:
@@ -203,6 +222,9 @@ class SyntheticAvenue(Dataset):
             "fps": FPS,
             "label_convention": self.label_convention,
         }
+
+    def has_pixel_masks(self) -> bool:
+        return True
 
     def record_extras(self, view: str, test_videos: list[Video]) -> dict:
         """Each test video's anomalous events (kind and labelled frames), so that results can be split by kind."""

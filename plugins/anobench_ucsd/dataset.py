@@ -192,12 +192,37 @@ class Verification:
 class UCSDVideo(Video):
     """One UCSD clip: a folder of frame images, decoded with Pillow only when read."""
 
-    def __init__(self, info: VideoInfo, frames: list[Path], labels: np.ndarray | None, dataset_name: str):
+    def __init__(self, info: VideoInfo, frames: list[Path], labels: np.ndarray | None, dataset_name: str,
+                 mask_files: list[Path] | None = None):
         self.info = info
         #: The frame image files, in frame order.
         self.frame_files = list(frames)
         self.labels = labels
         self._dataset_name = dataset_name
+        #: The pixel masks (a TestNNN_gt folder's images), in frame order; None where the copy has none.
+        self.mask_files = list(mask_files) if mask_files is not None else None
+        self.has_pixel_masks = mask_files is not None
+
+    def pixel_masks(self, start: int, stop: int) -> np.ndarray:
+        """A pixel is abnormal where its mask image is not 0 (the masks are 0/255 BMPs). A mask of another size
+        than the frame (a few official ones; 'data check' notes them) is resized to it, nearest neighbour."""
+        if self.mask_files is None:
+            return super().pixel_masks(start, stop)
+        if not 0 <= start <= stop <= self.info.n_frames:
+            raise ValueError(f"frames {start}:{stop} are out of range for video {self.id} "
+                             f"of {self.info.n_frames} frames")
+        out = np.empty((stop - start, self.info.height, self.info.width), dtype=np.uint8)
+        for i, path in enumerate(self.mask_files[start:stop]):
+            try:
+                with Image.open(path) as image:
+                    grey = image.convert("L")
+                    if grey.size != (self.info.width, self.info.height):
+                        grey = grey.resize((self.info.width, self.info.height), Image.Resampling.NEAREST)
+                    out[i] = np.asarray(grey) != 0
+            except (OSError, SyntaxError, ValueError) as exc:
+                raise DataError(f"cannot read mask {path}: {_describe(exc)}",
+                                hint=f"run 'anobench data check {self._dataset_name}'") from None
+        return out
 
     def read(self, start: int, stop: int) -> np.ndarray:
         if not 0 <= start <= stop <= self.info.n_frames:
@@ -573,7 +598,8 @@ class UCSDPed(Dataset):
                         result.problems.append(bad[0] + more)
         if mask_size_mismatch:
             result.notes.append(f"{len(mask_size_mismatch)} masks are not the size of their frames, e.g. "
-                                f"{mask_size_mismatch[0]} (only whether a mask has any pixel set is used)")
+                                f"{mask_size_mismatch[0]} (frame labels use only whether a mask has any pixel set; the "
+                                "localization scorers resize masks to their frame, nearest neighbour)")
         for label_file in self.scan.label_source.files if self.scan.label_source else []:
             try:
                 self._read_checksummed(label_file, result)
@@ -684,7 +710,13 @@ class UCSDPed(Dataset):
                       else self._labels_from_masks(folder))
         info = VideoInfo(id=folder.id, fps=FPS, height=height, width=width, n_frames=len(folder.frames.files),
                          channels=1)
-        return UCSDVideo(info, folder.frames.files, labels, self.name)
+        masks = folder.masks.files if split == "test" and folder.masks is not None else None
+        return UCSDVideo(info, folder.frames.files, labels, self.name, masks)
+
+    def has_pixel_masks(self) -> bool:
+        """Only the official layout has masks, and Ped1's copy only for some test videos: all must have them."""
+        tests = self.scan.videos["test"]
+        return not self.scan.problems and bool(tests) and all(video.masks is not None for video in tests)
 
     def fingerprint(self) -> dict:
         """The layout and label convention, per-split counts, and a sha256 of the listing of every file the data

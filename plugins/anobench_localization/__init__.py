@@ -1,0 +1,1 @@
+"""Built-in plugin: pixel- and region-level localization metrics (pixel AUROC, RBDC, TBDC)."""
