@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from bench_core import records
-from bench_core.config import build_config, parse_assignments, to_jsonable
+from bench_core.config import build_config, check_seed, parse_assignments, to_jsonable
 from bench_core.dataset import Dataset
 from bench_core.detector import Detector
 from bench_core.errors import DataError, RunFailed, UsageError, did_you_mean
@@ -118,6 +118,9 @@ def _digest(obj) -> str:
 
 def plan_run(request: RunRequest, catalogue: Catalogue | None = None) -> RunPlan:
     catalogue = catalogue or get_catalogue()
+    check_seed(request.seed, "--seed")
+    if Path(request.out).exists() and not Path(request.out).is_dir():
+        raise UsageError(f"--out {request.out} is a file, not a folder", hint="give a results folder")
     for scorer in request.scorers:
         catalogue.get("scorer", scorer, "--scorer")
     detector_reg = catalogue.get("detector", request.detector, "--detector")
@@ -295,7 +298,8 @@ def execute(plan: RunPlan, progress: Progress | None = None) -> dict:
         # Which epoch an interrupted training continued from (--resume); None when it ran from the start.
         "resumed_from_epoch": detector.checkpoints.resumed_from,
         "per_video": [
-            {"id": v.id, "n_frames": len(v), "n_abnormal": int(lab.sum()), "file": f"scores/{_safe(v.id)}.npz"}
+            {"id": v.id, "n_frames": len(v), "n_abnormal": int(lab.sum()),
+             "file": f"scores/{records.safe_name(v.id)}.npz"}
             for v, lab in zip(test, labels)
         ],
         "checkpoint": "checkpoint.pt",
@@ -304,9 +308,8 @@ def execute(plan: RunPlan, progress: Progress | None = None) -> dict:
     }
     with records.staged_run_dir(plan.path, overwrite=True) as stage:
         (stage / "scores").mkdir()
-        for video, raw, score, label, extra in zip(test, raw_scores, scores, labels, window_outputs):
-            np.savez_compressed(stage / "scores" / f"{_safe(video.id)}.npz", raw=raw, score=score, label=label,
-                                **extra)
+        for entry, raw, score, label, extra in zip(record["per_video"], raw_scores, scores, labels, window_outputs):
+            np.savez_compressed(stage / entry["file"], raw=raw, score=score, label=label, **extra)
         detector.save(stage / "checkpoint.pt")
         records.atomic_write_json(stage / "config.json", record["detector"]["config"])
         # record.json last: its presence is what marks a run complete.
@@ -330,10 +333,6 @@ def _score_video(detector: Detector, video, window: int, name: str, progress: Pr
         return fill_leading_frames(window_scores, len(video), window)
     except ValueError as exc:
         raise RunFailed(f"detector '{name}' on test video '{video.id}': {exc}") from None
-
-
-def _safe(video_id: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in video_id)
 
 
 def _torch_threads() -> int:
