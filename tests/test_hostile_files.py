@@ -83,6 +83,23 @@ class CollidingNames(ToyDataset):
         return found
 
 
+class UndecodableVideo(ArrayVideo):
+    """A video whose frame 30 on does not decode, as a damaged file's reader says."""
+
+    def read(self, start, stop):
+        if stop > 30:
+            raise undecodable(Path(f"/data/{self.id}.avi"), max(start, 30), RuntimeError("bad packet"))
+        return super().read(start, stop)
+
+
+class DamagedLate(ToyDataset):
+    def videos(self, split, view="frames"):
+        found = super().videos(split, view)
+        if split == "test":
+            found[1] = UndecodableVideo(found[1].id, found[1]._frames, found[1].labels)
+        return found
+
+
 class HostilePlugin:
     __name__ = "hostile"
 
@@ -93,6 +110,7 @@ class HostilePlugin:
     @hookimpl
     def register_datasets(self, register):
         register("colliding-dataset", CollidingNames, summary="test videos named 'test 00' and 'test_00'")
+        register("damaged-late", DamagedLate, summary="a test video that stops decoding at frame 30")
 
 
 @pytest.fixture
@@ -359,7 +377,17 @@ def test_grid_errors_name_grid(toy_plugin, tmp_path):
     assert "in --set" in invoke(*args, "--set", "windw=2", "--grid", "window=2").stderr
 
 
-def test_data_check_full_names_the_first_undecodable_frame():
+def test_data_check_full_decodes_every_frame_and_a_run_names_the_frame(plugins, tmp_path, monkeypatch):
+    monkeypatch.setenv(views.CACHE_ENV, str(tmp_path / "cache"))  # the toy's frames are not cached yet
+    assert invoke("data", "check", "damaged-late").exit_code == 0  # the quick check reads no frames
+    result = invoke("data", "check", "damaged-late", "--full")
+    assert result.exit_code == 2, result.output
+    assert "error: video 'test1': /data/test1.avi: frame 30 cannot be decoded" in " ".join(result.stderr.split())
+    ran = invoke("run", "--detector", "toy-detector", "--dataset", "damaged-late", "--out", tmp_path)
+    assert ran.exit_code == 2 and "/data/test1.avi: frame 30 cannot be decoded" in " ".join(ran.stderr.split())
+
+
+def test_first_undecodable_frame_finds_it_inside_a_chunk():
     class Damaged(ArrayVideo):
         def read(self, start, stop):
             if stop > 37:
