@@ -162,11 +162,18 @@ def collect_damage() -> Iterator[list[DamagedFile]]:
 
 def skip_damaged(exc: DamagedFile) -> None:
     """Note ``exc`` and return (the caller then skips the file) inside ``collect_damage``; raise it elsewhere."""
+    if not note_damaged(exc):
+        raise exc
+
+
+def note_damaged(exc: DamagedFile) -> bool:
+    """Note ``exc`` for ``collect_damage`` to name; False (nothing noted) outside one."""
     found = _collecting.get()
     if found is None:
-        raise exc
+        return False
     if all(str(seen) != str(exc) for seen in found):  # a file read by two passes is named once
         found.append(exc)
+    return True
 
 
 def read_json(path: Path, what: str = "JSON file") -> Any:

@@ -67,6 +67,8 @@ class JobOutcome:
     error: str | None = None
     #: Raised outside the job's own code (lost worker, broken pool): not written to disk, so a re-run retries it.
     infrastructure: bool = False
+    #: The job stopped on a damaged file (e.g. its training state): (path, reason, hint), named by the sweep.
+    damaged: tuple[str, str, str | None] | None = None
 
 
 @dataclass
@@ -266,7 +268,9 @@ def run_job(job: Job, threads: int | None = None, progress: Progress | None = No
         if raise_unexpected and not isinstance(exc, AnobenchError):
             raise
         message = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
-        return JobOutcome(job, "failed", time.perf_counter() - started, error=" ".join(str(message).split()))
+        damaged = (str(exc.path), exc.reason, exc.hint) if isinstance(exc, DamagedFile) else None
+        return JobOutcome(job, "failed", time.perf_counter() - started, error=" ".join(str(message).split()),
+                          damaged=damaged)
     return JobOutcome(job, "done", time.perf_counter() - started, metrics=dict(record.get("metrics", {})))
 
 
@@ -277,8 +281,8 @@ def skipped_outcome(job: Job) -> JobOutcome:
             metrics = records.load_record(job.path).get("metrics", {})
             return JobOutcome(job, "skipped", metrics=metrics if isinstance(metrics, dict) else {})
         failure = load_failure(job.path)["error"]
-    except DamagedFile as exc:  # named (records.skip_damaged); the job counts as failed until it is run again
-        records.skip_damaged(exc)
+    except DamagedFile as exc:  # named (records.note_damaged); the job counts as failed until it is run again
+        records.note_damaged(exc)
         return JobOutcome(job, "failed", error=f"{exc.message} (--overwrite always runs it again)")
     # A failed job kept by --overwrite never still counts as failed: the grid is not complete.
     return JobOutcome(job, "failed", error=f"{failure['message']} (kept from an earlier sweep; "
@@ -309,6 +313,8 @@ def run_sweep(jobs: Sequence[Job], runner: Runner, overwrite: str = "never", eve
     by_id: dict[str, JobOutcome] = {job.run_id: skipped_outcome(job) for job in skipped}
     for outcome in runner.run(pending, events):
         events.job_finished(outcome)
+        if outcome.damaged:  # named with the other damaged files when the CLI collects them
+            records.note_damaged(DamagedFile(*outcome.damaged))
         by_id[outcome.job.run_id] = outcome
     for job in pending:  # a runner that lost a job without saying so must not make it vanish from the summary
         by_id.setdefault(job.run_id, JobOutcome(job, "failed", error="the runner returned no result",

@@ -77,7 +77,7 @@ class TrainingCheckpoints:
             saved = torch.load(self.path, map_location="cpu", weights_only=True)
         except Exception as exc:  # a damaged file must not silently restart training under --resume
             raise DamagedFile(self.path, f"training checkpoint cannot be read safely ({unsafe_load_reason(exc)})",
-                              hint=_DELETE_HINT + " (an older anobench wrote it, or it is not anobench's)") from None
+                              hint=_DELETE_HINT + "; an older anobench wrote it, or it is not anobench's") from None
         if not isinstance(saved, dict) or saved.get("format") != _FORMAT:
             raise DamagedFile(self.path, "is not a training checkpoint of this anobench version", hint=_DELETE_HINT)
         try:

@@ -176,6 +176,14 @@ def test_a_sweep_refuses_a_planted_training_state_and_finishes_the_rest(plugins,
     assert result.exit_code == 1
     assert str(planted) in result.outcomes[0].error
     assert not marker.exists()
+    # through the CLI: named on stderr as damaged, the other job done, exit 1 (2 with --strict)
+    args = ["sweep", "--detectors", "epoch-toy", "--datasets", "toy-dataset", "--seeds", "0,1,2", "--device", "cpu",
+            "--out", tmp_path / "out", "--overwrite", "failed"]
+    cli_result = invoke(*args)
+    assert cli_result.exit_code == 1, cli_result.output
+    assert f"damaged: {planted}: training checkpoint cannot be read safely" in " ".join(cli_result.stderr.split())
+    assert invoke(*args, "--strict").exit_code == 2
+    assert not marker.exists()
 
 
 def test_a_pickle_planted_as_a_checkpoint_is_refused(tmp_path):
