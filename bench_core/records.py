@@ -216,6 +216,9 @@ def read_scores(record: dict) -> dict[str, VideoScores | None]:
     run = Path(record["_path"])
     videos: dict[str, VideoScores | None] = {}
     for video in record.get("per_video", []):
+        if not isinstance(video, dict) or not isinstance(video.get("id"), str):
+            raise DamagedFile(run / RECORD_FILE, f"has a per_video entry that names no video: {video!r:.80}",
+                              hint=_RERUN_HINT)
         path = inside(run, video.get("file"), run / RECORD_FILE)
         if not path.is_file():
             videos[video["id"]] = None

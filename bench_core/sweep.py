@@ -331,7 +331,7 @@ def log_sweep(out: Path, command: str, jobs: Sequence[Job]) -> None:
         except DamagedFile as exc:  # keep the damaged history for its owner to look at, never overwrite it
             aside = _aside_name(path)
             os.replace(path, aside)
-            records.skip_damaged(DamagedFile(path, f"{exc.reason}; moved aside to {aside.name} and started afresh",
+            records.note_damaged(DamagedFile(path, f"{exc.reason}; moved aside to {aside.name} and started afresh",
                                              hint="its earlier sweep commands are in that file"))
             entries = []
         entries = [e for e in entries if e.get("command") != command]

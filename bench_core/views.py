@@ -19,10 +19,10 @@ from pathlib import Path
 
 import numpy as np
 
+from bench_core import records
 from bench_core.dataset import Video
 from bench_core.detector import InputSpec
 from bench_core.errors import DataError
-from bench_core import records
 
 # Bump when preprocessing or the entry format changes, so stale cache entries are never read. 3: verified entries.
 PREP_VERSION = 3
@@ -115,15 +115,20 @@ def prepare(video: Video, spec: InputSpec, dataset_key: str, chunk: int = 128) -
     shape = (len(video), spec.channels, spec.height, spec.width)
     frames = _read_verified(path, shape) if path.exists() else None
     if frames is None:
-        _write_entry(path, shape, (_to_input(frames, spec) for _, frames in video.iter_chunks(chunk)))
+        _write_entry(path, shape, (_to_input(decoded, spec) for _, decoded in video.iter_chunks(chunk)), video.id)
         frames = _read_verified(path, shape, rebuilt=True)
     return PreparedVideo(video.id, frames, video.info.fps, video.labels)
 
 
 # -- the verified cache: each entry ``<key>.npy`` has a sidecar ``<key>.json`` with its shape, dtype and checksum --
 
+def _new_digest():
+    """The checksum of an entry's bytes (blake2b: fast, and not fooled by a zeroed or shifted block)."""
+    return hashlib.blake2b(digest_size=16)
+
+
 def _checksum(chunks) -> str:
-    digest = hashlib.blake2b(digest_size=16)
+    digest = _new_digest()
     for chunk in chunks:
         digest.update(chunk)
     return digest.hexdigest()
@@ -133,7 +138,7 @@ def _sidecar(path: Path) -> Path:
     return path.with_suffix(".json")
 
 
-def _write_entry(path: Path, shape: tuple[int, ...], chunks) -> None:
+def _write_entry(path: Path, shape: tuple[int, ...], chunks, video_id: str) -> None:
     """Write the frames ``chunks`` yields as the .npy entry ``path`` with ordinary writes (a full disk is then an
     OSError, not the SIGBUS a memory map gets), hashing them on the way; rename into place when complete."""
     import errno
@@ -141,7 +146,7 @@ def _write_entry(path: Path, shape: tuple[int, ...], chunks) -> None:
     folder = path.parent
     # Process and thread in the name: sweep workers may be threads of one process preparing the same video.
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    digest, written = hashlib.blake2b(digest_size=16), 0
+    digest, written = _new_digest(), 0
     try:
         folder.mkdir(parents=True, exist_ok=True)
         with open(tmp, "wb") as handle:
@@ -154,7 +159,7 @@ def _write_entry(path: Path, shape: tuple[int, ...], chunks) -> None:
                 handle.write(data)
                 written += len(data)
         if written != int(np.prod(shape)):
-            raise DataError(f"video gave {written} bytes of frames for a cache entry of shape {shape}",
+            raise DataError(f"video '{video_id}' gave {written} bytes of frames for its {shape} frames",
                             hint="its frame count is wrong; check the dataset's files")
         records.atomic_write_json(_sidecar(path), {"shape": list(shape), "dtype": "uint8",
                                                    "checksum": digest.hexdigest(), "algorithm": "blake2b-128"})
