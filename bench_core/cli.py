@@ -456,6 +456,15 @@ def cmd_data_check(
         raise typer.Exit(2)
 
 
+def _inventory(ds, split: str) -> dict:
+    videos = ds.videos(split)
+    labelled = [v for v in videos if v.labels is not None]
+    return {
+        "videos": len(videos), "frames": int(sum(len(v) for v in videos)),
+        "abnormal_frames": int(sum(int(v.labels.sum()) for v in labelled)) if labelled else None,
+    }
+
+
 def _decode_everything(ds) -> list[str]:
     """One problem line per video with a frame that does not decode (``data check --full``)."""
     from bench_core.progress import RichProgress
@@ -469,15 +478,6 @@ def _decode_everything(ds) -> list[str]:
             if problem:
                 problems.append(problem)
     return problems
-
-
-def _inventory(ds, split: str) -> dict:
-    videos = ds.videos(split)
-    labelled = [v for v in videos if v.labels is not None]
-    return {
-        "videos": len(videos), "frames": int(sum(len(v) for v in videos)),
-        "abnormal_frames": int(sum(int(v.labels.sum()) for v in labelled)) if labelled else None,
-    }
 
 
 def cmd_data_generate(

@@ -226,13 +226,14 @@ def read_scores(record: dict) -> dict[str, VideoScores | None]:
         try:
             with np.load(path, allow_pickle=False) as saved:
                 latent = saved[LATENT_KEY] if LATENT_KEY in saved.files else None
-                score, label = saved["score"], saved["label"].astype(np.int8)
+                score = saved["score"]
+                label = saved["label"].astype(np.int8) if "label" in saved.files else None  # unlabelled test video
         except Exception as exc:  # noqa: BLE001 - zip, npy header, pickle refused, missing key: all damage
             raise DamagedFile(path, f"is not a readable scores file ({type(exc).__name__}: {_first_line(exc)})",
                               hint=_RERUN_HINT) from None
-        if score.ndim != 1 or score.shape != label.shape:
-            raise DamagedFile(path, f"holds scores of shape {score.shape} and labels of shape {label.shape}",
-                              hint=_RERUN_HINT)
+        if score.ndim != 1 or (label is not None and score.shape != label.shape):
+            raise DamagedFile(path, f"holds scores of shape {score.shape} and labels of shape "
+                              f"{None if label is None else label.shape}", hint=_RERUN_HINT)
         videos[video["id"]] = VideoScores(video["id"], score, label, latent)
     return videos
 

@@ -15,8 +15,7 @@ from pathlib import Path
 from bench_core import plots
 from bench_core.leaderboard import (CONFIDENCE, _fmt, _fmt_interval, _fmt_mean, collect, per_video_auroc,
                                     protocol_label, summarise, t_interval)
-from bench_core.errors import DataError
-from bench_core.records import atomic_write_bytes, safe_name
+from bench_core.records import atomic_write_bytes
 
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222; }
@@ -31,6 +30,9 @@ code { background: #f4f4f4; padding: 0 0.2em; }
 
 def build_report(source: Path, out_dir: Path, published_by_detector: dict[str, dict] | None = None) -> Path:
     """Write the PNGs and ``index.html`` into ``out_dir``; returns the HTML file's path."""
+    from bench_core.errors import DataError
+    from bench_core.records import safe_name
+
     out_dir = Path(out_dir)
     # A run whose scores cannot be read is named (records.skip_damaged) and left out of every section.
     runs = plots.readable_runs(plots.load_records([source]))

@@ -298,8 +298,7 @@ def execute(plan: RunPlan, progress: Progress | None = None) -> dict:
         # Which epoch an interrupted training continued from (--resume); None when it ran from the start.
         "resumed_from_epoch": detector.checkpoints.resumed_from,
         "per_video": [
-            {"id": v.id, "n_frames": len(v), "n_abnormal": int(lab.sum()),
-             "file": f"scores/{records.safe_name(v.id)}.npz"}
+            {"id": v.id, "n_frames": len(v), "n_abnormal": int(lab.sum()), "file": f"scores/{_safe(v.id)}.npz"}
             for v, lab in zip(test, labels)
         ],
         "checkpoint": "checkpoint.pt",
@@ -308,8 +307,9 @@ def execute(plan: RunPlan, progress: Progress | None = None) -> dict:
     }
     with records.staged_run_dir(plan.path, overwrite=True) as stage:
         (stage / "scores").mkdir()
-        for entry, raw, score, label, extra in zip(record["per_video"], raw_scores, scores, labels, window_outputs):
-            np.savez_compressed(stage / entry["file"], raw=raw, score=score, label=label, **extra)
+        for video, raw, score, label, extra in zip(test, raw_scores, scores, labels, window_outputs):
+            np.savez_compressed(stage / "scores" / f"{_safe(video.id)}.npz", raw=raw, score=score, label=label,
+                                **extra)
         detector.save(stage / "checkpoint.pt")
         records.atomic_write_json(stage / "config.json", record["detector"]["config"])
         # record.json last: its presence is what marks a run complete.
@@ -333,6 +333,10 @@ def _score_video(detector: Detector, video, window: int, name: str, progress: Pr
         return fill_leading_frames(window_scores, len(video), window)
     except ValueError as exc:
         raise RunFailed(f"detector '{name}' on test video '{video.id}': {exc}") from None
+
+
+def _safe(video_id: str) -> str:
+    return records.safe_name(video_id)  # collision-free and contained: see records.safe_name
 
 
 def _torch_threads() -> int:
