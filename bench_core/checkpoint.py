@@ -34,7 +34,9 @@ def load_model(path: Path, name: str, version: str, config: Any, model, architec
     except FileNotFoundError:
         raise DataError(f"{name} checkpoint {path} does not exist", hint="train first, or fix the path") from None
     except Exception as exc:
-        raise DataError(f"{name} checkpoint {path} cannot be read: {type(exc).__name__}: {exc}",
+        from bench_core.training import unsafe_load_reason
+
+        raise DataError(f"{name} checkpoint {path} cannot be read: {unsafe_load_reason(exc)}",
                         hint=f"the file is damaged or not a {name} checkpoint; train again") from None
     if not isinstance(checkpoint, dict) or checkpoint.get("format") != FORMAT:
         raise DataError(f"{path} is not a {name} checkpoint (format {FORMAT})", hint="train again to write one")

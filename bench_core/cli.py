@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import shlex
 from pathlib import Path
@@ -70,6 +71,34 @@ def _main_callback(
 ) -> None:
     """anobench: benchmark video anomaly detectors on your footage, with numbers you can trust."""
     _state["debug"] = debug
+
+
+def _names_damaged_files(command):
+    """For commands that read many saved files (leaderboard, report, sweep): each damaged file is named on stderr in
+    one line and skipped, the rest is done, and the command exits 1, or 2 with --strict (``records.skip_damaged``)."""
+    from bench_core import records
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        code = 0
+        with records.collect_damage() as damaged:
+            try:
+                command(*args, **kwargs)
+            except typer.Exit as exc:
+                code = exc.exit_code
+            finally:  # named even when the command then fails (e.g. nothing readable was left)
+                for exc in damaged:
+                    stderr().print(f"[bold red]damaged:[/] {escape(exc.message)}, skipped"
+                                   + (f" [dim]({escape(exc.hint)})[/dim]" if exc.hint else ""), highlight=False)
+        if damaged:
+            code = max(code, 2 if kwargs.get("strict") else 1)
+        if code:
+            raise typer.Exit(code)
+
+    return wrapper
+
+
+_STRICT_HELP = "Exit 2 (not 1) when a damaged file was skipped."
 
 
 def _print_json(obj: Any) -> None:
@@ -202,6 +231,7 @@ def cmd_leaderboard(
     by_kind: bool = typer.Option(False, "--by-kind", help="Add the frame AUROC of each kind of anomaly, for datasets "
                                  "that name their kinds (synthetic-avenue, synthetic-industrial)."),
     as_json: bool = typer.Option(False, "--json", help="Print the rows as JSON."),
+    strict: bool = typer.Option(False, "--strict", help=_STRICT_HELP),
 ) -> None:
     """Turn run records into a markdown leaderboard: mean ± std over seeds, fps, published figures."""
     from bench_core.leaderboard import collect, render_markdown
@@ -252,6 +282,7 @@ def cmd_sweep(
     leaderboard: Optional[Path] = typer.Option(None, "--leaderboard", help="Write OUT's leaderboard to this markdown "
                                                                            "file when the sweep ends."),
     as_json: bool = typer.Option(False, "--json", help="Print the job summary as JSON on stdout."),
+    strict: bool = typer.Option(False, "--strict", help=_STRICT_HELP),
 ) -> None:
     """Run every detector × dataset × seed (× --grid value) job; re-running skips what is complete."""
     from bench_core import sweep
@@ -269,6 +300,7 @@ def cmd_sweep(
 
         raise UsageError(f"--overwrite {overwrite!r} is not a policy", hint="use never, failed or always")
     catalogue = get_catalogue()
+    sweep.check_grid(sweep.split_list(detectors, "--detectors"), sweep.parse_grid(grid), base, catalogue)
     requests = sweep.expand(base, sweep.split_list(detectors, "--detectors"), sweep.split_list(datasets, "--datasets"),
                             sweep.parse_seeds(seeds), sweep.parse_grid(grid))
     the_runner = sweep.load_runner(runner, RunnerOptions(workers=workers, threads_per_job=threads_per_job,
@@ -344,6 +376,7 @@ def _write_leaderboard(results: Path, out: Path, datasets: Optional[list[str]] =
 def cmd_report(
     source: Path = typer.Argument(..., help="A run folder, or a results folder (e.g. a sweep's --out)."),
     out: Path = typer.Option(..., "--out", help="Folder for the PNGs and index.html (created if missing)."),
+    strict: bool = typer.Option(False, "--strict", help=_STRICT_HELP),
 ) -> None:
     """PNGs and one self-contained HTML page: ROC, scores over frames per test video, per-video AUROC."""
     from bench_core.report import build_report
@@ -394,6 +427,8 @@ def cmd_data_check(
     data_root: Optional[str] = typer.Option(None, "--data-root", envvar="ANOBENCH_DATA_ROOT",
                                             help="Folder holding the dataset's files."),
     data_options: List[str] = typer.Option([], "--data-option", help="Dataset option key=value (repeatable)."),
+    full: bool = typer.Option(False, "--full", help="Also decode every frame of every video, naming the first "
+                                                   "frame of each file that does not decode (slow: a full pass)."),
     as_json: bool = typer.Option(False, "--json", help="Print the findings as JSON."),
 ) -> None:
     """Check a dataset folder: what is there per split, and every problem, one line each."""
@@ -401,6 +436,8 @@ def cmd_data_check(
 
     ds = make_dataset(dataset, data_options, data_root, get_catalogue())
     problems, notes = ds.check(), ds.notes()
+    if full and not problems:
+        problems = _decode_everything(ds)
     splits = {} if problems else {split: _inventory(ds, split) for split in ("train", "test")}
     contents = ds.contents()
     if as_json:
@@ -445,6 +482,21 @@ def _inventory(ds, split: str) -> dict:
     }
 
 
+def _decode_everything(ds) -> list[str]:
+    """One problem line per video with a frame that does not decode (``data check --full``)."""
+    from bench_core.progress import RichProgress
+    from bench_core.video_io import first_undecodable_frame
+
+    videos = [video for split in ("train", "test") for video in ds.videos(split)]
+    problems = []
+    with RichProgress(stderr()).task("decode", total=sum(len(v) for v in videos)) as task:
+        for video in videos:
+            problem = first_undecodable_frame(video, task=task)
+            if problem:
+                problems.append(problem)
+    return problems
+
+
 def cmd_data_generate(
     dataset: str = typer.Argument(..., help="A generated dataset, e.g. synthetic-avenue."),
     out: Path = typer.Option(..., "--out", help="Folder to write the files to (created if missing)."),
@@ -478,9 +530,9 @@ def build_app() -> typer.Typer:
     app.command("list")(cmd_list)
     app.command("plugins")(cmd_plugins)
     app.command("run")(cmd_run)
-    app.command("sweep")(cmd_sweep)
-    app.command("leaderboard")(cmd_leaderboard)
-    app.command("report")(cmd_report)
+    app.command("sweep")(_names_damaged_files(cmd_sweep))
+    app.command("leaderboard")(_names_damaged_files(cmd_leaderboard))
+    app.command("report")(_names_damaged_files(cmd_report))
     plot = typer.Typer(cls=_Group, no_args_is_help=True, help="Figures from run records, as PNG files.")
     plot.command("roc")(cmd_plot_roc)
     plot.command("scores")(cmd_plot_scores)

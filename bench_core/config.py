@@ -24,6 +24,17 @@ def parse_assignments(items: Iterable[str], option: str) -> dict[str, str]:
     return result
 
 
+#: Seeds are what numpy's legacy seeding takes: 0 .. 2**32 - 1.
+MAX_SEED = 2**32 - 1
+
+
+def check_seed(seed: int, option: str) -> int:
+    """``seed`` when it is in 0..2**32-1; a UsageError naming ``option`` (--seed, --seeds) otherwise."""
+    if not 0 <= seed <= MAX_SEED:
+        raise UsageError(f"{option} {seed} is out of range", hint=f"give a seed from 0 to {MAX_SEED}")
+    return seed
+
+
 def _coerce(value: Any, annotation: Any, key: str, option: str) -> Any:
     if not isinstance(value, str):
         return value

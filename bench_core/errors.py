@@ -28,6 +28,17 @@ class DataError(AnobenchError):
     """A dataset folder or file that is missing or not what it should be."""
 
 
+class DamagedFile(DataError):
+    """A file anobench wrote earlier (a run record, scores, training state, a sweep log) that cannot be read back
+    safely: truncated, garbled, not in its format, or pointing outside its folder. ``path`` names it; commands that
+    read many such files (leaderboard, report, sweep) name each one and skip it (``records.skip_damaged``)."""
+
+    def __init__(self, path, reason: str, hint: str | None = None):
+        super().__init__(f"{path}: {reason}", hint=hint)
+        self.path = path
+        self.reason = reason
+
+
 class PluginError(AnobenchError):
     """A plugin that cannot be used as installed."""
 

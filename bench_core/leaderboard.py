@@ -9,8 +9,8 @@ import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench_core.errors import UsageError
-from bench_core.records import iter_records, read_scores
+from bench_core.errors import DamagedFile, UsageError
+from bench_core.records import RECORD_FILE, RUN_KEYS, iter_records, read_json, read_scores, skip_damaged
 
 CONFIDENCE = 0.95
 #: The localization scorers' headline metrics (pixel-auroc, region), in table order, with their column titles.
@@ -194,7 +194,12 @@ def collect(results: Path, published_by_detector: dict[str, dict], datasets: lis
         raise UsageError(f"{results}: no such results folder", hint="give the --out folder of 'anobench run'")
     rows: dict[tuple, Row] = {}
     events_cache: dict = {}
-    for record in iter_records(results):
+    for record in iter_records(results, RUN_KEYS):
+        try:
+            _check_fields(record)
+        except DamagedFile as exc:
+            skip_damaged(exc)
+            continue
         det, data = record["detector"], record["dataset"]
         if datasets and data["name"] not in datasets:
             continue
@@ -229,7 +234,10 @@ def collect(results: Path, published_by_detector: dict[str, dict], datasets: lis
         if by_kind:
             events = anomaly_events(record, events_cache)
             if events:
-                row.by_kind.append(per_kind_auroc(record, events))
+                try:
+                    row.by_kind.append(per_kind_auroc(record, events))
+                except DamagedFile as exc:  # its scores: the row keeps the record's metrics, not its breakdown
+                    skip_damaged(exc)
     if not rows:
         which = f" of dataset {', '.join(datasets)}" if datasets else ""
         raise UsageError(f"{results}: holds no complete run records (record.json){which}",
@@ -238,6 +246,18 @@ def collect(results: Path, published_by_detector: dict[str, dict], datasets: lis
     # Grouped by what the detectors read, so a table over both views of a dataset reads view by view.
     return sorted(rows.values(), key=lambda r: (r.dataset, r.dataset_label, r.input.split(" ")[0], r.detector,
                                                 r.preset, r.settings, r.protocol))
+
+
+def _check_fields(record: dict) -> None:
+    """A DamagedFile naming the record unless every field ``collect`` reads has the right kind of value."""
+    det, data = record["detector"], record["dataset"]
+    kinds = {"metrics": (record["metrics"], dict), "timing": (record["timing"], dict),
+             "protocol": (record["protocol"], dict), "seed": (record["seed"], int),
+             "dataset.options": (data.get("options", {}), dict), "detector.settings": (det.get("settings", []), list)}
+    wrong = [name for name, (value, kind) in kinds.items() if not isinstance(value, kind)]
+    if wrong:
+        raise DamagedFile(Path(record["_path"]) / RECORD_FILE, f"is not a usable run record ({', '.join(wrong)} "
+                          "of the wrong kind)", hint="run that job again with --overwrite")
 
 
 def _label_datasets(rows: list[Row]) -> None:
@@ -404,8 +424,11 @@ def failed_jobs(results: Path, datasets: set[str]) -> list[dict]:
         if any(part.startswith(".") for part in relative) or (path.parent / "record.json").exists():
             continue
         try:
-            failure = json.loads(path.read_text())
-        except (OSError, ValueError):
+            failure = read_json(path, "sweep failure record")
+            if not isinstance(failure, dict):
+                raise DamagedFile(path, "is not a sweep failure record (not a JSON object)")
+        except DamagedFile as exc:
+            skip_damaged(exc)
             continue
         if failure.get("request", {}).get("dataset") not in datasets:
             continue

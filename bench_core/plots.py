@@ -10,8 +10,9 @@ from typing import Iterable
 
 import numpy as np
 
-from bench_core.errors import DataError, UsageError
-from bench_core.records import LATENT_KEY, RECORD_FILE, VideoScores, iter_records, load_record, read_scores
+from bench_core.errors import DamagedFile, UsageError
+from bench_core.records import (LATENT_KEY, RECORD_FILE, RUN_KEYS, VideoScores, iter_records, load_record,
+                                read_scores, safe_name, skip_damaged)
 
 
 def _pyplot():
@@ -30,7 +31,7 @@ def load_records(paths: Iterable[Path]) -> list[dict]:
         path = Path(path)
         if not path.exists():
             raise UsageError(f"{path}: no such run or results folder", hint="give a folder written by anobench run")
-        runs = list(iter_records(path))
+        runs = list(iter_records(path, RUN_KEYS))
         if not runs:
             raise UsageError(f"{path}: holds no complete run records ({RECORD_FILE})",
                              hint="give a run folder or the --out folder of 'anobench run' or 'anobench sweep'")
@@ -43,7 +44,7 @@ def load_run(path: Path) -> dict:
     if not (path / RECORD_FILE).is_file():
         raise UsageError(f"{path}: not a run folder (it has no {RECORD_FILE})",
                          hint="give one run's folder: OUT/<dataset>/<detector>/<run id>")
-    return load_record(path)
+    return load_record(path, RUN_KEYS)
 
 
 def video_scores(record: dict) -> list[VideoScores]:
@@ -53,10 +54,23 @@ def video_scores(record: dict) -> list[VideoScores]:
     for video in record.get("per_video", []):
         scores = found[video["id"]]
         if scores is None:
-            raise DataError(f"{Path(record['_path']) / video['file']}: the scores of test video '{video['id']}' are "
-                            "missing", hint="run it again with --overwrite")
+            raise DamagedFile(Path(record['_path']) / video['file'], f"the scores of test video '{video['id']}' are "
+                              "missing", hint="run it again with --overwrite")
         videos.append(scores)
     return videos
+
+
+def readable_runs(runs: list[dict]) -> list[dict]:
+    """The runs whose scores files can all be read; each other one goes to ``records.skip_damaged``."""
+    readable = []
+    for record in runs:
+        try:
+            video_scores(record)
+        except DamagedFile as exc:
+            skip_damaged(exc)
+            continue
+        readable.append(record)
+    return readable
 
 
 def run_label(record: dict) -> str:
@@ -112,7 +126,7 @@ def plot_scores(record: dict, out_dir: Path) -> list[Path]:
         ax.set(xlabel="frame", ylabel="anomaly score", xlim=(0, max(len(video.score) - 1, 1)),
                title=f"{video.id}: {run_label(record)} (shaded: labelled abnormal)")
         ax.title.set_fontsize("small")
-        written.append(_save(fig, Path(out_dir) / f"scores-{_safe(video.id)}.png"))
+        written.append(_save(fig, Path(out_dir) / f"scores-{safe_name(video.id)}.png"))
     return written
 
 
@@ -172,6 +186,3 @@ def _save(fig, path: Path) -> Path:
     plt.close(fig)
     return path
 
-
-def _safe(name: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)

@@ -7,6 +7,8 @@ never leaves a folder that looks finished; ``record.json`` exists only in comple
 from __future__ import annotations
 
 import contextlib
+import contextvars
+import hashlib
 import json
 import os
 import shutil
@@ -16,6 +18,8 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import numpy as np
+
+from bench_core.errors import DamagedFile
 
 RECORD_FILE = "record.json"
 #: Where a scores file keeps lstm-vae's per-window latent means (``Detector.last_outputs`` as ``window_<name>``).
@@ -84,7 +88,7 @@ def exclusive(path: Path) -> Iterator[None]:
 
 
 def run_dir(out: Path, dataset: str, detector: str, run_id: str) -> Path:
-    return Path(out) / dataset / detector / run_id
+    return Path(out) / safe_name(dataset) / safe_name(detector) / safe_name(run_id)
 
 
 def is_complete(path: Path) -> bool:
@@ -114,39 +118,140 @@ def staged_run_dir(final: Path, overwrite: bool) -> Iterator[Path]:
             shutil.rmtree(stage, ignore_errors=True)
 
 
-def load_record(path: Path) -> dict:
+#: What every run record holds that the leaderboard, report and plots read: a record without them is damaged.
+RUN_KEYS = ("detector", "dataset", "seed", "preset", "protocol", "metrics", "timing")
+_RERUN_HINT = "run that job again with --overwrite, or delete its folder"
+
+
+def safe_name(name: str) -> str:
+    """A file name for ``name`` (a video id, a dataset's name) that cannot leave its folder and never collides:
+    a name made only of letters, digits and ``-_.`` is kept as it is (so published records keep their files);
+    any other gets its odd characters replaced and a short hash of the original appended, so ``test 00`` and
+    ``test_00`` stay two files."""
+    cleaned = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
+    if cleaned == name and name.strip(".") and not name.startswith("-"):
+        return name
+    return f"{cleaned.lstrip('.-') or '_'}-{hashlib.sha256(name.encode()).hexdigest()[:8]}"
+
+
+def inside(folder: Path, relative: str, owner: Path) -> Path:
+    """``folder / relative`` once checked to stay inside ``folder`` (no absolute path, no ``..``, no symlink out);
+    ``owner`` (the file that named it) is named in the DamagedFile otherwise."""
+    folder = Path(folder)
+    if not isinstance(relative, str) or not relative:
+        raise DamagedFile(owner, f"names a file {relative!r}, which is not a path", hint=_RERUN_HINT)
+    path = folder / relative
+    if not path.resolve().is_relative_to(folder.resolve()):
+        raise DamagedFile(owner, f"names {relative!r}, which lies outside its run folder {folder}",
+                          hint="the record was edited or is not anobench's; delete it or restore it")
+    return path
+
+
+_collecting: contextvars.ContextVar[list | None] = contextvars.ContextVar("anobench_damaged_files", default=None)
+
+
+@contextlib.contextmanager
+def collect_damage() -> Iterator[list[DamagedFile]]:
+    """Within this block ``skip_damaged`` collects damaged files (for the caller to name) instead of raising them."""
+    found: list[DamagedFile] = []
+    token = _collecting.set(found)
+    try:
+        yield found
+    finally:
+        _collecting.reset(token)
+
+
+def skip_damaged(exc: DamagedFile) -> None:
+    """Note ``exc`` and return (the caller then skips the file) inside ``collect_damage``; raise it elsewhere."""
+    if not note_damaged(exc):
+        raise exc
+
+
+def note_damaged(exc: DamagedFile) -> bool:
+    """Note ``exc`` for ``collect_damage`` to name; False (nothing noted) outside one."""
+    found = _collecting.get()
+    if found is None:
+        return False
+    if all(str(seen) != str(exc) for seen in found):  # a file read by two passes is named once
+        found.append(exc)
+    return True
+
+
+def read_json(path: Path, what: str = "JSON file") -> Any:
+    """A JSON file anobench wrote; a truncated, garbled or unreadable one is a DamagedFile naming it."""
+    path = Path(path)
+    try:
+        return json.loads(path.read_bytes())
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        raise DamagedFile(path, f"is not a readable {what} ({type(exc).__name__}: {_first_line(exc)})",
+                          hint=_RERUN_HINT) from None
+    except OSError as exc:
+        raise DamagedFile(path, f"cannot be read ({exc.strerror or exc})", hint="check its permissions") from None
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).splitlines() or [""])[0]
+
+
+def load_record(path: Path, require: tuple[str, ...] = ()) -> dict:
+    """The run record in ``path`` (a run folder or its record.json); a damaged one, or one lacking any of the
+    ``require``d keys, is a DamagedFile naming it."""
     path = Path(path)
     if path.is_dir():
         path = path / RECORD_FILE
-    with open(path, encoding="utf-8") as handle:
-        record = json.load(handle)
+    record = read_json(path, "run record")
+    if not isinstance(record, dict):
+        raise DamagedFile(path, "is not a run record (not a JSON object)", hint=_RERUN_HINT)
+    missing = [key for key in require if key not in record]
+    missing += [f"{key}.name" for key in ("detector", "dataset")
+                if key in require and not (isinstance(record.get(key), dict) and "name" in record[key])]
+    if missing:
+        raise DamagedFile(path, f"is not a complete run record (no {', '.join(missing)})", hint=_RERUN_HINT)
     record["_path"] = str(path.parent)
     return record
 
 
 def read_scores(record: dict) -> dict[str, VideoScores | None]:
-    """Each test video's saved scores, in the record's order; None for a video whose scores file is missing."""
+    """Each test video's saved scores, in the record's order; None for a video whose scores file is missing.
+    A scores file that is damaged or lies outside the run folder is a DamagedFile naming it."""
     run = Path(record["_path"])
     videos: dict[str, VideoScores | None] = {}
     for video in record.get("per_video", []):
-        path = run / video["file"]
+        if not isinstance(video, dict) or not isinstance(video.get("id"), str):
+            raise DamagedFile(run / RECORD_FILE, f"has a per_video entry that names no video: {video!r:.80}",
+                              hint=_RERUN_HINT)
+        path = inside(run, video.get("file"), run / RECORD_FILE)
         if not path.is_file():
             videos[video["id"]] = None
             continue
-        with np.load(path) as saved:
-            latent = saved[LATENT_KEY] if LATENT_KEY in saved.files else None
-            label = saved["label"].astype(np.int8) if "label" in saved.files else None
-            videos[video["id"]] = VideoScores(video["id"], saved["score"], label, latent)
+        try:
+            with np.load(path, allow_pickle=False) as saved:
+                latent = saved[LATENT_KEY] if LATENT_KEY in saved.files else None
+                score = saved["score"]
+                label = saved["label"].astype(np.int8) if "label" in saved.files else None  # unlabelled test video
+        except Exception as exc:  # noqa: BLE001 - zip, npy header, pickle refused, missing key: all damage
+            raise DamagedFile(path, f"is not a readable scores file ({type(exc).__name__}: {_first_line(exc)})",
+                              hint=_RERUN_HINT) from None
+        if score.ndim != 1 or (label is not None and score.shape != label.shape):
+            raise DamagedFile(path, f"holds scores of shape {score.shape} and labels of shape "
+                              f"{None if label is None else label.shape}", hint=_RERUN_HINT)
+        videos[video["id"]] = VideoScores(video["id"], score, label, latent)
     return videos
 
 
-def iter_records(root: Path) -> Iterator[dict]:
-    """Every complete run record below ``root`` (staging folders are hidden and skipped)."""
+def iter_records(root: Path, require: tuple[str, ...] = ()) -> Iterator[dict]:
+    """Every complete run record below ``root`` (staging folders are hidden and skipped). A damaged record goes
+    to ``skip_damaged``: named and skipped inside ``collect_damage``, an error elsewhere."""
     root = Path(root)
     if (root / RECORD_FILE).is_file():
-        yield load_record(root)
-        return
-    for path in sorted(root.rglob(RECORD_FILE)):
-        if any(part.startswith(".") for part in path.relative_to(root).parts):
+        paths = [root / RECORD_FILE]
+    else:
+        paths = [path for path in sorted(root.rglob(RECORD_FILE))
+                 if not any(part.startswith(".") for part in path.relative_to(root).parts)]
+    for path in paths:
+        try:
+            record = load_record(path, require)
+        except DamagedFile as exc:
+            skip_damaged(exc)
             continue
-        yield load_record(path)
+        yield record

@@ -30,8 +30,14 @@ code { background: #f4f4f4; padding: 0 0.2em; }
 
 def build_report(source: Path, out_dir: Path, published_by_detector: dict[str, dict] | None = None) -> Path:
     """Write the PNGs and ``index.html`` into ``out_dir``; returns the HTML file's path."""
+    from bench_core.errors import DataError
+    from bench_core.records import safe_name
+
     out_dir = Path(out_dir)
-    runs = plots.load_records([source])
+    # A run whose scores cannot be read is named (records.skip_damaged) and left out of every section.
+    runs = plots.readable_runs(plots.load_records([source]))
+    if not runs:
+        raise DataError(f"{source}: none of its runs can be read", hint="the files named above are damaged")
     out_dir.mkdir(parents=True, exist_ok=True)
     roc_png = plots.plot_roc(runs, out_dir / "roc.png")
     sections = [f"<h1>anobench report: <code>{html.escape(str(source))}</code></h1>",
@@ -55,7 +61,7 @@ def build_report(source: Path, out_dir: Path, published_by_detector: dict[str, d
                               *cells] for row, cells in localization])]
     sections += ["<h2>ROC</h2>", _img(roc_png)]
     for index, record in enumerate(runs):
-        folder = out_dir / f"run{index:03d}-{record['run_id']}"
+        folder = out_dir / f"run{index:03d}-{safe_name(str(record['run_id']))}"
         pngs = plots.plot_scores(record, folder)
         metrics = record.get("metrics", {})
         micro = metrics.get("frame_auroc_micro")

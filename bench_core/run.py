@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from bench_core import records
-from bench_core.config import build_config, parse_assignments, to_jsonable
+from bench_core.config import build_config, check_seed, parse_assignments, to_jsonable
 from bench_core.dataset import Dataset
 from bench_core.detector import Detector
 from bench_core.errors import DataError, RunFailed, UsageError, did_you_mean
@@ -119,6 +119,9 @@ def _digest(obj) -> str:
 
 def plan_run(request: RunRequest, catalogue: Catalogue | None = None) -> RunPlan:
     catalogue = catalogue or get_catalogue()
+    check_seed(request.seed, "--seed")
+    if Path(request.out).exists() and not Path(request.out).is_dir():
+        raise UsageError(f"--out {request.out} is a file, not a folder", hint="give a results folder")
     for scorer in request.scorers:
         catalogue.get("scorer", scorer, "--scorer")
     detector_reg = catalogue.get("detector", request.detector, "--detector")
@@ -350,7 +353,7 @@ def _score_video(detector: Detector, video, window: int, name: str, progress: Pr
 
 
 def _safe(video_id: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in video_id)
+    return records.safe_name(video_id)  # collision-free and contained: see records.safe_name
 
 
 def _torch_threads() -> int:

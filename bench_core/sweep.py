@@ -20,6 +20,7 @@ import dataclasses
 import datetime
 import itertools
 import json
+import os
 import platform
 import shlex
 import time
@@ -29,7 +30,8 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 from bench_core import records
-from bench_core.errors import AnobenchError, UsageError
+from bench_core.config import build_config, check_seed, parse_assignments
+from bench_core.errors import AnobenchError, DamagedFile, UsageError
 from bench_core.plugins import Catalogue, get_catalogue
 from bench_core.progress import Progress
 from bench_core.run import RunPlan, RunRequest, execute, plan_run
@@ -65,6 +67,8 @@ class JobOutcome:
     error: str | None = None
     #: Raised outside the job's own code (lost worker, broken pool): not written to disk, so a re-run retries it.
     infrastructure: bool = False
+    #: The job stopped on a damaged file (e.g. its training state): (path, reason, hint), named by the sweep.
+    damaged: tuple[str, str, str | None] | None = None
 
 
 @dataclass
@@ -107,10 +111,11 @@ def parse_seeds(text: str) -> list[int]:
         if "-" in item.lstrip("-") and not item.startswith("-"):  # a range "0-4"
             low, _, high = item.partition("-")
             if low.isdigit() and high.isdigit() and int(low) <= int(high):
+                check_seed(int(high), "--seeds")
                 seeds.extend(range(int(low), int(high) + 1))
                 continue
         try:
-            seeds.append(int(item))
+            seeds.append(check_seed(int(item), "--seeds"))
         except ValueError:
             raise UsageError(f"--seeds: {item!r} is not a seed", hint="give integers or ranges, e.g. 0,1,2 or 0-4") \
                 from None
@@ -129,6 +134,22 @@ def parse_grid(items: Iterable[str]) -> list[tuple[str, list[str]]]:
             raise UsageError(f"--grid names '{key}' twice", hint="give all its values in one --grid key=a,b")
         axes[key] = split_list(values, f"--grid {key}=")
     return list(axes.items())
+
+
+def check_grid(detectors: Sequence[str], grid: Sequence[tuple[str, list[str]]], base: RunRequest,
+               catalogue: Catalogue | None = None) -> None:
+    """Check every --grid value against each detector's settings before planning, so that an unknown key or a bad
+    value is an error naming --grid (``expand`` folds grid points into the settings, whose errors name --set)."""
+    catalogue = catalogue or get_catalogue()
+    settings = parse_assignments(base.settings, "--set")
+    for detector in detectors:
+        detector_cls = catalogue.get("detector", detector, "--detectors").load()
+        build_config(detector_cls.Config, detector_cls.presets, base.preset, settings, "--set",
+                     f"detector '{detector}'")  # --set's own errors first, named as --set's
+        for key, values in grid:
+            for value in values:
+                build_config(detector_cls.Config, detector_cls.presets, base.preset, {**settings, key: value},
+                             "--grid", f"detector '{detector}'")
 
 
 def expand(base: RunRequest, detectors: Sequence[str], datasets: Sequence[str], seeds: Sequence[int],
@@ -206,7 +227,11 @@ def write_failure(job: Job, exc: BaseException) -> None:
 
 
 def load_failure(path: Path) -> dict:
-    return json.loads((Path(path) / FAILURE_FILE).read_text())
+    failure = records.read_json(Path(path) / FAILURE_FILE, "sweep failure record")
+    if not isinstance(failure, dict) or not isinstance(failure.get("error"), dict):
+        raise DamagedFile(Path(path) / FAILURE_FILE, "is not a sweep failure record (no error in it)",
+                          hint="delete it, or run the job again with --overwrite failed")
+    return failure
 
 
 # -- executing one job (in whichever process the runner chose) ---------------------------------------------------
@@ -243,16 +268,22 @@ def run_job(job: Job, threads: int | None = None, progress: Progress | None = No
         if raise_unexpected and not isinstance(exc, AnobenchError):
             raise
         message = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
-        return JobOutcome(job, "failed", time.perf_counter() - started, error=" ".join(str(message).split()))
+        damaged = (str(exc.path), exc.reason, exc.hint) if isinstance(exc, DamagedFile) else None
+        return JobOutcome(job, "failed", time.perf_counter() - started, error=" ".join(str(message).split()),
+                          damaged=damaged)
     return JobOutcome(job, "done", time.perf_counter() - started, metrics=dict(record.get("metrics", {})))
 
 
 def skipped_outcome(job: Job) -> JobOutcome:
     state = job_state(job)
-    if state == "complete":
-        metrics = records.load_record(job.path).get("metrics", {})
-        return JobOutcome(job, "skipped", metrics=metrics)
-    failure = load_failure(job.path)["error"]
+    try:
+        if state == "complete":
+            metrics = records.load_record(job.path).get("metrics", {})
+            return JobOutcome(job, "skipped", metrics=metrics if isinstance(metrics, dict) else {})
+        failure = load_failure(job.path)["error"]
+    except DamagedFile as exc:  # named (records.note_damaged); the job counts as failed until it is run again
+        records.note_damaged(exc)
+        return JobOutcome(job, "failed", error=f"{exc.message} (--overwrite always runs it again)")
     # A failed job kept by --overwrite never still counts as failed: the grid is not complete.
     return JobOutcome(job, "failed", error=f"{failure['message']} (kept from an earlier sweep; "
                                            "--overwrite failed runs it again)")
@@ -282,6 +313,8 @@ def run_sweep(jobs: Sequence[Job], runner: Runner, overwrite: str = "never", eve
     by_id: dict[str, JobOutcome] = {job.run_id: skipped_outcome(job) for job in skipped}
     for outcome in runner.run(pending, events):
         events.job_finished(outcome)
+        if outcome.damaged:  # named with the other damaged files when the CLI collects them
+            records.note_damaged(DamagedFile(*outcome.damaged))
         by_id[outcome.job.run_id] = outcome
     for job in pending:  # a runner that lost a job without saying so must not make it vanish from the summary
         by_id.setdefault(job.run_id, JobOutcome(job, "failed", error="the runner returned no result",
@@ -294,20 +327,45 @@ def log_sweep(out: Path, command: str, jobs: Sequence[Job]) -> None:
     path = Path(out) / SWEEP_LOG
     with records.exclusive(path):
         try:
-            entries = json.loads(path.read_text()) if path.is_file() else []
-        except (OSError, ValueError):
+            entries = _sweep_entries(path)
+        except DamagedFile as exc:  # keep the damaged history for its owner to look at, never overwrite it
+            aside = _aside_name(path)
+            os.replace(path, aside)
+            records.note_damaged(DamagedFile(path, f"{exc.reason}; moved aside to {aside.name} and started afresh",
+                                             hint="its earlier sweep commands are in that file"))
             entries = []
         entries = [e for e in entries if e.get("command") != command]
         entries.append({"command": command, "run_ids": sorted(job.run_id for job in jobs)})
         records.atomic_write_json(path, entries)
 
 
+def _aside_name(path: Path) -> Path:
+    """``<path>.corrupt-<UTC time>``, a name no file has yet."""
+    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    aside, number = path.with_name(f"{path.name}.corrupt-{stamp}"), 1
+    while aside.exists():
+        number += 1
+        aside = path.with_name(f"{path.name}.corrupt-{stamp}-{number}")
+    return aside
+
+
 def read_sweep_log(out: Path) -> list[dict]:
-    path = Path(out) / SWEEP_LOG
     try:
-        return json.loads(path.read_text()) if path.is_file() else []
-    except (OSError, ValueError):
+        return _sweep_entries(Path(out) / SWEEP_LOG)
+    except DamagedFile as exc:
+        records.skip_damaged(exc)
         return []
+
+
+def _sweep_entries(path: Path) -> list[dict]:
+    """The entries of a sweeps.json (none when it does not exist); a DamagedFile when it is not one."""
+    if not path.is_file():
+        return []
+    entries = records.read_json(path, "sweep log")
+    if not isinstance(entries, list) or not all(isinstance(e, dict) and isinstance(e.get("command"), str)
+                                                for e in entries):
+        raise DamagedFile(path, "is not a sweep log (a list of sweep commands)", hint="delete it")
+    return entries
 
 
 def reproduce_command(base: RunRequest, detectors: str, datasets: str, seeds: str, grid: Sequence[str]) -> str:

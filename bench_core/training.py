@@ -24,10 +24,14 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from bench_core.errors import RunFailed
+from bench_core.config import to_jsonable
+from bench_core.errors import DamagedFile, RunFailed
 
 LAST_FILE = "last.pt"
-_FORMAT = 1
+#: 2: loadable with ``weights_only=True`` (random states as tensors and plain types, no pickled numpy objects).
+_FORMAT = 2
+_KEYS = ("format", "epoch", "state", "log", "rng")
+_DELETE_HINT = "delete it to train from the start; training state is temporary"
 
 
 class TrainingDiverged(RunFailed):
@@ -69,21 +73,24 @@ class TrainingCheckpoints:
         if self.folder is None or not self.resume or not self.path.is_file():
             return None
         try:
-            saved = torch.load(self.path, map_location="cpu", weights_only=False)
+            # weights_only: a pickle planted in the run's folder must not run code on a plain 'anobench sweep'.
+            saved = torch.load(self.path, map_location="cpu", weights_only=True)
         except Exception as exc:  # a damaged file must not silently restart training under --resume
-            raise RunFailed(f"training checkpoint {self.path} cannot be read: {type(exc).__name__}: {exc}",
-                            hint="delete it to train from the start") from None
+            raise DamagedFile(self.path, f"training checkpoint cannot be read safely ({unsafe_load_reason(exc)})",
+                              hint=_DELETE_HINT + "; an older anobench wrote it, or it is not anobench's") from None
         if not isinstance(saved, dict) or saved.get("format") != _FORMAT:
-            raise RunFailed(f"{self.path} is not a training checkpoint of this anobench version",
-                            hint="delete it to train from the start")
-        rng = saved["rng"]
-        random.setstate(rng["python"])
-        np.random.set_state(rng["numpy"])
-        torch.set_rng_state(rng["torch"])
-        if rng.get("cuda") is not None and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(rng["cuda"])
-        self.last_epoch = self.resumed_from = int(saved["epoch"])
-        return {"epoch": int(saved["epoch"]), "state": saved["state"], "log": saved["log"]}
+            raise DamagedFile(self.path, "is not a training checkpoint of this anobench version", hint=_DELETE_HINT)
+        try:
+            missing = [key for key in _KEYS if key not in saved]
+            if missing:
+                raise KeyError(", ".join(missing))
+            _set_random_states(saved["rng"])
+            epoch = int(saved["epoch"])
+        except (KeyError, TypeError, ValueError, RuntimeError, AttributeError) as exc:
+            raise DamagedFile(self.path, f"is not a complete training checkpoint ({type(exc).__name__}: {exc})",
+                              hint=_DELETE_HINT) from None
+        self.last_epoch = self.resumed_from = epoch
+        return {"epoch": epoch, "state": saved["state"], "log": saved["log"]}
 
     def restore(self, parts: Mapping[str, Any]) -> tuple[int, dict]:
         """Restore the last saved epoch into ``parts`` (modules and optimisers through their state dicts, torch
@@ -92,9 +99,13 @@ class TrainingCheckpoints:
         saved = self.latest()
         if saved is None:
             return 1, {}
-        for name, part in parts.items():
-            _restore(part, saved["state"][name])
-        log = {key: list(value) if isinstance(value, list) else value for key, value in saved["log"].items()}
+        try:
+            for name, part in parts.items():
+                _restore(part, saved["state"][name])
+            log = {key: list(value) if isinstance(value, list) else value for key, value in saved["log"].items()}
+        except (KeyError, TypeError, ValueError, RuntimeError, AttributeError) as exc:
+            raise DamagedFile(self.path, f"does not fit this training ({type(exc).__name__}: {exc})",
+                              hint=_DELETE_HINT) from None
         return saved["epoch"] + 1, log
 
     def save_parts(self, epoch: int, parts: Mapping[str, Any], log: Mapping[str, Any]) -> None:
@@ -108,13 +119,8 @@ class TrainingCheckpoints:
         self.last_epoch = epoch
         if self.folder is None:
             return
-        payload = {
-            "format": _FORMAT, "epoch": epoch, "state": dict(state), "log": dict(log),
-            "rng": {
-                "python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state(),
-                "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
-            },
-        }
+        payload = {"format": _FORMAT, "epoch": int(epoch), "state": dict(state), "log": to_jsonable(dict(log)),
+                   "rng": _random_states()}
         self.folder.mkdir(parents=True, exist_ok=True)
         tmp = self.folder / f".{LAST_FILE}.tmp"
         torch.save(payload, tmp)
@@ -141,6 +147,44 @@ class TrainingCheckpoints:
         """Called by the harness once the run record is written: the run's checkpoint.pt supersedes this state."""
         if self.folder is not None and self.folder.exists():
             shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def unsafe_load_reason(exc: BaseException) -> str:
+    """Why ``torch.load(weights_only=True)`` refused a file, in a few words (torch's own message is a page)."""
+    import pickle
+
+    if isinstance(exc, pickle.UnpicklingError):
+        return "it holds Python objects other than tensors and plain values, which safe loading refuses"
+    first = (str(exc).strip().splitlines() or [""])[0]
+    return f"{type(exc).__name__}: {first[:160]}"
+
+
+def _random_states() -> dict:
+    """The global random states as tensors and plain types, which ``torch.load(weights_only=True)`` reads back."""
+    import torch
+
+    version, python_state, gauss = random.getstate()
+    name, keys, position, has_gauss, cached = np.random.get_state()
+    return {
+        "python": {"version": version, "state": torch.tensor(python_state, dtype=torch.int64), "gauss": gauss},
+        "numpy": {"name": name, "keys": torch.from_numpy(keys.astype(np.int64)), "position": int(position),
+                  "has_gauss": int(has_gauss), "cached": float(cached)},
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+    }
+
+
+def _set_random_states(rng: Mapping[str, Any]) -> None:
+    """Put back what ``_random_states`` saved."""
+    import torch
+
+    python, numpy_state = rng["python"], rng["numpy"]
+    random.setstate((int(python["version"]), tuple(int(v) for v in python["state"].tolist()), python["gauss"]))
+    np.random.set_state((str(numpy_state["name"]), numpy_state["keys"].numpy().astype(np.uint32),
+                         int(numpy_state["position"]), int(numpy_state["has_gauss"]), float(numpy_state["cached"])))
+    torch.set_rng_state(rng["torch"])
+    if rng.get("cuda") is not None and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(rng["cuda"])
 
 
 def _state_of(part: Any) -> Any:

@@ -44,10 +44,15 @@ class DecordReader:
         # 1,742 frames in 1.8 s against 3.3 s); a read that does not continue the last one seeks there first.
         if start == stop:
             return out
-        if start != self._next:
-            self._vr.seek_accurate(start)
-        for index in range(stop - start):
-            out[index] = self._vr.next().asnumpy()
+        index = 0
+        try:
+            if start != self._next:
+                self._vr.seek_accurate(start)
+            for index in range(stop - start):
+                out[index] = self._vr.next().asnumpy()
+        except Exception as exc:  # noqa: BLE001 - decord raises its own DECORDError and StopIteration on damage
+            self._next = -1  # the reader's position is unknown now: seek on the next read
+            raise undecodable(self._path, start + index, exc) from None
         self._next = stop
         return out
 
@@ -80,16 +85,54 @@ class PyAVReader:
         if start < self._next:
             self._rewind()
         out = np.empty((stop - start, self.height, self.width, 3), np.uint8)
-        for frame in self._frames:
-            index = self._next
-            self._next += 1
-            if index >= start:
-                out[index - start] = frame.to_ndarray(format="rgb24")
-            if self._next >= stop:
-                break
+        try:
+            for frame in self._frames:
+                index = self._next
+                self._next += 1
+                if index >= start:
+                    out[index - start] = frame.to_ndarray(format="rgb24")
+                if self._next >= stop:
+                    break
+        except Exception as exc:  # noqa: BLE001 - av.error.InvalidDataError and kin on damaged data
+            failed = self._next
+            self._rewind()
+            raise undecodable(self._path, failed, exc) from None
         if self._next < stop:
             raise DataError(f"{self._path}: video ends at frame {self._next}, expected {stop}", hint="re-copy the file")
         return out
+
+
+def undecodable(path: Path, frame: int, exc: BaseException) -> DataError:
+    """The one-line error for a frame the decoder failed on, naming the file and the frame."""
+    detail = (str(exc).strip().splitlines() or [""])[0]
+    return DataError(f"{path}: frame {frame} cannot be decoded ({type(exc).__name__}{': ' + detail if detail else ''})",
+                     hint="the file is damaged from there on; re-copy it, then 'anobench data check NAME --full'")
+
+
+def first_undecodable_frame(video, chunk: int = 64, task=None) -> str | None:
+    """Decode every frame of ``video`` (any ``bench_core.dataset.Video``): None when all decode, else one line
+    naming the first frame that does not (and the file, where the reader names it). ``task`` advances per frame."""
+    n_frames = len(video)
+    for start in range(0, n_frames, chunk):
+        stop = min(start + chunk, n_frames)
+        try:
+            frames = video.read(start, stop)
+            if len(frames) != stop - start:
+                return f"video '{video.id}': frames {start}-{stop - 1} gave {len(frames)} frames"
+        except DataError as exc:
+            return f"video '{video.id}': {exc}"
+        except Exception as exc:  # noqa: BLE001 - a plugin's reader: find the frame one at a time
+            for index in range(start, stop):
+                try:
+                    video.read(index, index + 1)
+                except Exception:  # noqa: BLE001
+                    break
+            else:
+                index = start
+            return f"video '{video.id}': frame {index} cannot be read ({type(exc).__name__}: {exc})"
+        if task is not None:
+            task.advance(stop - start)
+    return None
 
 
 def _check_range(path: Path, start: int, stop: int, n_frames: int) -> None:

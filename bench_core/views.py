@@ -1,26 +1,31 @@
 """Turning a dataset's videos into a detector's input (grayscale, resize), cached on disk as uint8 arrays.
 
 The cache is keyed by the dataset fingerprint, the video and the input size, so a second run reads memory-mapped
-arrays instead of decoding again, and no run ever holds more than one chunk of decoded frames in memory.
+arrays instead of decoding again, and no run ever holds more than one chunk of decoded frames in memory. Each entry
+has a sidecar with its shape, dtype and checksum, verified on every read: a damaged entry is named and rebuilt, never
+read as frames.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
+import sys
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from bench_core import records
 from bench_core.dataset import Video
 from bench_core.detector import InputSpec
 from bench_core.errors import DataError
 
-# Bump when preprocessing changes, so stale cache entries are never read.
-PREP_VERSION = 2
+# Bump when preprocessing or the entry format changes, so stale cache entries are never read. 3: verified entries.
+PREP_VERSION = 3
 CACHE_ENV = "ANOBENCH_CACHE_DIR"
 #: The views the built-in detectors read: video frames, or seed 002's binary skeleton maps.
 VIEWS = ("frames", "skeleton")
@@ -107,20 +112,101 @@ def prepare(video: Video, spec: InputSpec, dataset_key: str, chunk: int = 128) -
         .encode()
     ).hexdigest()[:24]
     path = cache_dir() / "prepared" / f"{key}.npy"
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # Process and thread in the name: sweep workers may be threads of one process preparing the same video.
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-        out = np.lib.format.open_memmap(
-            tmp, mode="w+", dtype=np.uint8, shape=(len(video), spec.channels, spec.height, spec.width)
-        )
-        for start, frames in video.iter_chunks(chunk):
-            out[start:start + len(frames)] = _to_input(frames, spec)
-        out.flush()
-        del out
-        os.replace(tmp, path)
-    frames = np.load(path, mmap_mode="r")
+    shape = (len(video), spec.channels, spec.height, spec.width)
+    frames = _read_verified(path, shape) if path.exists() else None
+    if frames is None:
+        _write_entry(path, shape, (_to_input(decoded, spec) for _, decoded in video.iter_chunks(chunk)), video.id)
+        frames = _read_verified(path, shape, rebuilt=True)
     return PreparedVideo(video.id, frames, video.info.fps, video.labels)
+
+
+# -- the verified cache: each entry ``<key>.npy`` has a sidecar ``<key>.json`` with its shape, dtype and checksum --
+
+def _new_digest():
+    """The checksum of an entry's bytes (blake2b: fast, and not fooled by a zeroed or shifted block)."""
+    return hashlib.blake2b(digest_size=16)
+
+
+def _checksum(chunks) -> str:
+    digest = _new_digest()
+    for chunk in chunks:
+        digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _sidecar(path: Path) -> Path:
+    return path.with_suffix(".json")
+
+
+def _write_entry(path: Path, shape: tuple[int, ...], chunks, video_id: str) -> None:
+    """Write the frames ``chunks`` yields as the .npy entry ``path`` with ordinary writes (a full disk is then an
+    OSError, not the SIGBUS a memory map gets), hashing them on the way; rename into place when complete."""
+    import errno
+
+    folder = path.parent
+    # Process and thread in the name: sweep workers may be threads of one process preparing the same video.
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    digest, written = _new_digest(), 0
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with open(tmp, "wb") as handle:
+            np.lib.format.write_array_header_1_0(
+                handle, {"descr": np.lib.format.dtype_to_descr(np.dtype(np.uint8)), "fortran_order": False,
+                         "shape": shape})
+            for frames in chunks:
+                data = np.ascontiguousarray(frames, dtype=np.uint8).tobytes()
+                digest.update(data)
+                handle.write(data)
+                written += len(data)
+        if written != int(np.prod(shape)):
+            raise DataError(f"video '{video_id}' gave {written} bytes of frames for its {shape} frames",
+                            hint="its frame count is wrong; check the dataset's files")
+        records.atomic_write_json(_sidecar(path), {"shape": list(shape), "dtype": "uint8",
+                                                   "checksum": digest.hexdigest(), "algorithm": "blake2b-128"})
+        os.replace(tmp, path)
+    except OSError as exc:
+        if exc.errno == errno.ENOSPC:
+            raise DataError(f"no space left on device writing the cache in {folder}",
+                            hint=f"free some space, or point {CACHE_ENV} at a folder with room") from None
+        raise DataError(f"cannot write the cache in {folder}: {exc.strerror or exc}",
+                        hint=f"check its permissions, or point {CACHE_ENV} elsewhere") from None
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+
+
+def _read_verified(path: Path, shape: tuple[int, ...], rebuilt: bool = False) -> np.ndarray | None:
+    """The entry memory-mapped once its size, shape, dtype and checksum match its sidecar; otherwise None after a
+    one-line warning naming it (the caller rebuilds it), or a DataError for an entry just written."""
+    problem = None
+    try:
+        meta = json.loads(_sidecar(path).read_text())
+        frames = np.load(path, mmap_mode="r", allow_pickle=False)
+        if tuple(meta["shape"]) != shape or tuple(frames.shape) != shape or frames.dtype != np.uint8:
+            problem = f"shape {tuple(frames.shape)} {frames.dtype}, expected {shape} uint8"
+        elif _checksum(_blocks(frames)) != meta["checksum"]:
+            problem = "its bytes do not match their checksum"
+    except FileNotFoundError:
+        problem = "it has no checksum file"
+    except (OSError, ValueError, KeyError, TypeError) as exc:  # truncated: numpy's mmap length / header errors
+        problem = f"{type(exc).__name__}: {(str(exc).splitlines() or [''])[0]}"
+    if problem is None:
+        return frames
+    if rebuilt:
+        raise DataError(f"prepared-frames cache entry {path} cannot be read back just after writing: {problem}",
+                        hint=f"check the disk, or point {CACHE_ENV} elsewhere")
+    sys.stderr.write(f"warning: prepared-frames cache entry {path} is damaged ({problem}); rebuilding it\n")
+    for stale in (path, _sidecar(path)):
+        with contextlib.suppress(FileNotFoundError):
+            stale.unlink()
+    return None
+
+
+def _blocks(frames: np.ndarray, size: int = 1 << 24):
+    """The bytes of a memory-mapped array in 16 MB blocks, so verifying a large entry never copies it whole."""
+    flat = frames.reshape(-1)
+    for start in range(0, len(flat), size):
+        yield memoryview(np.ascontiguousarray(flat[start:start + size]))
 
 
 def dataset_key(fingerprint: dict) -> str:

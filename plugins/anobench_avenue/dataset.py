@@ -122,6 +122,9 @@ def _checked_masks(path: Path):
 
     try:
         contents = scipy.io.loadmat(str(path), variable_names=["volLabel"])
+    except PermissionError as exc:
+        raise DataError(f"{path}: cannot be read ({exc.strerror or exc})", hint="check the file's permissions") \
+            from None
     except Exception as exc:  # scipy raises ValueError, TypeError, OSError or NotImplementedError (v7.3) on garbage
         raise DataError(f"{path}: not a MAT file scipy can read ({_short(exc)})", hint=_RECOPY_MASK) from None
     cell = contents.get("volLabel")
@@ -163,7 +166,11 @@ _MASK_CACHE_VERSION = 1
 def cached_mask_labels(path: Path) -> MaskLabels:
     """``read_mask_labels`` through a disk cache keyed by the file's full sha256 (mask files are small), so the
     ~0.5 s per 400 frames that loadmat takes is paid once per file, not on every check and run."""
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    try:
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError as exc:  # e.g. no read permission: name the file, not just the error
+        raise DataError(f"{path}: cannot be read ({exc.strerror or exc})", hint="check the file's permissions") \
+            from None
     entry_path = cache_dir() / "avenue" / "mask-labels" / f"v{_MASK_CACHE_VERSION}-{digest}.json"
     try:
         entry = json.loads(entry_path.read_text())
@@ -349,7 +356,7 @@ class Avenue(Dataset):
         layout_hint = ("pass --data-root DIR: the folder holding 'Avenue Dataset' and 'ground_truth_demo' as "
                        "unpacked from the official zips; see datasets/avenue.md")
         if not root.is_dir():
-            what = "is not a folder" if root.exists() else "no such folder"
+            what = "is a file, not a folder" if root.exists() else "no such folder"
             default = ("" if self._root_given
                        else "; it is the default, as neither --data-root nor ANOBENCH_DATA_ROOT was given")
             scan.problems.append(str(DataError(f"{root}: {what}{default}", hint=layout_hint)))

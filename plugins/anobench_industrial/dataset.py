@@ -363,6 +363,10 @@ def read_inventory(root: Path) -> Inventory:
     """The layout of ``root``; every deviation is a problem (one line naming the file) or a note."""
     inventory = Inventory()
     problems = inventory.problems
+    if root.is_file():
+        problems.append(f"{root}: is a file, not a folder; give the folder of your recordings with --data-root "
+                        f"(or ANOBENCH_DATA_ROOT); {LAYOUT_HINT}")
+        return inventory
     if not root.is_dir():
         problems.append(f"{root}: no such folder; put your recordings there or give --data-root "
                         f"(or ANOBENCH_DATA_ROOT); {LAYOUT_HINT}")
@@ -442,6 +446,12 @@ def _read_json(path: Path, problems: list[str]):
         return json.loads(path.read_bytes())
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         problems.append(f"{path}: malformed JSON ({exc})")
+        return None
+    except RecursionError:
+        problems.append(f"{path}: nested too deeply to be a label or split file")
+        return None
+    except OSError as exc:  # e.g. no read permission
+        problems.append(f"{path}: cannot be read ({exc.strerror or exc}); check its permissions")
         return None
 
 

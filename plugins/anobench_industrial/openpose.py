@@ -120,6 +120,9 @@ def read_people(path: str | os.PathLike) -> np.ndarray:
                         hint="the file may be truncated; re-run OpenPose on this video") from None
     except UnicodeDecodeError:
         raise DataError(f"{path}: not a text file", hint="re-run OpenPose on this video") from None
+    except RecursionError:
+        raise DataError(f"{path}: nested too deeply to be OpenPose output", hint="re-run OpenPose on this video") \
+            from None
     except OSError as exc:
         raise DataError(f"{path}: cannot be read ({exc.strerror})") from None
     return people_from_json(document, path)

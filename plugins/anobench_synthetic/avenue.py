@@ -122,7 +122,7 @@ class SyntheticAvenueVideo(Video):
         if self._frames is None:
             if not self.path.exists():
                 self._render()
-            frames = np.load(self.path, mmap_mode="r")
+            frames = np.load(self.path, mmap_mode="r", allow_pickle=False)
             expected = (self.info.n_frames, self.info.height, self.info.width, 3)
             if frames.shape != expected or frames.dtype != np.uint8:
                 raise DataError(f"cached video {self.path} holds {frames.dtype}{list(frames.shape)}, "
@@ -243,7 +243,7 @@ class SyntheticAvenue(Dataset):
                     continue
                 expected = (video.info.n_frames, video.info.height, video.info.width, 3)
                 try:
-                    frames = np.load(video.path, mmap_mode="r")
+                    frames = np.load(video.path, mmap_mode="r", allow_pickle=False)
                     shape, dtype = frames.shape, frames.dtype
                     del frames
                 except (OSError, ValueError) as exc:

@@ -298,6 +298,10 @@ class UCSDPed(Dataset):
 
     def _locate(self, scan: Scan) -> None:
         v, root, wanted = self.variant, self.data_root, self.options.layout
+        if root.is_file():
+            scan.problems.append(f"data root {root} is a file, not a folder (give the folder holding "
+                                 f"{v.folder} with --data-root or ANOBENCH_DATA_ROOT)")
+            return
         if not root.is_dir():
             scan.problems.append(
                 f"data root {root} does not exist (put the {v.folder} folder of {ARCHIVE_FOLDER} there, "
