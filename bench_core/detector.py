@@ -42,6 +42,9 @@ class Detector(abc.ABC):
     #: True when ``fit`` saves every epoch through ``self.checkpoints`` and continues from ``latest()``
     #: (``anobench run --resume``); see bench_core/training.py.
     supports_resume: ClassVar[bool] = False
+    #: Settings that make a run take a second, for contract tests (bench_core/testing.py): tiny layers, two
+    #: epochs. Not a preset: users never see it. Empty means the ``cpu`` preset with two epochs.
+    test_settings: ClassVar[dict[str, Any]] = {}
 
     def __init__(self, config: Any, device: str = "cpu", seed: int = 0):
         from bench_core.training import TrainingCheckpoints
