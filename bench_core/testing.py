@@ -61,7 +61,7 @@ def contract_config(detector_cls: type[Detector], view: str | None = None, owner
 def supported_views(detector_cls: type[Detector]) -> list[str]:
     """The views of ``VIEWS`` the detector can read: those its contract config accepts as ``view``, or, for a
     detector without a ``view`` setting, the one view its input spec names."""
-    if "view" not in {f.name for f in dataclasses.fields(detector_cls.Config)}:
+    if not _has_view_setting(detector_cls):
         return [detector_cls(contract_config(detector_cls)).input_spec.view]
     views = []
     for view in VIEWS:
@@ -131,8 +131,11 @@ class DetectorContract:
         self.detector_cls = detector_cls
         self.name = name or detector_cls.__name__
         self.seed = seed
-        self.config = contract_config(detector_cls, view, f"detector '{self.name}'")
+        owner = f"detector '{self.name}'"
+        self.config = contract_config(detector_cls, view if _has_view_setting(detector_cls) else None, owner)
         self.spec = detector_cls(self.config).input_spec
+        if view is not None and self.spec.view != view:
+            raise UsageError(f"{owner} reads the {self.spec.view} view, not {view}")
         self.view = self.spec.view
         window = self.spec.window
         self.train = [tiny_video(self.spec, window + 8, f"train{i}", seed=i) for i in range(2)]
@@ -272,6 +275,10 @@ def check_unsupported_views(detector_cls: type[Detector], name: str | None = Non
             assert "view" in text, f"{name}: the error for view {view!r} does not name the view: {text!r}"
             continue
         raise AssertionError(f"{name} accepted view={view!r} (config {config}) instead of a usage error")
+
+
+def _has_view_setting(detector_cls: type[Detector]) -> bool:
+    return "view" in {f.name for f in dataclasses.fields(detector_cls.Config)}
 
 
 def _torch_parameters(detector: Detector) -> list:
