@@ -170,6 +170,18 @@ class DetectorContract:
         """The training every check compares against (seed ``self.seed``, no checkpoints)."""
         return self.fit()
 
+    def assert_reference_scores(self, got: list[np.ndarray], when: str) -> None:
+        """Each test video's scores in ``got`` equal the reference training's bit for bit."""
+        for video, expected, scores in zip(self.test, self.reference.scores, got):
+            if scores.shape != expected.shape:
+                difference = f"{scores.shape} scores, not {expected.shape}"
+            elif np.array_equal(scores, expected):
+                continue
+            else:
+                difference = f"largest difference {np.max(np.abs(scores - expected)):.3g}"
+            raise AssertionError(f"{self.name}: {when}, video '{video.id}' scores differently from the reference "
+                                 f"training ({difference})")
+
     # -- the checks --------------------------------------------------------------------------------------------
 
     def check_scores(self) -> None:
@@ -188,10 +200,7 @@ class DetectorContract:
         again = self.fit()
         assert again.log == self.reference.log, (
             f"{self.name}: two trainings with seed {self.seed} logged {self.reference.log} and {again.log}")
-        for video, first, second in zip(self.test, self.reference.scores, again.scores):
-            assert np.array_equal(first, second), (
-                f"{self.name}: two trainings with seed {self.seed} score video '{video.id}' differently "
-                f"(largest difference {np.max(np.abs(first - second)):.3g})")
+        self.assert_reference_scores(again.scores, f"trained twice with seed {self.seed}")
         first, other = _torch_parameters(self.new_detector()), _torch_parameters(self.new_detector(self.seed + 1))
         if first:
             assert any(not _torch_equal(a, b) for a, b in zip(first, other)), (
@@ -204,10 +213,7 @@ class DetectorContract:
         self.reference.detector.save(path)
         restored = self.new_detector(seed=self.seed + 1)
         restored.load(path)
-        for video, expected, got in zip(self.test, self.reference.scores, self.scores_of(restored)):
-            assert np.array_equal(expected, got), (
-                f"{self.name}: after save and load, video '{video.id}' scores differently "
-                f"(largest difference {np.max(np.abs(expected - got)):.3g}); load does not restore the state")
+        self.assert_reference_scores(self.scores_of(restored), "after save and load (load does not restore the state)")
 
     def check_resume(self, folder: Path) -> None:
         """For a detector with ``supports_resume``: a training interrupted after its first epoch and resumed
@@ -230,10 +236,7 @@ class DetectorContract:
         assert 1 not in resumed_checkpoints.saved, f"{self.name}: the resumed training ran epoch 1 again"
         assert resumed.log == self.reference.log, (
             f"{self.name}: resumed training logged {resumed.log}, uninterrupted {self.reference.log}")
-        for video, expected, got in zip(self.test, self.reference.scores, resumed.scores):
-            assert np.array_equal(expected, got), (
-                f"{self.name}: after an interruption and resume, video '{video.id}' scores differently from an "
-                f"uninterrupted training (largest difference {np.max(np.abs(expected - got)):.3g})")
+        self.assert_reference_scores(resumed.scores, "after an interruption and resume")
 
     def check_short_videos(self) -> None:
         """Videos of 1 frame, one frame short of a window, exactly a window and a little longer get

@@ -42,14 +42,7 @@ def normal_train() -> list[PreparedVideo]:
     return [square_video(80, start=0, vid="a"), square_video(80, start=7, row=4, vid="b")]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """These models are too small to gain from a second thread, and on a busy machine the idle-waiting of
-    torch's thread pool makes them several times slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

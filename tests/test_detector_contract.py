@@ -15,7 +15,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from bench_core import Detector, InputSpec, hookimpl
 from bench_core.plugins import get_catalogue, pm
@@ -32,14 +31,7 @@ CASES = [pytest.param(name, view, id=f"{name}-{view}") for name, cls in DETECTOR
 _contracts: dict[tuple[str, str], DetectorContract] = {}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """Results are reproducible at a fixed thread count; and tiny models only lose time to a second thread."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-    _contracts.clear()
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def contract(name: str, view: str) -> DetectorContract:

@@ -35,12 +35,7 @@ def sway_video(n: int, vid: str = "v", period: int = 12) -> PreparedVideo:
     return PreparedVideo(vid, frames, fps=30.0)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_paper_preset_shapes_and_batch_norm():

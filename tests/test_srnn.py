@@ -30,12 +30,7 @@ def square_video(n: int, vid: str = "v") -> PreparedVideo:
     return PreparedVideo(vid, frames, fps=25.0)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _coder(temporal_weight: float, n_layers: int = 1, sparsity: float = 0.05) -> TemporallyCoherentSparseCoding:

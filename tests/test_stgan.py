@@ -44,13 +44,7 @@ def normal_train() -> list[PreparedVideo]:
     return [square_video(40, vid="a"), square_video(40, start=5, vid="b")]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    # Tiny models: a second thread only adds pool wake-ups on a busy machine.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
