@@ -15,8 +15,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from typer.testing import CliRunner
 
 from bench_core import Detector, InputSpec, hookimpl
+from bench_core.cli import build_app
 from bench_core.plugins import get_catalogue, pm
 from bench_core.testing import DetectorContract, check_unsupported_views, supported_views
 from bench_core.views import check_view, window_frames
@@ -77,6 +79,15 @@ def test_videos_shorter_than_the_window_get_one_score(name, view):
 @pytest.mark.parametrize("name, cls", [pytest.param(name, cls, id=name) for name, cls in DETECTORS])
 def test_a_view_the_detector_lacks_is_a_one_line_usage_error(name, cls):
     check_unsupported_views(cls, name)
+
+
+def test_a_dataset_without_the_detectors_view_is_a_one_line_usage_error(toy_plugin, tmp_path):
+    """The harness's side of views: a run stops before preparing anything when the dataset lacks the view."""
+    result = CliRunner().invoke(build_app(), [
+        "run", "--detector", "ae", "--dataset", "toy-dataset", "--out", str(tmp_path), "--set", "view=skeleton"])
+    assert result.exit_code == 2
+    assert result.output.strip().splitlines() == [
+        "error: detector 'ae' needs view 'skeleton', which dataset 'toy-dataset' lacks (it offers: frames)"]
 
 
 # -- the contract can fail: broken toy detectors -----------------------------------------------------------------
@@ -187,6 +198,11 @@ def broken_detectors():
         yield lambda cls: get_catalogue().get("detector", f"toy-{cls.__name__.lower()}").load()
     finally:
         pm.unregister(name="broken-detectors")
+
+
+def test_the_cases_come_from_the_registry_so_a_new_detector_needs_no_edit(broken_detectors):
+    names = [name for name, _ in _registered_detectors()]
+    assert "toy-leveldetector" in names and "toy-nondeterministic" in names
 
 
 def test_a_detector_that_keeps_the_contract_passes_every_check(broken_detectors, tmp_path):
