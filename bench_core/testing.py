@@ -3,25 +3,27 @@ registered detector (tests/test_detector_contract.py) and that a plugin's tests 
 
 Each check trains the detector at its ``test_settings`` (settings that make a run take a second) on a few tiny
 generated videos of one view, through the Detector API directly (no harness, no dataset), and raises
-``AssertionError`` saying what the detector got wrong. Run them at one torch thread (``torch.set_num_threads(1)``):
+``AssertionError`` saying what the detector got wrong. Run them at one torch thread (``torch_threads(1)``):
 results are reproducible only at a fixed thread count. For example, in a plugin's tests::
 
     import pytest
-    from bench_core.testing import DetectorContract, supported_views
+    from bench_core.testing import DetectorContract, supported_views, torch_threads
     from anobench_example.detector import FrameDifference
 
     @pytest.mark.parametrize("view", supported_views(FrameDifference))
     def test_contract(view, tmp_path):
-        DetectorContract(FrameDifference, view).check_all(tmp_path)
+        with torch_threads(1):
+            DetectorContract(FrameDifference, view).check_all(tmp_path)
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 
@@ -37,6 +39,19 @@ from bench_core.views import VIEWS, PreparedVideo
 FALLBACK_EPOCHS = 2
 #: A view no detector can have, for the check that asking for one is a usage error.
 UNKNOWN_VIEW = "no-such-view"
+
+
+@contextlib.contextmanager
+def torch_threads(n: int = 1) -> Iterator[None]:
+    """Torch at ``n`` threads inside the block, as it was after."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
 
 
 def contract_config(detector_cls: type[Detector], view: str | None = None, owner: str | None = None) -> Any:

@@ -32,9 +32,7 @@ def one_torch_thread():
     """Torch at one thread for a test module (``pytestmark = pytest.mark.usefixtures("one_torch_thread")``):
     results are reproducible only at a fixed thread count, tiny models gain nothing from a second thread, and on a
     busy machine the idle-waiting of torch's thread pool makes them several times slower."""
-    import torch  # not at the top: collecting the tests that never train must not import torch
+    from bench_core.testing import torch_threads
 
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+    with torch_threads(1):
+        yield
