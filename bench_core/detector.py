@@ -45,6 +45,9 @@ class Detector(abc.ABC):
     #: Set by the harness around ``score`` when a scorer needs per-pixel anomaly maps and ``provides_maps()``;
     #: ``emit_maps`` hands it the maps (see bench_core/localization.py). None otherwise.
     map_sink: Callable[[np.ndarray], None] | None = None
+    #: Settings that make a run take a second, for contract tests (bench_core/testing.py): tiny layers, two
+    #: epochs. Not a preset: users never see it. Empty means the ``cpu`` preset with two epochs.
+    test_settings: ClassVar[dict[str, Any]] = {}
 
     def __init__(self, config: Any, device: str = "cpu", seed: int = 0):
         from bench_core.training import TrainingCheckpoints

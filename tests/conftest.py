@@ -1,4 +1,4 @@
-"""Shared fixtures: an isolated cache, and the toy plugin registered as an inline plugin object."""
+"""Shared fixtures: an isolated cache, the toy plugin registered as an inline plugin object, one torch thread."""
 
 from __future__ import annotations
 
@@ -25,3 +25,14 @@ def toy_plugin():
         yield
     finally:
         pm.unregister(name="toy")
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Torch at one thread for a test module (``pytestmark = pytest.mark.usefixtures("one_torch_thread")``):
+    results are reproducible only at a fixed thread count, tiny models gain nothing from a second thread, and on a
+    busy machine the idle-waiting of torch's thread pool makes them several times slower."""
+    from bench_core.testing import torch_threads
+
+    with torch_threads(1):
+        yield

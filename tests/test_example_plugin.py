@@ -123,6 +123,17 @@ def test_frame_difference_refuses_misuse_with_actionable_errors(example_source):
     assert detector.score(noisy_video("single-frame", 1, 0), Progress()).shape == (1,)
 
 
+def test_frame_difference_keeps_the_detector_contract(example_source, tmp_path):
+    """A third-party detector runs the same contract checks as the built-ins, from bench_core.testing; without
+    test_settings it is checked at its cpu preset."""
+    from anobench_example.detector import FrameDifference
+
+    from bench_core.testing import DetectorContract, supported_views
+
+    assert supported_views(FrameDifference) == ["frames"]
+    DetectorContract(FrameDifference, "frames", name="frame-difference").check_all(tmp_path)
+
+
 def test_frame_difference_runs_through_the_harness(example_source, toy_plugin, tmp_path):
     from bench_core.run import RunRequest, run
 

@@ -1,4 +1,7 @@
-"""The srnn detector (SRNN-style temporally-coherent sparse coding) on tiny configs and hand-made frames."""
+"""The srnn detector (SRNN-style temporally-coherent sparse coding) on tiny configs and hand-made frames.
+
+The checks every detector shares (determinism, save/load, resume, short videos, views) are the detector contract:
+tests/test_detector_contract.py."""
 
 from __future__ import annotations
 
@@ -27,12 +30,7 @@ def square_video(n: int, vid: str = "v") -> PreparedVideo:
     return PreparedVideo(vid, frames, fps=25.0)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _coder(temporal_weight: float, n_layers: int = 1, sparsity: float = 0.05) -> TemporallyCoherentSparseCoding:
@@ -109,19 +107,10 @@ def test_every_frame_scored_and_an_intruder_scores_higher(trained):
     assert np.all(summed.score(video, Progress()) >= scores - 1e-9)
 
 
-def test_same_seed_identical_and_save_load_round_trip(tmp_path):
-    config = dataclasses.replace(TINY, epochs=2)
-    first, second = SRNN(config, seed=2), SRNN(config, seed=2)
-    assert first.fit([square_video(40)], Progress()) == second.fit([square_video(40)], Progress())
-    video = square_video(20)
-    expected = first.score(video, Progress())
-    np.testing.assert_array_equal(second.score(video, Progress()), expected)
-    first.save(tmp_path / "s.pt")
-    restored = SRNN(config, seed=7)
-    restored.load(tmp_path / "s.pt")
-    np.testing.assert_array_equal(restored.score(video, Progress()), expected)
+def test_a_checkpoint_of_other_settings_is_refused(trained, tmp_path):
+    trained.save(tmp_path / "s.pt")
     with pytest.raises(UsageError, match="n_atoms=32 \\(now 16\\)"):
-        SRNN(dataclasses.replace(config, n_atoms=16)).load(tmp_path / "s.pt")
+        SRNN(dataclasses.replace(TINY, n_atoms=16)).load(tmp_path / "s.pt")
 
 
 def test_presets_views_and_validation():

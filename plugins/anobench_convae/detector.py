@@ -182,6 +182,9 @@ class ConvAE(Detector):
     }
     version = "1"
     supports_resume = True
+    test_settings = {"input_size": 32, "window": 4, "channels": (8, 8, 4), "kernel_sizes": (5, 3, 3),
+                     "first_stride": 2, "temporal_strides": (1,), "epochs": 2, "batch_size": 16,
+                     "optimizer": "adam", "lr": 1e-3, "weight_decay": 0.0}
 
     def __init__(self, config: Config, device: str = "cpu", seed: int = 0):
         super().__init__(config, device, seed)

@@ -159,6 +159,7 @@ class _FramewiseDetector(Detector):
     }
     version = "1"
     supports_resume = True
+    test_settings = {"latent_dim": 4, "channels": (4, 8), "epochs": 2, "batch_size": 16}
     variational: ClassVar[bool]
     name: ClassVar[str]
 

@@ -207,6 +207,8 @@ class LSTMVAE(Detector):
     }
     version = "1"
     supports_resume = True
+    test_settings = {"window": 4, "latent_dim": 4, "lstm_units": 8, "feature_dim": 8, "channels": (4, 4), "epochs": 2,
+                     "batch_size": 8}
 
     def __init__(self, config: Config, device: str = "cpu", seed: int = 0):
         super().__init__(config, device, seed)

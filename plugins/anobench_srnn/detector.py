@@ -212,6 +212,7 @@ class SRNN(Detector):
     }
     version = "1"
     supports_resume = True
+    test_settings = {"n_atoms": 16, "n_layers": 3, "sequence_length": 4, "train_stride": 3, "epochs": 2, "batch_size": 16}
 
     def __init__(self, config: Config, device: str = "cpu", seed: int = 0):
         super().__init__(config, device, seed)

@@ -362,6 +362,8 @@ class STGAN(Detector):
     }
     version = "1"
     supports_resume = True
+    test_settings = {"input_size": 16, "window": 2, "channels": (4, 8), "latent_channels": 4, "epochs": 2,
+                     "batch_size": 16, "train_stride": 2, "g_lr": 1e-3, "d_lr": 4e-3}
     # Added after the published runs; 0 trains exactly as before, so those runs keep their ids.
     neutral_settings = {"instance_noise": 0.0, "recon_loss": "l1"}
 
