@@ -445,7 +445,9 @@ def cmd_data_generate(
         raise UsageError(f"dataset '{dataset}' is not generated", hint="generated datasets: " + ", ".join(generators))
     values = parse_assignments(data_options, "--data-option")
     values["seed"] = str(seed)
-    options = build_config(dataset_cls.Options, {}, None, values, "--data-option", f"dataset '{dataset}'")
+    # A loader of real files that can also write a generated copy takes its generator's options here.
+    options_cls = getattr(dataset_cls, "GenerateOptions", None) or dataset_cls.Options
+    options = build_config(options_cls, {}, None, values, "--data-option", f"dataset '{dataset}'")
     written = dataset_cls.generate(str(out), seed, options)
     stderr().print(f"wrote {len(written)} files to {out}")
 
