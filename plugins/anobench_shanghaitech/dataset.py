@@ -25,12 +25,12 @@ from pathlib import Path
 import numpy as np
 
 from bench_core.dataset import GENERATED_MARKER, Dataset, DatasetOptions, Video, VideoInfo
-from bench_core.errors import DataError, UsageError, did_you_mean
+from bench_core.errors import DataError
 from bench_core.records import atomic_write_json
 from bench_core.video_io import FrameFolderReader, image_size, open_video
 from bench_core.views import cache_dir
 
-from anobench_avenue.dataset import CONTENT_HASH, content_hash, probe_video
+from anobench_avenue.dataset import CONTENT_HASH, _memoised, content_hash, probe_video
 
 DEFAULT_DATA_ROOT = os.path.join("datasets", "shanghaitech")
 TRAIN_VIDEOS = "training/videos"
@@ -255,10 +255,7 @@ class ShanghaiTech(Dataset):
     version = "1"
 
     def __init__(self, name: str, options: ShanghaiTechOptions):
-        super().__init__(name, options)
-        if self.label_convention not in self.label_conventions:
-            raise UsageError(f"dataset '{name}' has no label convention '{self.label_convention}'",
-                             hint=did_you_mean(self.label_convention, self.label_conventions))
+        super().__init__(name, options)  # make_dataset has refused a label convention other than 'frame'
         self._root_given = bool(options.data_root)
         options.data_root = options.data_root or DEFAULT_DATA_ROOT
         options.label_convention = self.label_convention
@@ -266,7 +263,7 @@ class ShanghaiTech(Dataset):
         self._listings: dict[Path, FrameListing] = {}
         self._probes: dict[Path, object] = {}
         self._labels: dict[str, np.ndarray | DataError] = {}
-        self._pixel_checked: dict[str, DataError | None] = {}
+        self._pixel_checked: dict[str, None | DataError] = {}
         self._fingerprint: dict | None = None
 
     @property
@@ -377,15 +374,7 @@ class ShanghaiTech(Dataset):
         return self._listings[folder]
 
     def _probe(self, path: Path):
-        if path not in self._probes:
-            try:
-                self._probes[path] = probe_video(path)
-            except DataError as exc:
-                self._probes[path] = exc
-        result = self._probes[path]
-        if isinstance(result, DataError):
-            raise result
-        return result
+        return _memoised(self._probes, path, lambda: probe_video(path))
 
     def _folder_info(self, video_id: str, folder: Path) -> VideoInfo:
         listing = self._listing(folder)
@@ -405,15 +394,7 @@ class ShanghaiTech(Dataset):
     def frame_labels(self, video_id: str) -> np.ndarray:
         """Per-frame 0/1 labels (read-only int8) of test video ``video_id`` from its ``test_frame_mask`` file,
         checked against the frame count. Raises DataError naming the file at fault."""
-        if video_id not in self._labels:
-            try:
-                self._labels[video_id] = self._read_frame_labels(video_id)
-            except DataError as exc:
-                self._labels[video_id] = exc
-        result = self._labels[video_id]
-        if isinstance(result, DataError):
-            raise result
-        return result
+        return _memoised(self._labels, video_id, lambda: self._read_frame_labels(video_id))
 
     def _read_frame_labels(self, video_id: str) -> np.ndarray:
         path = self.scan.frame_masks.get(video_id)
@@ -435,14 +416,7 @@ class ShanghaiTech(Dataset):
     def pixel_mask_array(self, video_id: str) -> np.ndarray:
         """The memory-mapped (frames, height, width) 0/1 masks of test video ``video_id``, checked once."""
         path = self.scan.pixel_masks[video_id]
-        if video_id not in self._pixel_checked:
-            try:
-                self._check_pixel_masks(video_id, path)
-                self._pixel_checked[video_id] = None
-            except DataError as exc:
-                self._pixel_checked[video_id] = exc
-        if self._pixel_checked[video_id] is not None:
-            raise self._pixel_checked[video_id]
+        _memoised(self._pixel_checked, video_id, lambda: self._check_pixel_masks(video_id, path))
         return _load_array(path, mmap=True)
 
     def _check_pixel_masks(self, video_id: str, path: Path) -> None:

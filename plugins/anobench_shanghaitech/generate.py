@@ -16,15 +16,13 @@ wrong-way walkers, throws, loiterers), and a pixel mask marks the pixels their a
 
 from __future__ import annotations
 
-import json
 import os
-import shutil
 from pathlib import Path
 
 import numpy as np
 
 from bench_core.dataset import GENERATED_MARKER
-from bench_core.errors import UsageError
+from bench_core.generated import clear_generated_copy
 from bench_core.records import atomic_write_json
 
 from anobench_shanghaitech.dataset import (FRAME_MASKS, PIXEL_MASKS, TEST_FRAMES, TRAIN_FRAMES, TRAIN_VIDEOS,
@@ -36,21 +34,6 @@ FPS = 24.0
 JPEG_QUALITY = 95
 #: The folders this generator owns under --out: a copy written again replaces them whole.
 OWNED = ("training", "testing")
-
-
-def _check_out(out: Path) -> None:
-    hint = "pass --out a new or empty folder; nothing was written"
-    if out.exists() and not out.is_dir():
-        raise UsageError(f"{out}: exists and is not a folder", hint=hint)
-    if not out.exists() or not any(out.iterdir()):
-        return
-    try:
-        marker = json.loads((out / GENERATED_MARKER).read_text())
-        if marker.get("generator") != GENERATOR_NAME:
-            raise ValueError(marker.get("generator"))
-    except (OSError, ValueError, AttributeError):
-        raise UsageError(f"{out}: is not empty, and is not a folder written by 'anobench data generate "
-                         f"{GENERATOR_NAME}'", hint=hint) from None
 
 
 def write_jpegs(folder: Path, frames: np.ndarray) -> list[Path]:
@@ -81,9 +64,7 @@ def write_shanghaitech_layout(out: Path, seed: int, options: ShanghaiTechGenerat
     from anobench_synthetic.render import ANOMALY_KINDS, GeneratorParams, build_scene, plan_video, render_video
 
     out = Path(out)
-    _check_out(out)
-    for name in OWNED:
-        shutil.rmtree(out / name, ignore_errors=True)
+    clear_generated_copy(out, GENERATOR_NAME, OWNED)
     out.mkdir(parents=True, exist_ok=True)
     marker = {"generator": GENERATOR_NAME, "generator_version": GENERATOR_VERSION, "seed": seed,
               "options": {k: v for k, v in vars(options).items() if k not in ("data_root", "label_convention")},
