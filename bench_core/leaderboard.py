@@ -109,8 +109,9 @@ def reproduce_command(record: dict, out: str) -> str:
         parts += ["--set", item]
     options = record["dataset"].get("options", {})
     for key, value in options.items():
-        if key != "data_root" and value not in ("", None) and key != "label_convention":
-            parts += ["--data-option", f"{key}={value}"]
+        if key != "data_root" and value not in ("", None, []) and key != "label_convention":
+            # A list option (scenes, anomalies) as --data-option takes it: comma-separated, not Python's repr.
+            parts += ["--data-option", f"{key}={_option_text(value)}"]
     protocol = record["protocol"]
     if protocol.get("label_convention") and options.get("label_convention"):
         parts += ["--data-option", f"label_convention={protocol['label_convention']}"]

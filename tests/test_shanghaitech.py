@@ -285,3 +285,23 @@ def test_prepare_decodes_chunks_that_stay_under_the_byte_cap():
     first = prepare(capped, spec, "chunks-a")
     assert capped.reads == [25, 25, 10] and 25 * 480 * 856 * 3 <= CHUNK_BYTES < 32 << 20
     np.testing.assert_array_equal(prepare(one_by_one, spec, "chunks-b", chunk=1).frames, first.frames)
+
+
+def test_a_leaderboard_command_reruns_a_per_scene_run():
+    from bench_core.config import parse_assignments
+    from bench_core.leaderboard import reproduce_command
+
+    record = {"detector": {"name": "conv-ae", "settings": []}, "dataset": {"name": "shanghaitech", "options": {
+        "data_root": "/d", "label_convention": "", "scenes": ["01", "04"], "training": "auto"}},
+        "preset": "cpu", "seed": 0, "protocol": {"normalization": "minmax-per-video"}, "device": "cpu",
+        "timing": {"torch_threads": 1}}
+    command = reproduce_command(record, "results")
+    assert "--data-option scenes=01,04" in command
+    options = [part.split(" ", 1)[1] for part in command.split(" --")[1:] if part.startswith("data-option")]
+    assert load_options(parse_assignments(options, "--data-option")).scenes == ("01", "04")
+
+
+def load_options(values):
+    from bench_core.config import build_config
+
+    return build_config(ShanghaiTech.Options, {}, None, values, "--data-option", "dataset 'shanghaitech'")
