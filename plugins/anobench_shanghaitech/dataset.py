@@ -468,7 +468,7 @@ class ShanghaiTech(Dataset):
             notes.append(f"{self.root}: a generated copy written by 'anobench data generate shanghaitech', not the "
                          "official footage; its results are not comparable with published figures")
         selected = {split: self._selected(found) for split, found in (("train", scan.train), ("test", scan.test))}
-        if self.options.scenes:
+        if self.options.scenes and not self._scene_problems():
             notes.append(f"scenes {', '.join(self.options.scenes)} only: {len(selected['train'])} training and "
                          f"{len(selected['test'])} test videos (the per-scene protocol)")
         elif not generated and scan.training is not None:
