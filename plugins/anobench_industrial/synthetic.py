@@ -29,7 +29,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from bench_core.dataset import GENERATED_MARKER
-from bench_core.generated import clear_generated_copy
+from bench_core.errors import UsageError
 from bench_core.records import atomic_write_json
 from bench_core.views import cache_dir
 
@@ -400,10 +400,27 @@ MARKER_FORMAT = "industrial"
 WRITTEN = ("videos", "openpose", "split.json", "labels.json")
 
 
-def clear_previous_copy(out: Path) -> None:
-    """Make ``out`` ready to write into: missing, empty, or a copy this generator wrote (whose files are removed).
-    Anything else is refused, which keeps the generator off a folder of real recordings."""
-    clear_generated_copy(out, GENERATOR_NAME, WRITTEN)
+def clear_previous_copy(out: Path, generator: str = GENERATOR_NAME, written: tuple[str, ...] = WRITTEN) -> None:
+    """Make ``out`` ready to write into: missing, empty, or a copy ``generator`` wrote (whose ``written`` files and
+    folders are removed). Anything else is refused, which keeps a generator off a folder of real recordings."""
+    hint = "pass --out a new or empty folder; nothing was written"
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"{out}: exists and is not a folder", hint=hint)
+    if not out.is_dir() or not any(out.iterdir()):
+        return
+    try:
+        marker = json.loads((out / GENERATED_MARKER).read_text())
+        if marker.get("generator") != generator:
+            raise ValueError(marker.get("generator"))
+    except (OSError, ValueError, AttributeError):
+        raise UsageError(f"{out}: is not empty, and is not a folder written by 'anobench data generate "
+                         f"{generator}'", hint=hint) from None
+    for name in written:
+        path = out / name
+        if path.is_dir():
+            shutil.rmtree(path)
+        else:
+            path.unlink(missing_ok=True)
 
 
 def write_dataset(out: Path, params: dict) -> list[str]:

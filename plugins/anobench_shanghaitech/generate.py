@@ -22,7 +22,6 @@ from pathlib import Path
 import numpy as np
 
 from bench_core.dataset import GENERATED_MARKER
-from bench_core.generated import clear_generated_copy
 from bench_core.records import atomic_write_json
 
 from anobench_shanghaitech.dataset import (FRAME_MASKS, PIXEL_MASKS, TEST_FRAMES, TRAIN_FRAMES, TRAIN_VIDEOS,
@@ -60,11 +59,12 @@ def _save_npy(path: Path, array: np.ndarray) -> None:
 
 def write_shanghaitech_layout(out: Path, seed: int, options: ShanghaiTechGenerateOptions) -> list[Path]:
     """Write the generated copy and return the files written, the marker last."""
+    from anobench_industrial.synthetic import clear_previous_copy
     from anobench_synthetic.export import anomaly_masks, encode_avi
     from anobench_synthetic.render import ANOMALY_KINDS, GeneratorParams, build_scene, plan_video, render_video
 
     out = Path(out)
-    clear_generated_copy(out, GENERATOR_NAME, OWNED)
+    clear_previous_copy(out, GENERATOR_NAME, OWNED)
     out.mkdir(parents=True, exist_ok=True)
     marker = {"generator": GENERATOR_NAME, "generator_version": GENERATOR_VERSION, "seed": seed,
               "options": {k: v for k, v in vars(options).items() if k not in ("data_root", "label_convention")},
