@@ -168,6 +168,8 @@ def cmd_run(
     scorers: List[str] = typer.Option(["frame-auroc"], "--scorer", help="Scorer(s) to apply (repeatable)."),
     out: Path = typer.Option(Path("results"), "--out", help="Results folder; runs go to OUT/dataset/detector/id."),
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
+    threads: int = typer.Option(1, "--threads", min=1, help="torch threads; CPU results depend on it, so it is "
+                                                            "part of the run id (default 1, as published runs)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Run again even if this exact run is complete."),
     resume: bool = typer.Option(False, "--resume",
                                 help="Continue an interrupted training from its last epoch checkpoint."),
@@ -181,8 +183,8 @@ def cmd_run(
     request = RunRequest(
         detector=detector, dataset=dataset, preset=preset, seed=seed, settings=list(settings),
         data_options=list(data_options), data_root=data_root, normalization=normalization,
-        smoothing_sigma=smoothing_sigma, scorers=tuple(scorers), out=out, device=device, overwrite=overwrite,
-        resume=resume,
+        smoothing_sigma=smoothing_sigma, scorers=tuple(scorers), out=out, device=device, threads=threads,
+        overwrite=overwrite, resume=resume,
     )
     err = stderr()
     plan = plan_run(request)
@@ -259,8 +261,9 @@ def cmd_sweep(
     seeds: str = typer.Option("0", "--seeds", help="Comma-separated seeds or ranges, e.g. 0,1,2 or 0-4."),
     preset: str = typer.Option("cpu", "--preset", help="Detector preset: 'paper' or 'cpu'."),
     settings: List[str] = typer.Option([], "--set", help="Detector setting key=value for every job (repeatable)."),
-    grid: List[str] = typer.Option([], "--grid", help="An extra axis over a detector setting: key=v1,v2 "
-                                                     "(repeatable; the grid is the product of all axes)."),
+    grid: List[str] = typer.Option([], "--grid", help="An extra axis over a detector setting: key=v1,v2, or over "
+                                                     "a dataset option: data.key=v1,v2 (repeatable; the grid is the "
+                                                     "product of all axes)."),
     data_options: List[str] = typer.Option([], "--data-option", help="Dataset option key=value (repeatable)."),
     data_root: Optional[str] = typer.Option(None, "--data-root", envvar="ANOBENCH_DATA_ROOT",
                                             help="Folder holding the datasets' files."),
@@ -276,8 +279,9 @@ def cmd_sweep(
     scheduler: Optional[str] = typer.Option(None, "--scheduler", help="Dask scheduler address, e.g. tcp://HOST:8786; "
                                                                       "without it a local cluster is started."),
     workers: Optional[int] = typer.Option(None, "--workers", min=1, help="Parallel jobs (process pool, local cluster)."),
-    threads_per_job: Optional[int] = typer.Option(None, "--threads-per-job", min=1,
-                                                  help="torch threads per job (default: cores // workers)."),
+    threads: int = typer.Option(1, "--threads", "--threads-per-job", min=1,
+                                help="torch threads of every job, part of its run id (default 1; "
+                                     "--threads-per-job is its old name)."),
     retries: int = typer.Option(1, "--retries", min=0, help="Dask: extra attempts for a job whose worker failed."),
     leaderboard: Optional[Path] = typer.Option(None, "--leaderboard", help="Write OUT's leaderboard to this markdown "
                                                                            "file when the sweep ends."),
@@ -293,7 +297,7 @@ def cmd_sweep(
     base = RunRequest(
         detector="", dataset="", preset=preset, settings=list(settings), data_options=list(data_options),
         data_root=data_root, normalization=normalization, smoothing_sigma=smoothing_sigma, scorers=tuple(scorers),
-        out=out, device=device,
+        out=out, device=device, threads=threads,
     )
     if overwrite not in sweep.OVERWRITE_POLICIES:
         from bench_core.errors import UsageError
@@ -303,7 +307,7 @@ def cmd_sweep(
     sweep.check_grid(sweep.split_list(detectors, "--detectors"), sweep.parse_grid(grid), base, catalogue)
     requests = sweep.expand(base, sweep.split_list(detectors, "--detectors"), sweep.split_list(datasets, "--datasets"),
                             sweep.parse_seeds(seeds), sweep.parse_grid(grid))
-    the_runner = sweep.load_runner(runner, RunnerOptions(workers=workers, threads_per_job=threads_per_job,
+    the_runner = sweep.load_runner(runner, RunnerOptions(workers=workers, threads_per_job=threads,
                                                          scheduler=scheduler, retries=retries), catalogue)
     jobs = sweep.plan_jobs(requests, catalogue)
     pending, skipped = sweep.to_run(jobs, overwrite)
@@ -515,9 +519,11 @@ def cmd_data_generate(
         generators = [r.name for r in catalogue.all("dataset") if r.load().can_generate()]
         raise UsageError(f"dataset '{dataset}' is not generated", hint="generated datasets: " + ", ".join(generators))
     values = parse_assignments(data_options, "--data-option")
-    if "seed" in {f.name for f in dataclasses.fields(dataset_cls.Options)}:  # else generate() takes it alone
+    # A loader of real files that can also write a generated copy takes its generator's options here.
+    options_cls = getattr(dataset_cls, "GenerateOptions", None) or dataset_cls.Options
+    if "seed" in {f.name for f in dataclasses.fields(options_cls)}:  # else generate() takes it alone
         values["seed"] = str(seed)
-    options = build_config(dataset_cls.Options, {}, None, values, "--data-option", f"dataset '{dataset}'")
+    options = build_config(options_cls, {}, None, values, "--data-option", f"dataset '{dataset}'")
     written = dataset_cls.generate(str(out), seed, options)
     stderr().print(f"wrote {len(written)} files to {out}")
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from bench_core.errors import DamagedFile, UsageError
 from bench_core.records import RECORD_FILE, RUN_KEYS, iter_records, read_json, read_scores, skip_damaged
+from bench_core.run import DEFAULT_THREADS
 
 CONFIDENCE = 0.95
 #: The localization scorers' headline metrics (pixel-auroc, region), in table order, with their column titles.
@@ -44,6 +45,9 @@ class Row:
     by_kind: list[dict[str, float]] = field(default_factory=list)
     #: Per localization metric the runs report (LOCALIZATION_METRICS), one value per run (None: not available).
     localization: dict[str, list] = field(default_factory=dict)
+    #: Where the runs executed, e.g. "cpu, 1 thread": CPU results depend on the thread count, so runs that differ
+    #: in it (or in device) are never pooled into one row.
+    compute: str = ""
 
     def kind_summaries(self) -> dict[str, dict]:
         kinds = sorted({kind for run in self.by_kind for kind in run})
@@ -58,7 +62,7 @@ class Row:
             "frame_auroc_micro": summarise(self.micro), "frame_auroc_micro_ci95": t_interval(self.micro),
             "frame_auroc_macro": summarise(self.macro),
             "aupr": summarise(self.aupr), "eer": summarise(self.eer), "inference_fps": summarise(self.fps),
-            "published": self.published, "runs": self.runs,
+            "published": self.published, "compute": self.compute, "runs": self.runs,
             **({"frame_auroc_by_kind": self.kind_summaries()} if self.by_kind else {}),
             **{name: summarise(values) for name, values in self.localization.items()},
         }
@@ -110,8 +114,9 @@ def reproduce_command(record: dict, out: str) -> str:
         parts += ["--set", item]
     options = record["dataset"].get("options", {})
     for key, value in options.items():
-        if key != "data_root" and value not in ("", None) and key != "label_convention":
-            parts += ["--data-option", f"{key}={value}"]
+        if key != "data_root" and value not in ("", None, []) and key != "label_convention":
+            # A list option (scenes, anomalies) as --data-option takes it: comma-separated, not Python's repr.
+            parts += ["--data-option", f"{key}={_option_text(value)}"]
     protocol = record["protocol"]
     if protocol.get("label_convention") and options.get("label_convention"):
         parts += ["--data-option", f"label_convention={protocol['label_convention']}"]
@@ -119,6 +124,11 @@ def reproduce_command(record: dict, out: str) -> str:
         parts += ["--normalization", protocol["normalization"]]
     if protocol.get("smoothing_sigma"):
         parts += ["--smoothing-sigma", f"{protocol['smoothing_sigma']:g}"]
+    if record.get("device", "cpu") != "cpu":
+        parts += ["--device", record["device"]]
+    threads = record.get("timing", {}).get("torch_threads")
+    if threads and threads != DEFAULT_THREADS:
+        parts += ["--threads", str(threads)]
     parts += ["--out", out]
     return " ".join(shlex.quote(p) for p in parts)
 
@@ -209,12 +219,14 @@ def collect(results: Path, published_by_detector: dict[str, dict], datasets: lis
         # value is 30 is the same experiment as no --set at all).
         experiment = json.dumps([det.get("version"), det.get("config")], sort_keys=True)
         data_options = {k: v for k, v in data.get("options", {}).items() if k != "data_root"}
+        compute = compute_label(record)
         key = (data["name"], json.dumps(data_options, sort_keys=True), det["name"], record["preset"], experiment,
-               protocol)
+               protocol, compute)
         row = rows.get(key)
         if row is None:
             row = rows[key] = Row(data["name"], det["name"], record["preset"], settings, protocol,
-                                  input=_input_label(det.get("input_spec")), data_options=data_options)
+                                  input=_input_label(det.get("input_spec")), data_options=data_options,
+                                  compute=compute)
             row.published = (published_by_detector.get(det["name"]) or {}).get(data["name"])
         elif (len(settings), settings) < (len(row.settings), row.settings):
             row.settings = settings  # show the shortest spelling
@@ -258,6 +270,13 @@ def _check_fields(record: dict) -> None:
     if wrong:
         raise DamagedFile(Path(record["_path"]) / RECORD_FILE, f"is not a usable run record ({', '.join(wrong)} "
                           "of the wrong kind)", hint="run that job again with --overwrite")
+
+
+def compute_label(record: dict) -> str:
+    """Where a run executed: its device and torch thread count, e.g. "cpu, 1 thread"."""
+    threads = record.get("timing", {}).get("torch_threads")
+    count = "? threads" if threads is None else f"{threads} thread{'s' if threads != 1 else ''}"
+    return f"{record.get('device', '?')}, {count}"
 
 
 def _label_datasets(rows: list[Row]) -> None:
@@ -348,8 +367,12 @@ def render_markdown(rows: list[Row], results: Path, out_file: Path | None, argv:
         "| EER | Inference fps | Published AUROC | Protocol | Runs |",
         "|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|",
     ]
+    # Rows of one table that ran on other devices or thread counts say so in their preset cell.
+    show_compute = len({row.compute for row in rows}) > 1
     for row in rows:
         preset = row.preset + ("".join(f" `{s}`" for s in row.settings))
+        if show_compute:
+            preset += f" ({row.compute})"
         published = "—"
         if row.published:
             published = f"{row.published['frame_auroc']:.3f} ({row.published.get('source', '')})".replace(" ()", "")

@@ -29,6 +29,12 @@ from bench_core.training import TrainingCheckpoints
 
 DATA_ROOT_ENV = "ANOBENCH_DATA_ROOT"
 DEFAULT_SCORERS = ("frame-auroc",)
+#: torch's intra-op threads when the user does not say: fixed rather than the machine's core count, because CPU
+#: results depend on it (reductions split differently), and 1 is what every published record ran with.
+DEFAULT_THREADS = 1
+#: The thread count and device at which they stay out of the run id, so that ids made before either was part of
+#: it (all of them CPU runs on 1 thread) are unchanged.
+NEUTRAL_COMPUTE = {"torch_threads": DEFAULT_THREADS, "device": "cpu"}
 
 
 @dataclass
@@ -47,6 +53,8 @@ class RunRequest:
     scorers: tuple[str, ...] = DEFAULT_SCORERS
     out: Path = Path("results")
     device: str = "auto"
+    #: torch intra-op threads; part of the run id (see ``compute_identity``).
+    threads: int = DEFAULT_THREADS
     overwrite: bool = False
     resume: bool = False  # continue an interrupted training from its last epoch checkpoint
 
@@ -64,6 +72,8 @@ class RunPlan:
     run_id: str
     path: Path
     catalogue: Catalogue
+    #: The device the run executes on, resolved from ``request.device`` when planning (it is part of the id).
+    device: str = "cpu"
 
 
 def resolve_device(device: str) -> str:
@@ -113,8 +123,26 @@ def identity_config(detector_cls: type[Detector], config) -> dict:
     return values
 
 
+def compute_identity(device: str, threads: int) -> dict:
+    """What the run id takes from where the run executes: the device and torch's thread count, each only when it
+    differs from ``NEUTRAL_COMPUTE`` (a run at those values keeps the id it had before they were in the id)."""
+    values = {"torch_threads": threads, "device": device}
+    return {name: value for name, value in values.items() if value != NEUTRAL_COMPUTE[name]}
+
+
+def check_threads(threads) -> int:
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+        raise UsageError(f"--threads {threads!r} is not a thread count", hint="give an integer >= 1, e.g. --threads 1")
+    return threads
+
+
 def _digest(obj) -> str:
     return hashlib.sha256(json.dumps(to_jsonable(obj), sort_keys=True).encode()).hexdigest()
+
+
+def make_run_id(preset: str, identity: dict) -> str:
+    """``PRESET-seedN-`` and the first 10 hex digits of the sha256 of everything that changes the result."""
+    return f"{preset}-seed{identity['seed']}-{_digest(identity)[:10]}"
 
 
 def plan_run(request: RunRequest, catalogue: Catalogue | None = None) -> RunPlan:
@@ -135,18 +163,21 @@ def plan_run(request: RunRequest, catalogue: Catalogue | None = None) -> RunPlan
         protocol = Protocol(request.normalization, request.smoothing_sigma, dataset.label_convention)
     except ValueError as exc:
         raise UsageError(f"protocol: {exc}") from None
+    threads = check_threads(request.threads)
+    device = resolve_device(request.device)
     check_dataset(dataset)
     require_pixel_masks(dataset, request.scorers, catalogue)
     fingerprint = dataset.fingerprint()
-    identity = {
+    run_id = make_run_id(request.preset, {
         "detector": request.detector, "detector_version": detector_cls.version,
         "config": identity_config(detector_cls, detector_config),
         "dataset": request.dataset, "fingerprint": fingerprint, "seed": request.seed, "protocol": protocol,
         "scorers": list(request.scorers),
-    }
-    run_id = f"{request.preset}-seed{request.seed}-{_digest(identity)[:10]}"
+        **compute_identity(device, threads),
+    })
     path = records.run_dir(request.out, request.dataset, request.detector, run_id)
-    return RunPlan(request, detector_cls, detector_config, dataset, protocol, fingerprint, run_id, path, catalogue)
+    return RunPlan(request, detector_cls, detector_config, dataset, protocol, fingerprint, run_id, path, catalogue,
+                   device)
 
 
 def seed_everything(seed: int, device: str) -> None:
@@ -188,12 +219,25 @@ def versions() -> dict:
 
 
 def execute(plan: RunPlan, progress: Progress | None = None) -> dict:
-    """Run the plan and write its record; returns the record (as in record.json)."""
+    """Run the plan and write its record; returns the record (as in record.json). torch runs on the plan's thread
+    count meanwhile, and on the caller's again afterwards."""
+    import torch
+
+    threads_before = torch.get_num_threads()
+    torch.set_num_threads(plan.request.threads)
+    try:
+        return _execute(plan, progress)
+    finally:
+        torch.set_num_threads(threads_before)
+
+
+def _execute(plan: RunPlan, progress: Progress | None) -> dict:
     from bench_core.views import dataset_key, prepare
 
     progress = progress or Progress()
     request = plan.request
-    device = resolve_device(request.device)
+    # Resolved again here (the plan may come from another process): a plan for cuda fails where there is none.
+    device = resolve_device(plan.device)
     seed_everything(request.seed, device)
     detector = plan.detector_cls(plan.detector_config, device=device, seed=request.seed)
     spec = detector.input_spec
@@ -293,6 +337,7 @@ def execute(plan: RunPlan, progress: Progress | None = None) -> dict:
         "seed": request.seed,
         "preset": request.preset,
         "device": device,
+        "cpu": cpu_identity(),
         "protocol": to_jsonable(plan.protocol),
         "leading_frames_note": (f"the first {spec.window - 1} frames of each test video precede the first full "
                                 f"window of {spec.window} and take its score"),
@@ -354,6 +399,20 @@ def _score_video(detector: Detector, video, window: int, name: str, progress: Pr
 
 def _safe(video_id: str) -> str:
     return records.safe_name(video_id)  # collision-free and contained: see records.safe_name
+
+
+def cpu_identity() -> dict:
+    """The CPU's model and the instruction set torch's kernels dispatch to: results on the CPU can differ in the
+    last digits between machines that differ in these, at the same thread count (recorded; not in the run id)."""
+    import torch
+
+    model = platform.processor()
+    try:
+        with open("/proc/cpuinfo") as handle:
+            model = next((line.split(":", 1)[1].strip() for line in handle if line.startswith("model name")), model)
+    except OSError:
+        pass
+    return {"model": model, "torch_capability": torch.backends.cpu.get_cpu_capability()}
 
 
 def _torch_threads() -> int:

@@ -8,7 +8,6 @@ A runner receives picklable :class:`bench_core.sweep.Job` objects and a function
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Iterator, Sequence
 
@@ -24,7 +23,8 @@ class RunnerOptions:
 
     #: Parallel jobs (process pool size, LocalCluster workers); None lets the runner decide.
     workers: int | None = None
-    #: torch threads each job may use; None: cores // workers for parallel runners, torch's default for serial.
+    #: torch threads each job uses (``--threads``, the same in every job's request), for runners that reserve
+    #: cores per job; the job itself sets them (see ``bench_core.sweep.run_job``).
     threads_per_job: int | None = None
     #: Address of an existing cluster's scheduler (dask: tcp://host:8786); None starts a local one.
     scheduler: str | None = None
@@ -58,9 +58,3 @@ class Runner:
     def run(self, jobs: Sequence["Job"], events: SweepEvents) -> Iterator["JobOutcome"]:
         """Execute every job and yield its outcome as soon as it finishes (any order)."""
         raise NotImplementedError
-
-    def threads_for(self, workers: int) -> int:
-        """torch threads per job: the user's choice, else the machine's cores shared among the workers."""
-        if self.options.threads_per_job:
-            return self.options.threads_per_job
-        return max(1, (os.cpu_count() or 1) // max(1, workers))

@@ -34,7 +34,7 @@ from bench_core.config import build_config, check_seed, parse_assignments
 from bench_core.errors import AnobenchError, DamagedFile, UsageError
 from bench_core.plugins import Catalogue, get_catalogue
 from bench_core.progress import Progress
-from bench_core.run import RunPlan, RunRequest, execute, plan_run
+from bench_core.run import DEFAULT_THREADS, RunPlan, RunRequest, execute, plan_run
 from bench_core.runners import Runner, RunnerOptions, SweepEvents  # noqa: F401 (re-exported for runner authors)
 
 FAILURE_FILE = "failed.json"
@@ -136,6 +136,10 @@ def parse_grid(items: Iterable[str]) -> list[tuple[str, list[str]]]:
     return list(axes.items())
 
 
+#: A --grid key with this prefix is an axis over a dataset option (``--grid data.scenes=01,02``), not a setting.
+DATA_GRID_PREFIX = "data."
+
+
 def check_grid(detectors: Sequence[str], grid: Sequence[tuple[str, list[str]]], base: RunRequest,
                catalogue: Catalogue | None = None) -> None:
     """Check every --grid value against each detector's settings before planning, so that an unknown key or a bad
@@ -147,6 +151,8 @@ def check_grid(detectors: Sequence[str], grid: Sequence[tuple[str, list[str]]], 
         build_config(detector_cls.Config, detector_cls.presets, base.preset, settings, "--set",
                      f"detector '{detector}'")  # --set's own errors first, named as --set's
         for key, values in grid:
+            if key.startswith(DATA_GRID_PREFIX):  # a dataset option: plan_run checks it
+                continue
             for value in values:
                 build_config(detector_cls.Config, detector_cls.presets, base.preset, {**settings, key: value},
                              "--grid", f"detector '{detector}'")
@@ -161,10 +167,12 @@ def expand(base: RunRequest, detectors: Sequence[str], datasets: Sequence[str], 
     for dataset in datasets:
         for detector in detectors:
             for point in points:
-                settings = list(base.settings) + [f"{k}={v}" for k, v in zip(keys, point)]
+                assigned = [(k, f"{k.removeprefix(DATA_GRID_PREFIX)}={v}") for k, v in zip(keys, point)]
+                settings = list(base.settings) + [a for k, a in assigned if not k.startswith(DATA_GRID_PREFIX)]
+                data_options = list(base.data_options) + [a for k, a in assigned if k.startswith(DATA_GRID_PREFIX)]
                 for seed in seeds:
                     requests.append(replace(base, detector=detector, dataset=dataset, seed=seed,
-                                            settings=settings, data_options=list(base.data_options)))
+                                            settings=settings, data_options=data_options))
     return requests
 
 
@@ -180,7 +188,7 @@ def plan_jobs(requests: Sequence[RunRequest], catalogue: Catalogue | None = None
         if plan.run_id in jobs:
             continue
         label = f"{request.detector} / {request.dataset} / seed {request.seed}" + "".join(
-            f" {item}" for item in request.settings)
+            f" {item}" for item in request.settings + request.data_options)
         jobs[plan.run_id] = Job(request, plan.run_id, plan.path, label, bool(plan.detector_cls.supports_resume),
                                 plan)
     return list(jobs.values())
@@ -240,16 +248,17 @@ def run_job(job: Job, threads: int | None = None, progress: Progress | None = No
             raise_unexpected: bool = False) -> JobOutcome:
     """Execute one job; a failure is written to its folder (``failed.json``) and returned, not raised.
 
-    ``threads`` sets torch's intra-op threads for this worker (parallel runners share the cores among jobs).
+    The job runs on its request's torch thread count (``--threads``, part of its run id). ``threads`` is accepted
+    for runners written before that and must agree with it when given.
     With ``raise_unexpected`` an error that is not an anobench error (a lost device, out of memory...) is raised
     after being written, so an engine with retries (dask) can try the job again elsewhere.
     """
     started = time.perf_counter()
-    if threads:
-        import torch
-
-        torch.set_num_threads(threads)
     try:
+        if threads is not None and threads != job.request.threads:
+            raise UsageError(f"job {job.label}: the runner asks for {threads} torch threads, the job was planned "
+                             f"with {job.request.threads} (its run id depends on it)",
+                             hint="set the thread count with 'anobench sweep --threads N'")
         # In the sweep's own process the plan is already made; a worker makes its own from the request.
         plan = replace(job.plan, request=job.request) if job.plan is not None else plan_run(job.request)
         if plan.run_id != job.run_id:
@@ -387,5 +396,7 @@ def reproduce_command(base: RunRequest, detectors: str, datasets: str, seeds: st
             parts += ["--scorer", scorer]
     if base.device != "auto":
         parts += ["--device", base.device]
+    if base.threads != DEFAULT_THREADS:
+        parts += ["--threads", str(base.threads)]
     parts += ["--out", str(base.out)]
     return " ".join(shlex.quote(p) for p in parts)

@@ -2,6 +2,7 @@
 
 ``open_video(path)`` returns a reader with ``n_frames``, ``fps``, ``height``, ``width`` and ``read(start, stop)``;
 the backend is decord where it is installed and PyAV otherwise (``ANOBENCH_VIDEO_BACKEND`` forces one).
+``FrameFolderReader`` gives the same interface over a folder of frame images (extracted frames).
 """
 
 from __future__ import annotations
@@ -133,6 +134,51 @@ def first_undecodable_frame(video, chunk: int = 64, task=None) -> str | None:
         if task is not None:
             task.advance(stop - start)
     return None
+
+
+class FrameFolderReader:
+    """A video stored as one image file per frame (``000.jpg``, ``001.jpg``, ...), read with Pillow a range at a
+    time as RGB, with the same interface as the video readers. Every frame must be ``height`` x ``width``: a frame
+    of another size is a DataError naming its file, not a silently resized one."""
+
+    def __init__(self, files: list[Path], fps: float, height: int | None = None, width: int | None = None):
+        self.files = [Path(f) for f in files]
+        self.n_frames = len(self.files)
+        self.fps = float(fps)
+        if (height is None or width is None) and self.files:
+            height, width = image_size(self.files[0])
+        self.height, self.width = height or 0, width or 0
+
+    def read(self, start: int, stop: int) -> np.ndarray:
+        from PIL import Image
+
+        _check_range(self.files[0].parent if self.files else Path("."), start, stop, self.n_frames)
+        out = np.empty((stop - start, self.height, self.width, 3), np.uint8)
+        for index, path in enumerate(self.files[start:stop]):
+            try:
+                with Image.open(path) as image:
+                    pixels = np.asarray(image if image.mode == "RGB" else image.convert("RGB"))
+            except (OSError, SyntaxError, ValueError) as exc:
+                raise DataError(f"{path}: not an image Pillow can read ({type(exc).__name__}: {exc})",
+                                hint="the file may be truncated; copy it again") from None
+            if pixels.shape[:2] != (self.height, self.width):
+                raise DataError(f"{path}: {pixels.shape[0]}x{pixels.shape[1]} (height x width), but the video's "
+                                f"first frame is {self.height}x{self.width}", hint="copy the frame again")
+            out[index] = pixels
+        return out
+
+
+def image_size(path: Path) -> tuple[int, int]:
+    """(height, width) of an image from its header, without decoding it; DataError naming the file otherwise."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            width, height = image.size
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise DataError(f"{path}: not an image Pillow can read ({type(exc).__name__}: {exc})",
+                        hint="the file may be truncated; copy it again") from None
+    return height, width
 
 
 def _check_range(path: Path, start: int, stop: int, n_frames: int) -> None:

@@ -175,3 +175,20 @@ def test_a_second_sweep_logging_to_the_same_folder_waits_for_the_first(tmp_path)
     assert other.exitcode == 0
     assert [e["command"] for e in json.loads(log.read_text())] == ["anobench sweep --seeds 0",
                                                                    "anobench sweep --seeds 1"]
+
+
+def test_a_grid_over_a_dataset_option_gives_one_job_per_value(toy_plugin, tmp_path):
+    """``--grid data.KEY=a,b`` is an axis over ``--data-option KEY`` (e.g. one job per ShanghaiTech scene)."""
+    base = RunRequest(detector="", dataset="", out=tmp_path, device="cpu", data_options=["seed=1"])
+    requests = sweep.expand(base, ["toy-detector"], ["toy-dataset"], [0],
+                            sweep.parse_grid(["data.n_frames=30,50", "scale=2"]))
+    assert [r.data_options for r in requests] == [["seed=1", "n_frames=30"], ["seed=1", "n_frames=50"]]
+    assert [r.settings for r in requests] == [["scale=2"], ["scale=2"]]
+    jobs = sweep.plan_jobs(requests)
+    assert len({job.run_id for job in jobs}) == 2 and "n_frames=50" in jobs[1].label
+    result = invoke("sweep", "--detectors", "toy-detector", "--datasets", "toy-dataset", "--device", "cpu",
+                    "--grid", "data.n_frames=30,50", "--out", str(tmp_path / "r"), "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["done"] == 2
+    frames = sorted(r["n_test_frames"] for r in records.iter_records(tmp_path / "r"))
+    assert frames[0] < frames[1]

@@ -11,14 +11,10 @@ from bench_core.runners import Runner, SweepEvents
 from bench_core.sweep import Job, JobOutcome, run_job
 
 
-def run_on_worker(job: Job, threads: int | None) -> JobOutcome:
-    """Runs on a dask worker. Without a set thread count, the worker machine's cores are shared by its threads."""
-    if threads is None:
-        from dask.distributed import get_worker
-
-        threads = max(1, (os.cpu_count() or 1) // max(1, get_worker().state.nthreads))
+def run_on_worker(job: Job) -> JobOutcome:
+    """Runs on a dask worker, on the job's own torch thread count (part of its run id)."""
     # Unexpected errors are raised (after failed.json is written) so that dask's retries can move the job.
-    return run_job(job, threads=threads, raise_unexpected=True)
+    return run_job(job, raise_unexpected=True)
 
 
 def local_cluster(workers: int, processes: bool, **network):
@@ -58,7 +54,6 @@ class DaskRunner(Runner):
                                  hint="start 'dask scheduler' there, or leave --scheduler out for a local cluster") \
                     from None
             workers = max(1, len(client.nthreads()))
-            threads = self.options.threads_per_job  # None: decided on each worker from its own cores
         else:
             workers = min(len(jobs), self.options.workers or os.cpu_count() or 1)
             # Bound to loopback: nothing outside this machine can reach the scheduler or the workers. Thread
@@ -66,11 +61,10 @@ class DaskRunner(Runner):
             network = {"host": "127.0.0.1"} if self.processes else {}
             cluster = local_cluster(workers, self.processes, **network)
             client = Client(cluster)
-            threads = self.threads_for(workers)
         futures = {}
         try:
             for job in jobs:
-                future = client.submit(run_on_worker, job, threads, key=f"anobench-{job.run_id}-{uuid.uuid4().hex[:8]}",
+                future = client.submit(run_on_worker, job, key=f"anobench-{job.run_id}-{uuid.uuid4().hex[:8]}",
                                        retries=self.options.retries, pure=False)
                 futures[future] = job
             queue = list(jobs)

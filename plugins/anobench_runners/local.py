@@ -19,7 +19,7 @@ class SerialRunner(Runner):
     def run(self, jobs: Sequence[Job], events: SweepEvents) -> Iterator[JobOutcome]:
         for job in jobs:
             events.job_started(job)
-            yield run_job(job, threads=self.options.threads_per_job, progress=events.job_progress(job))
+            yield run_job(job, progress=events.job_progress(job))
 
 
 def _claim_device(devices) -> None:
@@ -49,7 +49,6 @@ class ProcessRunner(Runner):
             return
         gpus = visible_gpus(jobs)
         workers = min(len(jobs), len(gpus) or self.options.workers or os.cpu_count() or 1)
-        threads = self.threads_for(workers)
         # CUDA cannot be used in a forked child; without GPUs, fork is cheaper and keeps plugins registered in
         # this process (tests register inline plugin objects).
         methods = multiprocessing.get_all_start_methods()
@@ -62,7 +61,7 @@ class ProcessRunner(Runner):
         queue = list(jobs)
         pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_claim_device, initargs=(devices,))
         try:
-            futures = {pool.submit(run_job, job, threads): job for job in jobs}
+            futures = {pool.submit(run_job, job): job for job in jobs}
             for job in queue[:workers]:  # the pool starts jobs in submission order
                 events.job_started(job)
             started = workers
