@@ -25,3 +25,48 @@ def toy_plugin():
         yield
     finally:
         pm.unregister(name="toy")
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """For tests of tiny models (``pytestmark = pytest.mark.usefixtures("one_torch_thread")``): a second thread
+    gains them nothing, and on a busy machine the idle-waiting of torch's thread pool makes them several times
+    slower."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def interrupted_and_resumed(monkeypatch):
+    """``interrupted_and_resumed(run, stop_after=2)``, for a detector that supports ``--resume``: runs
+    ``run()`` (a function of extra CLI arguments returning a CliRunner result) uninterrupted, then again interrupted
+    as Ctrl-C would be once epoch ``stop_after`` is checkpointed, then resumed; returns the uninterrupted and the
+    resumed run records."""
+    import json
+
+    from bench_core.training import TrainingCheckpoints
+
+    def check(run, stop_after: int = 2) -> tuple[dict, dict]:
+        whole = run()
+        assert whole.exit_code == 0, whole.output
+        real_save = TrainingCheckpoints.save
+
+        def save_then_stop(self, epoch, state, log):
+            real_save(self, epoch, state, log)
+            if epoch == stop_after:
+                raise KeyboardInterrupt
+
+        monkeypatch.setattr(TrainingCheckpoints, "save", save_then_stop)
+        assert run("--overwrite").exit_code != 0
+        monkeypatch.setattr(TrainingCheckpoints, "save", real_save)
+        resumed = run("--overwrite", "--resume")
+        assert resumed.exit_code == 0, resumed.output
+        got = json.loads(resumed.stdout)
+        assert got["resumed_from_epoch"] == stop_after
+        return json.loads(whole.stdout), got
+
+    return check

@@ -18,7 +18,6 @@ from bench_core.detector import InputSpec
 from bench_core.errors import DataError, UsageError
 from bench_core.plugins import get_catalogue
 from bench_core.progress import Progress
-from bench_core.training import TrainingCheckpoints
 from bench_core.views import PreparedVideo
 
 from anobench_ffp.detector import FFP, OMITTED_LOSSES, Config
@@ -28,6 +27,8 @@ from anobench_ffp.model import (PatchDiscriminator, UNetGenerator, discriminator
 SIZE = 16
 TINY = Config(input_size=SIZE, image_channels=1, widths=(4, 8), d_widths=(4, 8), epochs=4, batch_size=4,
               g_lr=1e-2, d_lr=1e-3)
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def square_video(n: int, start: int = 0, row: int = 4, side: int = 4, vid: str = "v") -> PreparedVideo:
@@ -42,15 +43,6 @@ def square_video(n: int, start: int = 0, row: int = 4, side: int = 4, vid: str =
 
 def normal_train() -> list[PreparedVideo]:
     return [square_video(30, vid="a"), square_video(30, start=5, row=9, vid="b")]
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """Tiny models gain nothing from a second thread, and on a busy machine its idle-waiting slows them down."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")
@@ -238,24 +230,8 @@ def test_a_one_epoch_run_through_the_cli_records_the_omitted_flow_loss(tmp_path)
 
 
 @pytest.mark.slow
-def test_resume_after_an_interruption_reaches_the_uninterrupted_result(tmp_path, monkeypatch):
-    whole = _run(tmp_path, "--set", "epochs=3")
-    assert whole.exit_code == 0, whole.output
-    expected = json.loads(whole.stdout)
-    real_save = TrainingCheckpoints.save
-
-    def save_then_stop(self, epoch, state, log):
-        real_save(self, epoch, state, log)
-        if epoch == 2:
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(TrainingCheckpoints, "save", save_then_stop)
-    assert _run(tmp_path, "--set", "epochs=3", "--overwrite").exit_code != 0
-    monkeypatch.setattr(TrainingCheckpoints, "save", real_save)
-    resumed = _run(tmp_path, "--set", "epochs=3", "--overwrite", "--resume")
-    assert resumed.exit_code == 0, resumed.output
-    got = json.loads(resumed.stdout)
-    assert got["resumed_from_epoch"] == 2
+def test_resume_after_an_interruption_reaches_the_uninterrupted_result(tmp_path, interrupted_and_resumed):
+    expected, got = interrupted_and_resumed(lambda *extra: _run(tmp_path, "--set", "epochs=3", *extra))
     for key in ("g_loss_per_epoch", "d_loss_per_epoch", "adversarial_per_epoch"):
         assert got["training"][key] == expected["training"][key]
     assert got["metrics"] == expected["metrics"]
