@@ -63,7 +63,7 @@ class Config:
     lambda_gd: float = 1.0
     #: Weight of the generator's adversarial loss L_adv (the paper's 0.05).
     lambda_adv: float = 0.05
-    #: Adam learning rate of the U-Net (the paper: 2e-4 for colour footage, 1e-4 for grey; its code: 2e-4 on Avenue).
+    #: Adam learning rate of the U-Net (the paper and its code: 2e-4 for colour footage, 1e-4 for grey).
     g_lr: float = 2e-4
     #: Adam learning rate of the discriminator (the paper: 2e-5 for colour footage, 1e-5 for grey).
     d_lr: float = 2e-5
@@ -200,7 +200,8 @@ class FFP(Detector):
 
     def fit(self, train: list["PreparedVideo"], progress: "Progress") -> dict:
         """Per batch, one U-Net step on its weighted losses, then (adversarial) one discriminator step on the
-        batch's real frames and the U-Net's predictions, as the paper's code alternates them."""
+        batch's real frames and the U-Net's predictions (the paper's code steps the discriminator first, on the
+        batch before; reusing the prediction saves a forward pass)."""
         cfg = self.config
         for video in train:
             check_frames(video, self.input_spec, "ffp")
