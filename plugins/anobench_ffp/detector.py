@@ -25,7 +25,7 @@ import torch
 from bench_core.checkpoint import load_model, save_model
 from bench_core.detector import Detector, InputSpec
 from bench_core.errors import DataError
-from bench_core.views import check_frames, window_frames
+from bench_core.views import check_frames, window_batches
 
 from anobench_ffp.model import (PatchDiscriminator, UNetGenerator, discriminator_lsgan_loss, generator_lsgan_loss,
                                 gradient_loss, intensity_loss, psnr)
@@ -288,20 +288,13 @@ class FFP(Detector):
         """
         check_frames(video, self.input_spec, "ffp")
         window = self.config.window
-        frames = window_frames(video, window)
-        n_windows = len(frames) - window + 1
-        scores = np.empty(n_windows, dtype=np.float64)
-        batch = self.config.score_batch_size
+        scores = np.empty(max(len(video), window) - window + 1, dtype=np.float64)
         self.generator.eval()
-        with torch.inference_mode(), progress.task("score", total=n_windows) as task:
-            for first in range(0, n_windows, batch):
-                last = min(first + batch, n_windows)
-                # One read covers the batch's overlapping windows; unfold makes them views of it.
-                chunk = torch.from_numpy(np.require(frames[first:last + window - 1], requirements=["C", "W"]))
-                stacks = chunk.unfold(0, window, 1).permute(0, 4, 1, 2, 3).numpy()
+        with torch.inference_mode(), progress.task("score", total=len(scores)) as task:
+            for first, stacks in window_batches(video, window, self.config.score_batch_size):
                 past, target = self._to_input(stacks)
-                scores[first:last] = (-psnr(self.generator(past), target)).cpu().numpy()
-                task.advance(last - first)
+                scores[first:first + len(stacks)] = (-psnr(self.generator(past), target)).cpu().numpy()
+                task.advance(len(stacks))
         return scores
 
     # -- checkpoints ---------------------------------------------------------------------------------------------
