@@ -70,3 +70,34 @@ def interrupted_and_resumed(monkeypatch):
         return json.loads(whole.stdout), got
 
     return check
+
+
+@pytest.fixture
+def seeding_and_checkpoint_checks():
+    """Checks every trainable detector owes: ``.seeded(make, train, video, loss_key)`` -- ``make(seed)`` builds a
+    detector; the same seed gives identical losses and scores, another seed other scores -- and
+    ``.round_trip(trained, untrained, video, path)`` -- a checkpoint restores identical scores into a detector
+    that scored differently before."""
+    import types
+
+    import numpy as np
+
+    from bench_core.progress import Progress
+
+    def seeded(make, train, video, loss_key: str) -> None:
+        results = []
+        for seed in (0, 0, 1):
+            detector = make(seed)
+            log = detector.fit(train, Progress())
+            results.append((log[loss_key], detector.score(video, Progress())))
+        assert results[0][0] == results[1][0]
+        np.testing.assert_array_equal(results[0][1], results[1][1])
+        assert not np.array_equal(results[0][1], results[2][1])
+
+    def round_trip(trained, untrained, video, path) -> None:
+        trained.save(path)
+        assert not np.array_equal(untrained.score(video, Progress()), trained.score(video, Progress()))
+        untrained.load(path)
+        np.testing.assert_array_equal(untrained.score(video, Progress()), trained.score(video, Progress()))
+
+    return types.SimpleNamespace(seeded=seeded, round_trip=round_trip)
