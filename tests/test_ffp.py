@@ -66,6 +66,7 @@ def test_presets_build_and_bad_settings_are_usage_errors():
     standard = build_config(Config, FFP.presets, "standard", {}, "--set", "ffp")
     assert standard.input_size >= 96 and standard.adversarial  # a 20 px cyclist in 240 px keeps >= 8 px
     assert build_config(Config, FFP.presets, "cpu", {}, "--set", "ffp").input_size == 64
+    assert build_config(Config, FFP.presets, None, FFP.test_settings, "--set", "ffp").input_size == 16
     for bad in ({"image_channels": "2"}, {"input_size": "90"}, {"widths": "[]"}, {"lambda_adv": "-1"},
                 {"g_lr": "0"}, {"windows_per_epoch": "-1"}, {"input_size": "8", "d_widths": "[4,4,4,4]"}):
         with pytest.raises(UsageError):

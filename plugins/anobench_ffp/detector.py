@@ -145,6 +145,9 @@ class FFP(Detector):
     }
     version = "1"
     supports_resume = True
+    #: A training of about a second, for the detector contract checks (bench_core.testing on main).
+    test_settings = {"input_size": 16, "widths": (4, 8), "d_widths": (4, 8), "epochs": 2, "batch_size": 8,
+                     "g_lr": 1e-3, "d_lr": 1e-4}
 
     def __init__(self, config: Config, device: str = "cpu", seed: int = 0):
         super().__init__(config, device, seed)
