@@ -1,0 +1,1 @@
+"""Built-in plugin: future frame prediction (Liu et al., CVPR 2018)."""
