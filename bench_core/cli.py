@@ -87,8 +87,9 @@ def cmd_list(
         raise UsageError(f"--kind {kind!r} is not a kind", hint=did_you_mean(kind, KINDS))
     registrations = get_catalogue().all(kind)
     if as_json:
-        _print_json([{"kind": r.kind, "name": r.name, "plugin": r.plugin, "target": r.target_path,
-                      "summary": r.summary, **r.meta} for r in registrations])
+        from bench_core.info import describe_all
+
+        _print_json(describe_all(registrations))
         return
     table = Table(title="anobench: what is installed")
     for column in ("kind", "name", "plugin", "summary"):
@@ -96,6 +97,22 @@ def cmd_list(
     for r in registrations:
         table.add_row(r.kind, r.name, r.plugin, r.summary)
     stdout().print(table)
+
+
+def cmd_info(
+    name: str = typer.Argument(..., help="A detector, dataset, scorer or runner name (see 'anobench list')."),
+    kind: Optional[str] = typer.Option(None, "--kind", help="Only look among this kind (when two kinds share a name)."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of tables."),
+) -> None:
+    """Everything about one detector (settings, presets, views, published figures), dataset or scorer."""
+    from bench_core import info
+
+    registration = info.find(get_catalogue(), name, kind)
+    described = info.describe(registration)
+    if as_json:
+        _print_json({"schema": info.INFO_SCHEMA, **described})
+    else:
+        info.render(described, stdout())
 
 
 def cmd_plugins(as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table.")) -> None:
@@ -456,6 +473,7 @@ def build_app() -> typer.Typer:
                       context_settings={"help_option_names": ["-h", "--help"]})
     app.callback()(_main_callback)
     app.command("list")(cmd_list)
+    app.command("info")(cmd_info)
     app.command("plugins")(cmd_plugins)
     app.command("run")(cmd_run)
     app.command("sweep")(cmd_sweep)

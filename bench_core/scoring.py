@@ -72,6 +72,8 @@ class Scorer(abc.ABC):
     """Computes metrics from per-video frame scores (after the protocol) and per-video 0/1 labels."""
 
     version: ClassVar[str] = "1"
+    #: Metric name -> what it measures, for ``anobench info SCORER`` (declare every name ``compute`` returns).
+    metrics: ClassVar[dict[str, str]] = {}
 
     @abc.abstractmethod
     def compute(self, scores: list[np.ndarray], labels: list[np.ndarray]) -> dict[str, float | int | None]:
