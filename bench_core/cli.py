@@ -308,7 +308,13 @@ def cmd_sweep(
               f"in {result.seconds:.1f} s; records under {out}", highlight=False)
     if leaderboard is not None:
         # The sweep's own datasets: OUT may hold other sweeps' runs, which belong to other tables.
-        _write_leaderboard(out, leaderboard, sweep.split_list(datasets, "--datasets"))
+        try:
+            _write_leaderboard(out, leaderboard, sweep.split_list(datasets, "--datasets"))
+        except AnobenchError as exc:
+            if not result.exit_code:
+                raise
+            # No table (e.g. every job failed) must not turn the sweep's exit 1 into the leaderboard's exit 2.
+            err.print(f"[bold red]error:[/] leaderboard not written: {escape(str(exc))}", highlight=False)
     if result.exit_code:
         raise typer.Exit(result.exit_code)
 

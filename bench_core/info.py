@@ -23,6 +23,7 @@ from typing import Any
 from bench_core.config import to_jsonable
 from bench_core.errors import UsageError, did_you_mean
 from bench_core.plugins import Catalogue, Registration
+from bench_core.view_choice import default_view, detector_views
 
 #: Version of the JSON shape ``anobench info --json`` prints (see docs/harness.md).
 INFO_SCHEMA = 1
@@ -144,29 +145,6 @@ def settings_table(cls: type, presets: dict[str, dict] | None = None) -> list[di
             "doc": docs.get(f.name, ""),
         })
     return rows
-
-
-def detector_views(detector_cls: type) -> tuple[str, ...] | None:
-    """The views a detector can read: its ``views`` attribute, else every view when its Config has a ``view``
-    setting; None when only an instance can say (its ``input_spec``)."""
-    from bench_core.views import VIEWS
-
-    declared = getattr(detector_cls, "views", None)
-    if declared:
-        return tuple(declared)
-    if "view" in {f.name for f in dataclasses.fields(detector_cls.Config)}:
-        return VIEWS
-    return None
-
-
-def default_view(detector_cls: type, preset: str | None = None) -> str | None:
-    """The view a detector reads when nothing sets it: the preset's, else its Config default."""
-    fields = {f.name: f for f in dataclasses.fields(detector_cls.Config)}
-    if "view" not in fields:
-        return None
-    if preset and "view" in detector_cls.presets.get(preset, {}):
-        return detector_cls.presets[preset]["view"]
-    return fields["view"].default if fields["view"].default is not dataclasses.MISSING else None
 
 
 def card_path(name: str) -> Path | None:

@@ -25,6 +25,7 @@ from bench_core.plugins import Catalogue, get_catalogue, manager
 from bench_core.progress import Progress, SharedTask
 from bench_core.scoring import Protocol, apply_protocol, fill_leading_frames
 from bench_core.training import TrainingCheckpoints
+from bench_core.view_choice import fit_view
 
 DATA_ROOT_ENV = "ANOBENCH_DATA_ROOT"
 DEFAULT_SCORERS = ("frame-auroc",)
@@ -63,6 +64,8 @@ class RunPlan:
     run_id: str
     path: Path
     catalogue: Catalogue
+    #: Settings the plan chose rather than the user (the view that fits the dataset; see bench_core.view_choice).
+    resolved_settings: dict = field(default_factory=dict)
 
 
 def resolve_device(device: str) -> str:
@@ -123,9 +126,11 @@ def plan_run(request: RunRequest, catalogue: Catalogue | None = None) -> RunPlan
     detector_reg = catalogue.get("detector", request.detector, "--detector")
     dataset = make_dataset(request.dataset, request.data_options, request.data_root, catalogue)
     detector_cls = detector_reg.load()
+    overrides = parse_assignments(request.settings, "--set")
+    resolved = fit_view(detector_cls, request.detector, request.preset, overrides, dataset)
     detector_config = build_config(
         detector_cls.Config, detector_cls.presets, request.preset,
-        parse_assignments(request.settings, "--set"), "--set", f"detector '{request.detector}'",
+        {**overrides, **resolved}, "--set", f"detector '{request.detector}'",
     )
     try:
         protocol = Protocol(request.normalization, request.smoothing_sigma, dataset.label_convention)
@@ -141,7 +146,8 @@ def plan_run(request: RunRequest, catalogue: Catalogue | None = None) -> RunPlan
     }
     run_id = f"{request.preset}-seed{request.seed}-{_digest(identity)[:10]}"
     path = records.run_dir(request.out, request.dataset, request.detector, run_id)
-    return RunPlan(request, detector_cls, detector_config, dataset, protocol, fingerprint, run_id, path, catalogue)
+    return RunPlan(request, detector_cls, detector_config, dataset, protocol, fingerprint, run_id, path, catalogue,
+                   resolved)
 
 
 def seed_everything(seed: int, device: str) -> None:
@@ -262,6 +268,7 @@ def execute(plan: RunPlan, progress: Progress | None = None) -> dict:
             "version": plan.detector_cls.version,
             "preset": request.preset,
             "settings": list(request.settings),
+            "resolved_settings": dict(plan.resolved_settings),
             "config": to_jsonable(plan.detector_config),
             "input_spec": to_jsonable(spec),
         },
