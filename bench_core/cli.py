@@ -14,6 +14,8 @@ from rich.table import Table
 from typer.core import TyperGroup
 
 import bench_core
+from bench_core.cli_options import (Device, Normalization, OverwritePolicy, complete_names, complete_presets,
+                                    expand_bare_overwrite, show_flags_as_flags)
 from bench_core.errors import AnobenchError
 from bench_core.plugins import KINDS, get_catalogue, manager
 
@@ -38,6 +40,10 @@ def stderr() -> Console:
 
 class _Group(TyperGroup):
     """Turns AnobenchError into one line and its exit code; --debug shows the traceback instead."""
+
+    def parse_args(self, ctx, args):
+        show_flags_as_flags(self, ctx)
+        return super().parse_args(ctx, expand_bare_overwrite(list(args)))
 
     def invoke(self, ctx):
         try:
@@ -141,22 +147,28 @@ def cmd_plugins(as_json: bool = typer.Option(False, "--json", help="Print JSON i
 
 
 def cmd_run(
-    detector: str = typer.Option(..., "--detector", "-m", help="Detector name (see 'anobench list')."),
-    dataset: str = typer.Option(..., "--dataset", "-d", help="Dataset name (see 'anobench list')."),
-    preset: str = typer.Option("cpu", "--preset", help="Detector preset: 'paper' or 'cpu'."),
-    seed: int = typer.Option(0, "--seed", help="Random seed; same inputs and seed on CPU give identical metrics."),
+    detector: str = typer.Option(..., "--detector", "--detectors", "-m", metavar="<name>",
+                                 autocompletion=complete_names("detector"), help="Detector name (see 'anobench list')."),
+    dataset: str = typer.Option(..., "--dataset", "--datasets", "-d", metavar="<name>",
+                                autocompletion=complete_names("dataset"), help="Dataset name (see 'anobench list')."),
+    preset: str = typer.Option("cpu", "--preset", metavar="<paper|cpu|...>", autocompletion=complete_presets,
+                               help="Detector preset (see 'anobench info DETECTOR')."),
+    seed: int = typer.Option(0, "--seed", "--seeds",
+                             help="Random seed; same inputs and seed on CPU give identical metrics."),
     settings: List[str] = typer.Option([], "--set", help="Detector setting override key=value (repeatable)."),
     data_options: List[str] = typer.Option([], "--data-option", help="Dataset option key=value (repeatable)."),
     data_root: Optional[str] = typer.Option(None, "--data-root", envvar="ANOBENCH_DATA_ROOT",
                                             help="Folder holding the dataset's files."),
-    normalization: str = typer.Option("minmax-per-video", "--normalization",
-                                      help="Score normalisation: minmax-per-video or none."),
+    normalization: Normalization = typer.Option("minmax-per-video", "--normalization", help="Score normalisation."),
     smoothing_sigma: float = typer.Option(0.0, "--smoothing-sigma",
                                           help="Temporal Gaussian smoothing of scores, in frames (0 = off)."),
-    scorers: List[str] = typer.Option(["frame-auroc"], "--scorer", help="Scorer(s) to apply (repeatable)."),
+    scorers: List[str] = typer.Option(["frame-auroc"], "--scorer", metavar="<name>",
+                                      autocompletion=complete_names("scorer"), help="Scorer(s) to apply (repeatable)."),
     out: Path = typer.Option(Path("results"), "--out", help="Results folder; runs go to OUT/dataset/detector/id."),
-    device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Run again even if this exact run is complete."),
+    device: Device = typer.Option("auto", "--device", help="Where to train and score."),
+    overwrite: OverwritePolicy = typer.Option("never", "--overwrite",
+                                              help="As in sweep; alone it means always: run again even if this exact "
+                                                   "run is complete (never and failed reuse a complete run)."),
     resume: bool = typer.Option(False, "--resume",
                                 help="Continue an interrupted training from its last epoch checkpoint."),
     as_json: bool = typer.Option(False, "--json", help="Print the run record as JSON on stdout."),
@@ -166,21 +178,32 @@ def cmd_run(
     from bench_core.progress import RichProgress
     from bench_core.run import RunRequest, execute, plan_run
 
+    for option, value in (("--detector", detector), ("--dataset", dataset)):
+        if "," in value:
+            from bench_core.errors import UsageError
+
+            raise UsageError(f"{option} {value!r}: 'run' takes one name", hint="'anobench sweep' runs several")
     request = RunRequest(
         detector=detector, dataset=dataset, preset=preset, seed=seed, settings=list(settings),
         data_options=list(data_options), data_root=data_root, normalization=normalization,
-        smoothing_sigma=smoothing_sigma, scorers=tuple(scorers), out=out, device=device, overwrite=overwrite,
-        resume=resume,
+        smoothing_sigma=smoothing_sigma, scorers=tuple(scorers), out=out, device=device,
+        overwrite=overwrite == "always", resume=resume,
     )
     err = stderr()
     plan = plan_run(request)
     for note in plan.dataset.notes():
         err.print(f"[yellow]warning:[/] {escape(note)}", highlight=False)
-    if records.is_complete(plan.path) and not overwrite:
+    if records.is_complete(plan.path) and not request.overwrite:
         record = records.load_record(plan.path)
         err.print(f"[yellow]this run is already complete:[/] {plan.path} (use --overwrite to run it again)")
     else:
-        record = execute(plan, RichProgress(err))
+        try:
+            record = execute(plan, RichProgress(err))
+        except KeyboardInterrupt:
+            again = ("re-run the same command with --resume to continue from the last epoch checkpoint"
+                     if plan.detector_cls.supports_resume else "re-run the same command to start it again")
+            err.print(f"[yellow]interrupted:[/] nothing was recorded; {again}", highlight=False)
+            raise typer.Exit(130) from None
     if as_json:
         _print_json({k: v for k, v in record.items() if not k.startswith("_")})
         return
@@ -200,7 +223,8 @@ def _metrics_table(record: dict) -> Table:
 
     for key, value in metrics.items():
         table.add_row(key, fmt(value))
-    table.add_row("test frames", str(record["n_test_frames"]))
+    if "n_frames" not in metrics:  # the scorer's n_frames already says it
+        table.add_row("n_frames", str(record["n_test_frames"]))
     for key in ("train_seconds", "score_seconds", "inference_fps"):
         table.add_row(key, fmt(timing.get(key)))
     return table
@@ -237,25 +261,30 @@ def cmd_leaderboard(
 
 
 def cmd_sweep(
-    detectors: str = typer.Option(..., "--detectors", help="Comma-separated detector names."),
-    datasets: str = typer.Option(..., "--datasets", help="Comma-separated dataset names."),
-    seeds: str = typer.Option("0", "--seeds", help="Comma-separated seeds or ranges, e.g. 0,1,2 or 0-4."),
-    preset: str = typer.Option("cpu", "--preset", help="Detector preset: 'paper' or 'cpu'."),
+    detectors: str = typer.Option(..., "--detectors", "--detector", "-m", metavar="<name,...>",
+                                  autocompletion=complete_names("detector"), help="Comma-separated detector names."),
+    datasets: str = typer.Option(..., "--datasets", "--dataset", "-d", metavar="<name,...>",
+                                 autocompletion=complete_names("dataset"), help="Comma-separated dataset names."),
+    seeds: str = typer.Option("0", "--seeds", "--seed", help="Comma-separated seeds or ranges, e.g. 0,1,2 or 0-4."),
+    preset: str = typer.Option("cpu", "--preset", metavar="<paper|cpu|...>", autocompletion=complete_presets,
+                               help="Detector preset (see 'anobench info DETECTOR')."),
     settings: List[str] = typer.Option([], "--set", help="Detector setting key=value for every job (repeatable)."),
     grid: List[str] = typer.Option([], "--grid", help="An extra axis over a detector setting: key=v1,v2 "
                                                      "(repeatable; the grid is the product of all axes)."),
     data_options: List[str] = typer.Option([], "--data-option", help="Dataset option key=value (repeatable)."),
     data_root: Optional[str] = typer.Option(None, "--data-root", envvar="ANOBENCH_DATA_ROOT",
                                             help="Folder holding the datasets' files."),
-    normalization: str = typer.Option("minmax-per-video", "--normalization",
-                                      help="Score normalisation: minmax-per-video or none."),
+    normalization: Normalization = typer.Option("minmax-per-video", "--normalization", help="Score normalisation."),
     smoothing_sigma: float = typer.Option(0.0, "--smoothing-sigma", help="Temporal Gaussian smoothing, in frames."),
-    scorers: List[str] = typer.Option(["frame-auroc"], "--scorer", help="Scorer(s) to apply (repeatable)."),
+    scorers: List[str] = typer.Option(["frame-auroc"], "--scorer", metavar="<name>",
+                                      autocompletion=complete_names("scorer"), help="Scorer(s) to apply (repeatable)."),
     out: Path = typer.Option(Path("results"), "--out", help="Results folder; each job goes to OUT/dataset/detector/id."),
-    device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
-    overwrite: str = typer.Option("never", "--overwrite",
-                                  help="never: run only missing jobs; failed: also re-run failed ones; always: all."),
-    runner: str = typer.Option("serial", "--runner", help="serial, process, dask (see 'anobench list --kind runner')."),
+    device: Device = typer.Option("auto", "--device", help="Where to train and score."),
+    overwrite: OverwritePolicy = typer.Option("never", "--overwrite",
+                                              help="never: run only missing jobs; failed: also re-run failed ones; "
+                                                   "always (or --overwrite alone): all."),
+    runner: str = typer.Option("serial", "--runner", metavar="<name>", autocompletion=complete_names("runner"),
+                               help="serial, process, dask (see 'anobench list --kind runner')."),
     scheduler: Optional[str] = typer.Option(None, "--scheduler", help="Dask scheduler address, e.g. tcp://HOST:8786; "
                                                                       "without it a local cluster is started."),
     workers: Optional[int] = typer.Option(None, "--workers", min=1, help="Parallel jobs (process pool, local cluster)."),
@@ -277,10 +306,6 @@ def cmd_sweep(
         data_root=data_root, normalization=normalization, smoothing_sigma=smoothing_sigma, scorers=tuple(scorers),
         out=out, device=device,
     )
-    if overwrite not in sweep.OVERWRITE_POLICIES:
-        from bench_core.errors import UsageError
-
-        raise UsageError(f"--overwrite {overwrite!r} is not a policy", hint="use never, failed or always")
     catalogue = get_catalogue()
     requests = sweep.expand(base, sweep.split_list(detectors, "--detectors"), sweep.split_list(datasets, "--datasets"),
                             sweep.parse_seeds(seeds), sweep.parse_grid(grid))
@@ -475,7 +500,7 @@ def cmd_data_generate(
 
 def build_app() -> typer.Typer:
     """A fresh app with the built-in commands and every plugin's ``register_commands``."""
-    app = typer.Typer(cls=_Group, no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+    app = typer.Typer(cls=_Group, no_args_is_help=True, add_completion=True, pretty_exceptions_enable=False,
                       context_settings={"help_option_names": ["-h", "--help"]})
     app.callback()(_main_callback)
     app.command("list")(cmd_list)

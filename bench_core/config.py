@@ -49,7 +49,9 @@ def _coerce(value: Any, annotation: Any, key: str, option: str) -> Any:
         return json.loads(value)
     except (ValueError, json.JSONDecodeError):
         name = getattr(annotation, "__name__", str(annotation))
-        raise UsageError(f"{option} {key}={value!r} is not a valid {name}", hint=f"give {key} a {name}") from None
+        article = "an" if name[:1].lower() in "aeiou" else "a"
+        raise UsageError(f"{option} {key}={value!r} is not a valid {name}", hint=f"give {key} {article} {name}") \
+            from None
 
 
 def build_config(cls: type, presets: dict[str, dict], preset: str | None, overrides: dict[str, Any], option: str,

@@ -9,7 +9,7 @@ import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench_core.errors import UsageError
+from bench_core.errors import UsageError, did_you_mean
 from bench_core.records import iter_records, read_scores
 
 CONFIDENCE = 0.95
@@ -189,8 +189,10 @@ def collect(results: Path, published_by_detector: dict[str, dict], datasets: lis
         raise UsageError(f"{results}: no such results folder", hint="give the --out folder of 'anobench run'")
     rows: dict[tuple, Row] = {}
     events_cache: dict = {}
+    present: set[str] = set()
     for record in iter_records(results):
         det, data = record["detector"], record["dataset"]
+        present.add(data["name"])
         if datasets and data["name"] not in datasets:
             continue
         protocol = protocol_label(record["protocol"])
@@ -222,6 +224,10 @@ def collect(results: Path, published_by_detector: dict[str, dict], datasets: lis
             events = anomaly_events(record, events_cache)
             if events:
                 row.by_kind.append(per_kind_auroc(record, events))
+    for name in datasets or []:
+        if name not in present and present:
+            raise UsageError(f"{results}: holds no complete run records (record.json) of dataset {name}",
+                             hint=did_you_mean(name, present))
     if not rows:
         which = f" of dataset {', '.join(datasets)}" if datasets else ""
         raise UsageError(f"{results}: holds no complete run records (record.json){which}",

@@ -90,7 +90,6 @@ def test_a_complete_run_is_reused_unless_overwrite(toy_plugin, tmp_path):
         (["--preset", "gpu"], "detector 'toy-detector' has no preset 'gpu'"),
         (["--data-option", "sed=1"], "unknown setting 'sed' for dataset 'toy-dataset' in --data-option"),
         (["--data-option", "label_convention=event"], "dataset 'toy-dataset' has no label convention 'event'"),
-        (["--normalization", "zscore"], "protocol: normalization must be one of"),
         (["--scorer", "frame-aurc"], "unknown scorer 'frame-aurc' given to --scorer (did you mean 'frame-auroc'?)"),
     ],
 )
