@@ -17,6 +17,7 @@ import bench_core
 from bench_core.cli_options import (Device, Normalization, OverwritePolicy, complete_names, complete_presets,
                                     expand_bare_overwrite, show_flags_as_flags)
 from bench_core.errors import AnobenchError
+from bench_core.leaderboard_format import DEFAULT_SORT, Format, SortMetric
 from bench_core.plugins import KINDS, get_catalogue, manager
 
 _state = {"debug": False}
@@ -232,15 +233,22 @@ def _metrics_table(record: dict) -> Table:
 
 def cmd_leaderboard(
     results: Path = typer.Argument(..., help="Results folder written by 'anobench run'."),
-    out: Optional[Path] = typer.Option(None, "--out", help="Markdown file to write (e.g. leaderboards/x.md)."),
-    datasets: Optional[str] = typer.Option(None, "--datasets", help="Only these datasets (comma-separated)."),
-    title: Optional[str] = typer.Option(None, "--title", help="The table's heading."),
+    out: Optional[Path] = typer.Option(None, "--out", help="File to write (e.g. leaderboards/x.md); its suffix "
+                                                           "(.md, .csv, .json) picks the format unless --format does."),
+    datasets: Optional[str] = typer.Option(None, "--datasets", "--dataset", metavar="<name,...>",
+                                           autocompletion=complete_names("dataset"),
+                                           help="Only these datasets (comma-separated)."),
+    title: Optional[str] = typer.Option(None, "--title", help="The table's heading (default: names the datasets)."),
     note: Optional[str] = typer.Option(None, "--note", help="A paragraph under the heading (what the data is)."),
     by_kind: bool = typer.Option(False, "--by-kind", help="Add the frame AUROC of each kind of anomaly, for datasets "
                                  "that name their kinds (synthetic-avenue, synthetic-industrial)."),
-    as_json: bool = typer.Option(False, "--json", help="Print the rows as JSON."),
+    sort_by: SortMetric = typer.Option(DEFAULT_SORT, "--sort-by", help="Rank each dataset's rows by this metric."),
+    wide: bool = typer.Option(False, "--wide", help="Every column: adds the macro AUROC and the inference fps."),
+    fmt: Optional[Format] = typer.Option(None, "--format", help="md (default, or from --out's suffix), csv or json."),
+    as_json: bool = typer.Option(False, "--json", help="Print the JSON on stdout (--out is still written)."),
 ) -> None:
-    """Turn run records into a markdown leaderboard: mean ± std over seeds, fps, published figures."""
+    """Turn run records into a leaderboard ranked per dataset: mean ± std over seeds, published figures."""
+    from bench_core import leaderboard_format
     from bench_core.leaderboard import collect, render_markdown
     from bench_core.records import atomic_write_bytes
     from bench_core.sweep import split_list
@@ -249,15 +257,24 @@ def cmd_leaderboard(
     published = {r.name: r.meta.get("published", {}) for r in catalogue.all("detector")}
     only = split_list(datasets, "--datasets") if datasets else None
     rows = collect(results, published, only, by_kind=by_kind)
+    chosen = fmt or {".csv": "csv", ".json": "json"}.get(out.suffix.lower() if out else "", "md")
+    as_dict = leaderboard_format.as_json(rows, results, title, sort_by)
     if as_json:
-        _print_json([r.as_dict() for r in rows])
-    argv = _leaderboard_argv(results, out, only, title, note, by_kind)
-    markdown = render_markdown(rows, results, out, argv, title, note)
+        _print_json(as_dict)
+        if not out:
+            return
+    if chosen == "json":
+        text = json.dumps(as_dict, indent=2, default=str) + "\n"
+    elif chosen == "csv":
+        text = leaderboard_format.as_csv(rows, sort_by)
+    else:
+        argv = _leaderboard_argv(results, out, only, title, note, by_kind, sort_by, wide)
+        text = render_markdown(rows, results, out, argv, title, note, sort_by, wide)
     if out:
-        atomic_write_bytes(Path(out), markdown.encode())
-        stderr().print(f"wrote {out} ({len(rows)} rows)")
-    elif not as_json:
-        typer.echo(markdown)
+        atomic_write_bytes(Path(out), text.encode())
+        stderr().print(f"wrote {out} ({len(rows)} rows from {sum(len(r.seeds) for r in rows)} runs)")
+    else:
+        typer.echo(text, nl=False)
 
 
 def cmd_sweep(
@@ -293,6 +310,7 @@ def cmd_sweep(
     retries: int = typer.Option(1, "--retries", min=0, help="Dask: extra attempts for a job whose worker failed."),
     leaderboard: Optional[Path] = typer.Option(None, "--leaderboard", help="Write OUT's leaderboard to this markdown "
                                                                            "file when the sweep ends."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Plan every job and say what would run; run nothing."),
     as_json: bool = typer.Option(False, "--json", help="Print the job summary as JSON on stdout."),
 ) -> None:
     """Run every detector × dataset × seed (× --grid value) job; re-running skips what is complete."""
@@ -316,6 +334,9 @@ def cmd_sweep(
     err = stderr()
     err.print(f"sweep: {len(jobs)} jobs, {len(pending)} to run, {len(skipped)} already recorded "
               f"(--overwrite {overwrite}); runner {runner}", highlight=False)
+    if dry_run:
+        _print_dry_run(jobs, pending, as_json)
+        return
     display = RichSweepDisplay(err, total=len(jobs), skipped=len(skipped), in_process=the_runner.in_process)
     # The command as parsed (not sys.argv, which differs under a wrapper): what rebuilds these results.
     command = sweep.reproduce_command(base, detectors, datasets, seeds, grid)
@@ -344,6 +365,29 @@ def cmd_sweep(
         raise typer.Exit(result.exit_code)
 
 
+def _print_dry_run(jobs, pending, as_json: bool) -> None:
+    """What a sweep would do: every job, the ones it would run and the ones already recorded (nothing is written)."""
+    from bench_core.sweep import DRY_RUN_SCHEMA, job_state
+
+    states = {job.run_id: job_state(job) for job in jobs}
+    to_run = {job.run_id for job in pending}
+    summary = {"schema": DRY_RUN_SCHEMA, "jobs": len(jobs), "to_run": len(to_run),
+               "already_recorded": sum(1 for s in states.values() if s == "complete"),
+               "failed_kept": sum(1 for job in jobs if states[job.run_id] == "failed" and job.run_id not in to_run),
+               "job_list": [{"job": job.label, "run_id": job.run_id, "path": str(job.path),
+                             "state": states[job.run_id], "will_run": job.run_id in to_run} for job in jobs]}
+    if as_json:
+        _print_json(summary)
+        return
+    table = Table(title=f"sweep --dry-run: {summary['jobs']} jobs, {summary['to_run']} to run, "
+                        f"{summary['already_recorded']} already recorded")
+    for column in ("job", "state", "would run", "run id"):
+        table.add_column(column, overflow="fold")
+    for item in summary["job_list"]:
+        table.add_row(escape(item["job"]), item["state"], "yes" if item["will_run"] else "no", item["run_id"])
+    stdout().print(table)
+
+
 def _sweep_table(result) -> Table:
     table = Table(title=f"sweep: {result.count('done')} done, {result.count('skipped')} skipped, "
                         f"{result.count('failed')} failed")
@@ -360,12 +404,17 @@ def _sweep_table(result) -> Table:
 
 
 def _leaderboard_argv(results: Path, out: Optional[Path], datasets: Optional[list[str]], title: Optional[str] = None,
-                      note: Optional[str] = None, by_kind: bool = False) -> str:
+                      note: Optional[str] = None, by_kind: bool = False, sort_by: str = DEFAULT_SORT,
+                      wide: bool = False) -> str:
     argv = "anobench leaderboard " + shlex.quote(str(results))
     if datasets:
         argv += " --datasets " + shlex.quote(",".join(datasets))
     if by_kind:
         argv += " --by-kind"
+    if sort_by != DEFAULT_SORT:
+        argv += f" --sort-by {sort_by}"
+    if wide:
+        argv += " --wide"
     if title:
         argv += " --title " + shlex.quote(title)
     if note:

@@ -13,6 +13,8 @@ from bench_core.errors import UsageError, did_you_mean
 from bench_core.records import iter_records, read_scores
 
 CONFIDENCE = 0.95
+#: Stands for the folder holding a dataset's files in the reproduce commands (each reader's own path).
+DATA_ROOT_PLACEHOLDER = "DIR"
 
 
 @dataclass
@@ -40,6 +42,8 @@ class Row:
     dataset_label: str = ""
     #: Per run (when asked for), the frame AUROC of each kind of anomaly: see ``per_kind_auroc``.
     by_kind: list[dict[str, float]] = field(default_factory=list)
+    #: Whether the runs read files from a data root (the reproduce commands then say --data-root DIR).
+    data_root_used: bool = False
 
     def kind_summaries(self) -> dict[str, dict]:
         kinds = sorted({kind for run in self.by_kind for kind in run})
@@ -106,7 +110,7 @@ def reproduce_command(record: dict, out: str) -> str:
     options = record["dataset"].get("options", {})
     for key, value in options.items():
         if key != "data_root" and value not in ("", None) and key != "label_convention":
-            parts += ["--data-option", f"{key}={value}"]
+            parts += ["--data-option", f"{key}={_option_text(value)}"]  # as --data-option takes it: a,b,c
     protocol = record["protocol"]
     if protocol.get("label_convention") and options.get("label_convention"):
         parts += ["--data-option", f"label_convention={protocol['label_convention']}"]
@@ -114,6 +118,8 @@ def reproduce_command(record: dict, out: str) -> str:
         parts += ["--normalization", protocol["normalization"]]
     if protocol.get("smoothing_sigma"):
         parts += ["--smoothing-sigma", f"{protocol['smoothing_sigma']:g}"]
+    if options.get("data_root"):
+        parts += ["--data-root", DATA_ROOT_PLACEHOLDER]  # where the files are is the reader's own
     parts += ["--out", out]
     return " ".join(shlex.quote(p) for p in parts)
 
@@ -217,6 +223,7 @@ def collect(results: Path, published_by_detector: dict[str, dict], datasets: lis
         row.aupr.append(metrics.get("aupr"))
         row.eer.append(metrics.get("eer"))
         row.fps.append(record["timing"].get("inference_fps"))
+        row.data_root_used = row.data_root_used or bool(data.get("options", {}).get("data_root"))
         row.runs.append(record["_path"])
         row.run_ids.append(record.get("run_id", ""))
         row.commands.append(reproduce_command(record, str(results)))
@@ -290,6 +297,8 @@ def reproduce_commands(rows: list[Row], results: Path) -> list[str]:
                               key=lambda item: (len(item[0]), item[1]), default=(set(), 0, ""))
         if not ids:
             break
+        if any(row.data_root_used and set(row.run_ids) & ids for row in rows) and "--data-root" not in command:
+            command += f" --data-root {DATA_ROOT_PLACEHOLDER}"  # logged before sweeps said so
         if command not in commands:
             commands.append(command)
         covered |= ids
@@ -305,68 +314,11 @@ def _fmt_mean(summary: dict) -> str:
 
 
 def render_markdown(rows: list[Row], results: Path, out_file: Path | None, argv: str, title: str | None = None,
-                    note: str | None = None) -> str:
-    base = Path(out_file).parent if out_file else Path.cwd()
-    lines = [
-        f"# {title or 'anobench leaderboard'}",
-        "",
-        *([note, ""] if note else []),
-        "Reproduce this table with:",
-        "",
-        "```sh",
-        *reproduce_commands(rows, Path(results)),
-        argv,
-        "```",
-        "",
-        f"{sum(len(r.seeds) for r in rows)} run records in `{results}`. Metrics are mean ± sample std over seeds "
-        f"(n = seeds); the {CONFIDENCE:.0%} interval is Student's t interval of the mean micro AUROC; inference fps "
-        "is the mean; each run's record is linked.",
-        "",
-        "| Dataset | Detector | Input | Preset | Seeds | Frame AUROC (micro) | 95% interval | Frame AUROC (macro) | AUPR "
-        "| EER | Inference fps | Published AUROC | Protocol | Runs |",
-        "|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|",
-    ]
-    for row in rows:
-        preset = row.preset + ("".join(f" `{s}`" for s in row.settings))
-        published = "—"
-        if row.published:
-            published = f"{row.published['frame_auroc']:.3f} ({row.published.get('source', '')})".replace(" ()", "")
-        links = " ".join(
-            f"[s{seed}]({Path(os.path.relpath(run, base)).as_posix()}/record.json)"
-            for seed, run in sorted(zip(row.seeds, row.runs))
-        )
-        lines.append(
-            f"| {row.dataset_label or row.dataset} | {row.detector} | {row.input or '—'} | {preset} | {len(row.seeds)} | {_fmt(summarise(row.micro))} "
-            f"| {_fmt_interval(t_interval(row.micro))} | {_fmt(summarise(row.macro))} | {_fmt(summarise(row.aupr))} "
-            f"| {_fmt(summarise(row.eer))} | {_fmt_mean(summarise(row.fps))} | {published} | {row.protocol} "
-            f"| {links} |"
-        )
-    lines += _by_kind_markdown(rows)
-    failures = failed_jobs(Path(results), {row.dataset for row in rows})
-    if failures:
-        lines += ["", "Jobs that failed (no row or fewer seeds; each folder's `failed.json` holds the error and the "
-                      "traceback):", ""]
-        lines += [f"- {failure['job']}: {failure['message']}" for failure in failures]
-    lines.append("")
-    return "\n".join(lines)
+                    note: str | None = None, sort_by: str = "frame_auroc_micro", wide: bool = False) -> str:
+    """The markdown leaderboard: ranked sections per dataset (see bench_core.leaderboard_format)."""
+    from bench_core import leaderboard_format
 
-
-def _by_kind_markdown(rows: list[Row]) -> list[str]:
-    """A second table, per dataset that names its kinds of anomaly: each row's frame AUROC per kind."""
-    lines = []
-    for label in dict.fromkeys(row.dataset_label or row.dataset for row in rows if row.by_kind):
-        group = [row for row in rows if (row.dataset_label or row.dataset) == label and row.by_kind]
-        kinds = sorted({kind for row in group for kind in row.kind_summaries()})
-        lines += ["", f"Frame AUROC by kind of anomaly on {label} (each kind's abnormal frames against all normal "
-                      "frames, pooled over the test videos; mean ± std over seeds):", "",
-                  "| Detector | Input | Preset | " + " | ".join(kinds) + " |",
-                  "|---|---|---|" + "---:|" * len(kinds)]
-        for row in group:
-            summaries = row.kind_summaries()
-            cells = [_fmt(summaries[kind]) if kind in summaries else "—" for kind in kinds]
-            preset = row.preset + "".join(f" `{s}`" for s in row.settings)
-            lines.append(f"| {row.detector} | {row.input or '—'} | {preset} | " + " | ".join(cells) + " |")
-    return lines
+    return leaderboard_format.render_markdown(rows, results, out_file, argv, title, note, sort_by, wide)
 
 
 def failed_jobs(results: Path, datasets: set[str]) -> list[dict]:

@@ -119,7 +119,9 @@ def _digest(obj) -> str:
     return hashlib.sha256(json.dumps(to_jsonable(obj), sort_keys=True).encode()).hexdigest()
 
 
-def plan_run(request: RunRequest, catalogue: Catalogue | None = None) -> RunPlan:
+def plan_run(request: RunRequest, catalogue: Catalogue | None = None, checked: dict | None = None) -> RunPlan:
+    """``checked`` (a sweep's planning passes one) remembers each dataset's fingerprint once its data passed its
+    checks, so planning many jobs on one dataset reads its files once."""
     catalogue = catalogue or get_catalogue()
     for scorer in request.scorers:
         catalogue.get("scorer", scorer, "--scorer")
@@ -136,8 +138,14 @@ def plan_run(request: RunRequest, catalogue: Catalogue | None = None) -> RunPlan
         protocol = Protocol(request.normalization, request.smoothing_sigma, dataset.label_convention)
     except ValueError as exc:
         raise UsageError(f"protocol: {exc}") from None
-    check_dataset(dataset)
-    fingerprint = dataset.fingerprint()
+    data_key = (request.dataset, json.dumps(to_jsonable(dataset.options), sort_keys=True))
+    if checked is not None and data_key in checked:
+        fingerprint = checked[data_key]
+    else:
+        check_dataset(dataset)
+        fingerprint = dataset.fingerprint()
+        if checked is not None:
+            checked[data_key] = fingerprint
     identity = {
         "detector": request.detector, "detector_version": detector_cls.version,
         "config": identity_config(detector_cls, detector_config),

@@ -38,6 +38,8 @@ from bench_core.runners import Runner, RunnerOptions, SweepEvents  # noqa: F401 
 FAILURE_FILE = "failed.json"
 SWEEP_LOG = "sweeps.json"
 OVERWRITE_POLICIES = ("never", "failed", "always")
+#: Versions of the JSON shapes a sweep writes or prints (see docs/harness.md).
+DRY_RUN_SCHEMA = 1
 
 
 @dataclass
@@ -154,8 +156,9 @@ def plan_jobs(requests: Sequence[RunRequest], catalogue: Catalogue | None = None
     """
     catalogue = catalogue or get_catalogue()
     jobs: dict[str, Job] = {}
+    checked: dict = {}  # each dataset's data is checked and fingerprinted once, not once per job
     for request in requests:
-        plan = plan_run(request, catalogue)
+        plan = plan_run(request, catalogue, checked)
         if plan.run_id in jobs:
             continue
         label = f"{request.detector} / {request.dataset} / seed {request.seed}" + "".join(
@@ -329,5 +332,7 @@ def reproduce_command(base: RunRequest, detectors: str, datasets: str, seeds: st
             parts += ["--scorer", scorer]
     if base.device != "auto":
         parts += ["--device", base.device]
+    if base.data_root:
+        parts += ["--data-root", "DIR"]  # a placeholder: where the files are is each reader's own
     parts += ["--out", str(base.out)]
     return " ".join(shlex.quote(p) for p in parts)

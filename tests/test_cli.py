@@ -138,7 +138,8 @@ def test_leaderboard_cli_writes_markdown(toy_plugin, tmp_path):
     result = invoke("leaderboard", str(tmp_path / "results"), "--out", str(out))
     assert result.exit_code == 0, result.output
     text = out.read_text()
-    assert "| toy-dataset | toy-detector | frames 8×8, T=3 | cpu | 2 |" in text  # the toy's cpu preset: window 3
+    assert "## toy-dataset" in text
+    assert "| toy-detector | frames 8×8, T=3 | cpu" in " ".join(text.split())  # the toy's cpu preset: window 3
     assert "0.500 (nobody, 2026)" in text
 
 
@@ -222,7 +223,7 @@ def test_leaderboard_by_kind_splits_the_auroc_by_the_kinds_the_dataset_names(toy
     out = tmp_path / "toy.md"
     result = invoke("leaderboard", str(tmp_path / "results"), "--by-kind", "--out", str(out), "--json")
     assert result.exit_code == 0, result.output
-    by_kind = json.loads(result.stdout)[0]["frame_auroc_by_kind"]
+    by_kind = json.loads(result.stdout)["rows"][0]["frame_auroc_by_kind"]
     assert set(by_kind) == {"late-square", "square"} and by_kind["square"]["n"] == 1
     # By hand: each kind's abnormal frames against every normal frame, scores pooled over the videos.
     from sklearn.metrics import roc_auc_score
@@ -237,6 +238,8 @@ def test_leaderboard_by_kind_splits_the_auroc_by_the_kinds_the_dataset_names(toy
     score, label, video_kind = np.concatenate(score), np.concatenate(label), np.array(video_kind)
     chosen = (label == 0) | (video_kind == "late-square")
     assert by_kind["late-square"]["mean"] == pytest.approx(roc_auc_score(label[chosen], score[chosen]))
+    assert invoke("leaderboard", str(tmp_path / "results"), "--by-kind", "--out", str(out)).exit_code == 0
     text = out.read_text()
-    assert "Frame AUROC by kind of anomaly on toy-dataset" in text and "| late-square | square |" in text
+    assert "Frame AUROC by kind of anomaly on toy-dataset" in text
+    assert "| late-square | square |" in " ".join(text.split())
     assert "--by-kind" in text  # the rebuild command keeps the option
