@@ -547,6 +547,51 @@ def cmd_data_generate(
     stderr().print(f"wrote {len(written)} files to {out}")
 
 
+def cmd_cache(
+    ctx: typer.Context,
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+) -> None:
+    """Where the cache is and how much each dataset holds there (prepared videos, generated data)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from bench_core import cache
+
+    found = cache.summary()
+    if as_json:
+        _print_json(found)
+        return
+    table = Table(title=f"anobench cache: {found['path']} ({cache.human(found['total_bytes'])})")
+    for column in ("dataset", "prepared videos", "prepared size", "dataset's own files", "total"):
+        table.add_column(column, justify="left" if column == "dataset" else "right", no_wrap=column == "dataset")
+    for name, row in found["datasets"].items():
+        table.add_row(name, str(row["prepared_entries"]), cache.human(row["prepared_bytes"]),
+                      cache.human(row["own_bytes"]), cache.human(row["total_bytes"]))
+    stdout().print(table)
+    stderr().print("'anobench cache clear [--dataset NAME] [--max-size SIZE]' frees it; runs prepare again what "
+                   "they need", highlight=False)
+
+
+def cmd_cache_clear(
+    dataset: Optional[str] = typer.Option(None, "--dataset", metavar="<name>", autocompletion=complete_names("dataset"),
+                                          help="Only this dataset's entries."),
+    max_size: Optional[str] = typer.Option(None, "--max-size", metavar="<size>",
+                                           help="Keep the most recently written entries up to this size, e.g. 2GB."),
+    as_json: bool = typer.Option(False, "--json", help="Print what was removed as JSON."),
+) -> None:
+    """Remove cached entries: all, one dataset's, or the oldest beyond a size cap."""
+    from bench_core import cache
+
+    cap = cache.parse_size(max_size) if max_size is not None else None
+    removed = cache.clear(dataset, cap)
+    if as_json:
+        _print_json(removed)
+        return
+    count = removed["removed_entries"]
+    stderr().print(f"removed {count} cache entr{'y' if count == 1 else 'ies'} ({cache.human(removed['freed_bytes'])}); "
+                   f"{cache.human(removed['left_bytes'])} left" + (f" of dataset {dataset}" if dataset else ""),
+                   highlight=False)
+
+
 def build_app() -> typer.Typer:
     """A fresh app with the built-in commands and every plugin's ``register_commands``."""
     app = typer.Typer(cls=_Group, no_args_is_help=True, add_completion=True, pretty_exceptions_enable=False,
@@ -568,6 +613,10 @@ def build_app() -> typer.Typer:
     data.command("check")(cmd_data_check)
     data.command("generate")(cmd_data_generate)
     app.add_typer(data, name="data")
+    cache = typer.Typer(cls=_Group, invoke_without_command=True, help="The preprocessing cache: see and clear it.")
+    cache.callback()(cmd_cache)
+    cache.command("clear")(cmd_cache_clear)
+    app.add_typer(cache, name="cache")
     try:
         manager.ensure_loaded()
     except AnobenchError as exc:

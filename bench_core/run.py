@@ -25,6 +25,7 @@ from bench_core.plugins import Catalogue, get_catalogue, manager
 from bench_core.progress import Progress, SharedTask
 from bench_core.scoring import Protocol, apply_protocol, fill_leading_frames
 from bench_core.training import TrainingCheckpoints
+from bench_core.cache import remember_owner
 from bench_core.view_choice import fit_view
 
 DATA_ROOT_ENV = "ANOBENCH_DATA_ROOT"
@@ -232,6 +233,7 @@ def execute(plan: RunPlan, progress: Progress | None = None) -> dict:
                 raise DataError(f"test video '{video.id}' of '{request.dataset}' has no per-frame labels")
             test.append(prepare(video, spec, key))
             task.advance()
+    remember_owner([v.frames for v in train + test], request.dataset)  # for 'anobench cache', per dataset
     prepare_seconds = time.perf_counter() - started
 
     started = time.perf_counter()
