@@ -20,14 +20,13 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bench_core import schemas
 from bench_core.errors import UsageError, did_you_mean
 from bench_core.views import cache_dir
 
 PREPARED = "prepared"
 OWNER_SUFFIX = ".owner.json"
 UNKNOWN = "(unknown)"
-#: Version of the JSON shape ``anobench cache --json`` prints (see docs/harness.md).
-CACHE_SCHEMA = 1
 _UNITS = {"": 1, "B": 1, "K": 1024, "KB": 1024, "M": 1024 ** 2, "MB": 1024 ** 2, "G": 1024 ** 3, "GB": 1024 ** 3,
           "T": 1024 ** 4, "TB": 1024 ** 4}
 
@@ -122,7 +121,7 @@ def summary(root: Path | None = None) -> dict:
             row["prepared_entries"] += 1
             row["prepared_bytes"] += entry.size
         row["total_bytes"] += entry.size
-    return {"schema": CACHE_SCHEMA, "path": str(root), "total_bytes": sum(r["total_bytes"] for r in datasets.values()),
+    return {"schema": schemas.CACHE, "path": str(root), "total_bytes": sum(r["total_bytes"] for r in datasets.values()),
             "datasets": dict(sorted(datasets.items()))}
 
 
@@ -170,5 +169,5 @@ def clear(dataset: str | None = None, max_size: int | None = None, root: Path | 
         _remove(entry)
         removed += 1
         freed += entry.size
-    return {"schema": CACHE_SCHEMA, "removed_entries": removed, "freed_bytes": freed, "left_bytes": total - freed}
+    return {"schema": schemas.CACHE, "removed_entries": removed, "freed_bytes": freed, "left_bytes": total - freed}
 

@@ -14,6 +14,7 @@ from rich.table import Table
 from typer.core import TyperGroup
 
 import bench_core
+from bench_core import schemas
 from bench_core.cli_options import (Device, Normalization, OverwritePolicy, complete_names, complete_presets,
                                     expand_bare_overwrite, show_flags_as_flags)
 from bench_core.errors import AnobenchError
@@ -86,6 +87,8 @@ def _print_json(obj: Any) -> None:
 def cmd_list(
     kind: Optional[str] = typer.Option(None, "--kind", help="Only this kind: detector, dataset, scorer or runner."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+    details: bool = typer.Option(False, "--details", help="With --json: each one's full 'anobench info' (imports "
+                                                          "every plugin's code, torch included; slower)."),
 ) -> None:
     """Every detector, dataset, scorer and runner, with the plugin providing each."""
     if kind is not None and kind not in KINDS:
@@ -96,7 +99,11 @@ def cmd_list(
     if as_json:
         from bench_core.info import describe_all
 
-        _print_json(describe_all(registrations))
+        # Without --details nothing is imported (listing stays fast and never loads torch).
+        listed = describe_all(registrations) if details else [
+            {"kind": r.kind, "name": r.name, "plugin": r.plugin, "target": r.target_path, "summary": r.summary,
+             **r.meta} for r in registrations]
+        _print_json({"schema": schemas.LIST, "registrations": listed})
         return
     table = Table(title="anobench: what is installed")
     for column in ("kind", "name", "plugin", "summary"):
@@ -117,7 +124,7 @@ def cmd_info(
     registration = info.find(get_catalogue(), name, kind)
     described = info.describe(registration)
     if as_json:
-        _print_json({"schema": info.INFO_SCHEMA, **described})
+        _print_json({"schema": schemas.INFO, **described})
     else:
         info.render(described, stdout())
 
@@ -131,8 +138,9 @@ def cmd_plugins(as_json: bool = typer.Option(False, "--json", help="Print JSON i
         catalogue_error = exc
     infos = manager.plugins()
     if as_json:
-        _print_json([{"name": i.name, "distribution": i.distribution, "version": i.version, "hooks": i.hooks,
-                      "blocked": i.blocked, "error": i.error} for i in infos])
+        _print_json({"schema": schemas.PLUGINS, "plugins": [
+            {"name": i.name, "distribution": i.distribution, "version": i.version, "hooks": i.hooks,
+             "blocked": i.blocked, "error": i.error} for i in infos]})
         if catalogue_error is not None:
             raise catalogue_error
         return
@@ -367,11 +375,11 @@ def cmd_sweep(
 
 def _print_dry_run(jobs, pending, as_json: bool) -> None:
     """What a sweep would do: every job, the ones it would run and the ones already recorded (nothing is written)."""
-    from bench_core.sweep import DRY_RUN_SCHEMA, job_state
+    from bench_core.sweep import job_state
 
     states = {job.run_id: job_state(job) for job in jobs}
     to_run = {job.run_id for job in pending}
-    summary = {"schema": DRY_RUN_SCHEMA, "jobs": len(jobs), "to_run": len(to_run),
+    summary = {"schema": schemas.SWEEP_DRY_RUN, "jobs": len(jobs), "to_run": len(to_run),
                "already_recorded": sum(1 for s in states.values() if s == "complete"),
                "failed_kept": sum(1 for job in jobs if states[job.run_id] == "failed" and job.run_id not in to_run),
                "job_list": [{"job": job.label, "run_id": job.run_id, "path": str(job.path),
@@ -496,7 +504,7 @@ def cmd_data_check(
     problems, notes = ds.check(), ds.notes()
     splits = {} if problems else {split: _inventory(ds, split) for split in ("train", "test")}
     if as_json:
-        _print_json({"dataset": dataset, "options": ds.describe_options(), "splits": splits,
+        _print_json({"schema": schemas.DATA_CHECK, "dataset": dataset, "options": ds.describe_options(), "splits": splits,
                      "problems": problems, "notes": notes})
     else:
         if splits:

@@ -25,8 +25,6 @@ from bench_core.errors import UsageError, did_you_mean
 from bench_core.plugins import Catalogue, Registration
 from bench_core.view_choice import default_view, detector_views
 
-#: Version of the JSON shape ``anobench info --json`` prints (see docs/harness.md).
-INFO_SCHEMA = 1
 #: What the two presets every detector has are for, where the plugin's code says nothing above them.
 _PRESET_PURPOSES = {"paper": "the published hyper-parameters", "cpu": "fits a CPU machine in minutes"}
 #: Dataset cards of the built-in datasets (``datasets/<name>.md`` in a source checkout).

@@ -17,11 +17,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
+from bench_core import schemas
+
 if TYPE_CHECKING:
     from bench_core.leaderboard import Row
 
-#: Version of the JSON shape ``anobench leaderboard --format json`` prints (see docs/harness.md).
-LEADERBOARD_SCHEMA = 1
 DEFAULT_SORT = "frame_auroc_micro"
 Format = Literal["md", "csv", "json"]
 SortMetric = Literal["frame_auroc_micro", "frame_auroc_macro", "aupr", "eer", "inference_fps"]
@@ -208,7 +208,7 @@ def as_json(rows: list["Row"], results: Path, title: str | None, sort_by: str = 
 
     ordered = [(rank, row) for group in sections(rows).values() for rank, row in ranked(group, sort_by)]
     return {
-        "schema": LEADERBOARD_SCHEMA, "title": title or default_title(rows), "results": str(results),
+        "schema": schemas.LEADERBOARD, "title": title or default_title(rows), "results": str(results),
         "sort_by": sort_by, "n_runs": sum(len(r.seeds) for r in rows), "n_rows": len(rows),
         "reproduce": reproduce_commands(rows, Path(results)),
         "rows": [{"rank": rank, "dataset_label": row.dataset_label or row.dataset, **row.as_dict()}

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Iterable, Sequence
 
-from bench_core import records
+from bench_core import records, schemas
 from bench_core.errors import AnobenchError, UsageError
 from bench_core.plugins import Catalogue, get_catalogue
 from bench_core.progress import Progress
@@ -38,8 +38,6 @@ from bench_core.runners import Runner, RunnerOptions, SweepEvents  # noqa: F401 
 FAILURE_FILE = "failed.json"
 SWEEP_LOG = "sweeps.json"
 OVERWRITE_POLICIES = ("never", "failed", "always")
-#: Versions of the JSON shapes a sweep writes or prints (see docs/harness.md).
-DRY_RUN_SCHEMA = 1
 
 
 @dataclass
@@ -83,7 +81,7 @@ class SweepResult:
 
     def as_dict(self) -> dict:
         return {
-            "done": self.count("done"), "skipped": self.count("skipped"), "failed": self.count("failed"),
+            "schema": schemas.SWEEP_SUMMARY, "done": self.count("done"), "skipped": self.count("skipped"), "failed": self.count("failed"),
             "seconds": round(self.seconds, 3),
             "jobs": [
                 {"job": o.job.label, "run_id": o.job.run_id, "path": str(o.job.path), "status": o.status,
@@ -194,6 +192,7 @@ def to_run(jobs: Sequence[Job], overwrite: str) -> tuple[list[Job], list[Job]]:
 def write_failure(job: Job, exc: BaseException) -> None:
     hint = getattr(exc, "hint", None)
     records.atomic_write_json(job.path / FAILURE_FILE, {
+        "schema": schemas.FAILURE,
         "run_id": job.run_id,
         "job": job.label,
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
@@ -301,7 +300,8 @@ def log_sweep(out: Path, command: str, jobs: Sequence[Job]) -> None:
         except (OSError, ValueError):
             entries = []
         entries = [e for e in entries if e.get("command") != command]
-        entries.append({"command": command, "run_ids": sorted(job.run_id for job in jobs)})
+        entries.append({"schema": schemas.SWEEP_LOG_ENTRY, "command": command,
+                        "run_ids": sorted(job.run_id for job in jobs)})
         records.atomic_write_json(path, entries)
 
 

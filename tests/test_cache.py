@@ -8,7 +8,7 @@ import os
 import pytest
 from typer.testing import CliRunner
 
-from bench_core import cache
+from bench_core import cache, schemas
 from bench_core.cli import build_app
 
 runner = CliRunner()
@@ -36,7 +36,7 @@ def test_cache_shows_each_datasets_entries_and_clears_one(toy_plugin, own_cache,
     array = next((own_cache / "prepared").glob("*.npy"))
     array.with_name(array.name + ".sha256").write_text("0" * 64)
     found = json.loads(invoke("cache", "--json").stdout)
-    assert found["schema"] == cache.CACHE_SCHEMA and found["path"] == str(own_cache)
+    assert found["schema"] == schemas.CACHE and found["path"] == str(own_cache)
     toy = found["datasets"]["toy-dataset"]
     assert toy["prepared_entries"] == 5 and toy["prepared_bytes"] > 0  # 2 train and 3 test videos
     assert found["datasets"]["synthetic-avenue"] == {"prepared_entries": 0, "prepared_bytes": 0, "own_bytes": 1000,

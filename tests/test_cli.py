@@ -25,7 +25,7 @@ def run_args(tmp_path, *extra):
 def test_list_shows_every_kind_with_its_plugin(toy_plugin):
     result = invoke("list", "--json")
     assert result.exit_code == 0, result.output
-    rows = {(r["kind"], r["name"]): r for r in json.loads(result.stdout)}
+    rows = {(r["kind"], r["name"]): r for r in json.loads(result.stdout)["registrations"]}
     assert rows[("detector", "toy-detector")]["plugin"] == "toy"
     assert rows[("detector", "conv-ae")]["plugin"] == "conv-ae"
     assert rows[("dataset", "synthetic-avenue")]["plugin"] == "synthetic-avenue"
@@ -43,7 +43,7 @@ def test_list_rejects_an_unknown_kind():
 def test_plugins_lists_builtins_with_version_and_hooks(toy_plugin):
     result = invoke("plugins", "--json")
     assert result.exit_code == 0, result.output
-    plugins = {p["name"]: p for p in json.loads(result.stdout)}
+    plugins = {p["name"]: p for p in json.loads(result.stdout)["plugins"]}
     assert plugins["conv-ae"]["distribution"] == "anobench" and plugins["conv-ae"]["version"]
     assert plugins["conv-ae"]["hooks"] == ["register_detectors"]
     assert plugins["toy"]["hooks"] == ["register_datasets", "register_detectors"]
@@ -190,7 +190,7 @@ def test_a_failing_register_commands_leaves_the_cli_usable():
     try:
         result = invoke("plugins", "--json")
         assert result.exit_code == 0, result.output
-        plugins = {p["name"]: p for p in json.loads(result.stdout)}
+        plugins = {p["name"]: p for p in json.loads(result.stdout)["plugins"]}
         assert plugins["broken-commands"]["error"] == "register_commands raised RuntimeError: no commands today"
         assert plugins["conv-ae"]["error"] is None
     finally:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from typer.testing import CliRunner
 
-from bench_core import info
+from bench_core import info, schemas
 from bench_core.cli import build_app
 
 runner = CliRunner()
@@ -22,7 +22,7 @@ def test_info_detector_lists_every_setting_with_type_default_presets_and_doc():
     result = invoke("info", "ae", "--json")
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
-    assert data["schema"] == info.INFO_SCHEMA and data["kind"] == "detector"
+    assert data["schema"] == schemas.INFO and data["kind"] == "detector"
     from anobench_framewise.detector import AE, Config
 
     settings = {s["name"]: s for s in data["settings"]}
@@ -64,7 +64,9 @@ def test_info_unknown_name_gets_did_you_mean():
 
 
 def test_list_json_carries_the_info_of_each(toy_plugin):
-    rows = {(r["kind"], r["name"]): r for r in json.loads(invoke("list", "--json").stdout)}
+    listed = json.loads(invoke("list", "--json", "--details").stdout)
+    assert listed["schema"] == schemas.LIST
+    rows = {(r["kind"], r["name"]): r for r in listed["registrations"]}
     toy = rows[("detector", "toy-detector")]
     assert {s["name"]: s["doc"] for s in toy["settings"]}["window"] == "Frames per window."
     assert toy["presets"]["cpu"]["settings"] == {"window": 3}
@@ -83,3 +85,26 @@ def test_field_docs_read_metadata_and_trailing_comments():
 
     assert info.field_docs(Config) == {"above": "Above, on two lines.", "trailing": "after the field",
                                        "meta": "from metadata"}
+
+
+def test_every_json_output_names_its_schema(toy_plugin, tmp_path):
+    from bench_core.sweep import read_sweep_log
+
+    out = str(tmp_path / "r")
+    common = ["--detectors", "toy-detector", "--datasets", "toy-dataset", "--device", "cpu", "--out", out]
+    outputs = {
+        "list": invoke("list", "--json"), "plugins": invoke("plugins", "--json"), "info": invoke("info", "ae", "--json"),
+        "sweep": invoke("sweep", *common, "--grid", "scale=1,nan", "--json"),
+        "dry-run": invoke("sweep", *common, "--dry-run", "--json"),
+        "leaderboard": invoke("leaderboard", out, "--format", "json"),
+        "data check": invoke("data", "check", "synthetic-avenue", "--json"),
+        "cache": invoke("cache", "--json"),
+    }
+    expected = {"list": schemas.LIST, "plugins": schemas.PLUGINS, "info": schemas.INFO, "sweep": schemas.SWEEP_SUMMARY,
+                "dry-run": schemas.SWEEP_DRY_RUN, "leaderboard": schemas.LEADERBOARD, "data check": schemas.DATA_CHECK,
+                "cache": schemas.CACHE}
+    for name, result in outputs.items():
+        assert json.loads(result.stdout)["schema"] == expected[name], name
+    assert all(entry["schema"] == schemas.SWEEP_LOG_ENTRY for entry in read_sweep_log(tmp_path / "r"))
+    failure = json.loads(next((tmp_path / "r").rglob("failed.json")).read_text())
+    assert failure["schema"] == schemas.FAILURE

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from bench_core.cli import build_app
 from bench_core.leaderboard import collect, reproduce_command
-from bench_core.leaderboard_format import LEADERBOARD_SCHEMA
+from bench_core.schemas import LEADERBOARD as LEADERBOARD_SCHEMA
 from bench_core.records import atomic_write_json
 from conftest import SHARED_DATA
 from test_leaderboard import fake_record, table

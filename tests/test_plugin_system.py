@@ -407,7 +407,7 @@ def test_the_anobench_list_command_never_imports_torch():
     env = {k: v for k, v in os.environ.items() if k != BLOCK_ENV} | {"PYTHONPROFILEIMPORTTIME": "1"}
     result = subprocess.run([str(script), "list", "--json"], capture_output=True, text=True, env=env, timeout=60)
     assert result.returncode == 0, result.stderr[-2000:]
-    rows = {(row["kind"], row["name"]): row["plugin"] for row in json.loads(result.stdout)}
+    rows = {(row["kind"], row["name"]): row["plugin"] for row in json.loads(result.stdout)["registrations"]}
     assert rows[("detector", "conv-ae")] == "conv-ae"
     assert "import time:" in result.stderr  # the profile ran, so an empty list below means something
     assert _imported_torch(result.stderr) == []
