@@ -19,7 +19,7 @@ from bench_core.cli_options import (Device, Normalization, OverwritePolicy, comp
                                     expand_bare_overwrite, show_flags_as_flags)
 from bench_core.errors import AnobenchError
 from bench_core.leaderboard_format import DEFAULT_SORT, Format, SortMetric
-from bench_core.plugins import KINDS, get_catalogue, manager
+from bench_core.plugins import BLOCK_ENV, KINDS, get_catalogue, manager
 
 _state = {"debug": False}
 
@@ -78,6 +78,10 @@ def _main_callback(
 ) -> None:
     """anobench: benchmark video anomaly detectors on your footage, with numbers you can trust."""
     _state["debug"] = debug
+    for info in manager.isolated():
+        # A misspelled hook must be loud, but only its own plugin stops working.
+        stderr().print(f"[yellow]warning:[/] plugin '{escape(info.name)}' is disabled: {escape(info.error or '')} "
+                       f"[dim](fix it, or skip it with {BLOCK_ENV}={escape(info.name)})[/dim]", highlight=False)
 
 
 def _print_json(obj: Any) -> None:
@@ -625,12 +629,6 @@ def build_app() -> typer.Typer:
     cache.callback()(cmd_cache)
     cache.command("clear")(cmd_cache_clear)
     app.add_typer(cache, name="cache")
-    try:
-        manager.ensure_loaded()
-    except AnobenchError as exc:
-        # A misspelled hook must be loud, but 'anobench --help' should still say what to do about it.
-        stderr().print(f"[bold red]error:[/] {exc}", highlight=False)
-        raise SystemExit(exc.exit_code) from None
     manager.add_commands(app)
     return app
 

@@ -161,7 +161,7 @@ def _log_one_sweep(out: str, command: str) -> None:
     sweep.log_sweep(Path(out), command, [])
 
 
-@pytest.mark.skipif(not hasattr(os, "fork"), reason="the sweep log is locked with fcntl on POSIX only")
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="the test forks a second writer (POSIX only)")
 def test_a_second_sweep_logging_to_the_same_folder_waits_for_the_first(tmp_path):
     log = tmp_path / sweep.SWEEP_LOG
     context = multiprocessing.get_context("fork")
