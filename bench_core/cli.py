@@ -458,13 +458,17 @@ def cmd_report(
     stderr().print(f"wrote {index}")
 
 
+#: Figure files matplotlib writes by their suffix; any other --out is a folder.
+FIGURE_SUFFIXES = (".png", ".pdf", ".svg")
+
+
 def _png_target(out: Path, default_name: str) -> Path:
-    return out if out.suffix.lower() == ".png" else out / default_name
+    return out if out.suffix.lower() in FIGURE_SUFFIXES else out / default_name
 
 
 def cmd_plot_roc(
     runs: List[Path] = typer.Argument(..., help="Run folders or results folders: one curve per run."),
-    out: Path = typer.Option(..., "--out", help="A .png file, or a folder to write roc.png into."),
+    out: Path = typer.Option(..., "--out", help="A .png, .pdf or .svg file, or a folder to write roc.png into."),
 ) -> None:
     """ROC curves, one per run (all test frames pooled), AUROC in the legend."""
     from bench_core import plots
@@ -485,7 +489,7 @@ def cmd_plot_scores(
 
 def cmd_plot_latent(
     run: Path = typer.Argument(..., help="One run's folder, from a detector that saves latent means."),
-    out: Path = typer.Option(..., "--out", help="A .png file, or a folder to write latent.png into."),
+    out: Path = typer.Option(..., "--out", help="A .png, .pdf or .svg file, or a folder to write latent.png into."),
     seed: int = typer.Option(0, "--seed", help="t-SNE random state."),
 ) -> None:
     """2-D t-SNE of the test windows' latent means, coloured by the label of each window's last frame."""
