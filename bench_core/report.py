@@ -37,8 +37,8 @@ def build_report(source: Path, out_dir: Path, published_by_detector: dict[str, d
     sections = [f"<h1>anobench report: <code>{html.escape(str(source))}</code></h1>",
                 f"<p>{len(runs)} run{'s' if len(runs) != 1 else ''}.</p>"]
     rows = collect(Path(source), published_by_detector or {}, by_kind=True)
-    if len(runs) > 1:
-        sections += ["<h2>Leaderboard</h2>", _leaderboard_html(rows)]
+    # One run gets the same table (AUPR, EER, fps...), not just the micro AUROC under its plots.
+    sections += ["<h2>Leaderboard</h2>" if len(runs) > 1 else "<h2>Metrics</h2>", _leaderboard_html(rows)]
     sections += ["<h2>Per-video frame AUROC</h2>",
                  "<p>AUROC over each test video's frames; — where a video has one class only. Red: below 0.5.</p>",
                  _per_video_html(runs)]
@@ -71,14 +71,15 @@ def _img(png: Path) -> str:
 
 def _leaderboard_html(rows) -> str:
     head = ["Dataset", "Detector", "Preset", "Seeds", "Frame AUROC (micro)", f"{CONFIDENCE:.0%} interval",
-            "Frame AUROC (macro)", "Inference fps", "Published AUROC", "Protocol"]
+            "Frame AUROC (macro)", "AUPR", "EER", "Inference fps", "Published AUROC", "Protocol"]
     body = []
     for row in rows:
         published = "—" if not row.published else f"{row.published['frame_auroc']:.3f}"
         cells = [row.dataset_label or row.dataset, row.detector, " ".join([row.preset, *row.settings]),
                  str(len(row.seeds)),
                  _fmt(summarise(row.micro)), _fmt_interval(t_interval(row.micro)), _fmt(summarise(row.macro)),
-                 _fmt_mean(summarise(row.fps)), published, row.protocol]
+                 _fmt(summarise(row.aupr)), _fmt(summarise(row.eer)), _fmt_mean(summarise(row.fps)), published,
+                 row.protocol]
         body.append("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>")
     return ("<table><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in head) + "</tr>"
             + "".join(body) + "</table>")

@@ -43,6 +43,8 @@ def test_the_report_command_on_one_run(tmp_path):
     assert result.exit_code == 0, result.output
     page = (tmp_path / "rep" / "index.html").read_text()
     assert "Leaderboard" not in page and page.count("data:image/png;base64,") == 4
+    metrics = page[page.index("<h2>Metrics</h2>"):page.index("<h2>Per-video")]  # a one-run report has them too
+    assert "AUPR" in metrics and "EER" in metrics
     missing = invoke("report", str(tmp_path / "nothing"), "--out", str(tmp_path / "rep2"))
     assert missing.exit_code == 2 and "no such run or results folder" in missing.output
 
