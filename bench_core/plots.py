@@ -60,9 +60,16 @@ def video_scores(record: dict) -> list[VideoScores]:
 
 
 def run_label(record: dict) -> str:
-    settings = " ".join(record["detector"].get("settings", []))
-    return (f"{record['detector']['name']} on {record['dataset']['name']}, seed {record['seed']}"
-            + (f" ({settings})" if settings else ""))
+    """``ae [cpu, view=frames] on synthetic-industrial (seed=3), seed 0``: the detector with its preset and --set
+    items in brackets, the dataset with the options it was given in parentheses, so that runs differing in any of
+    them never share a label."""
+    detector = [record.get("preset") or record["detector"].get("preset") or "?",
+                *record["detector"].get("settings", [])]
+    options = {k: v for k, v in (record["dataset"].get("options") or {}).items()
+               if k != "data_root" and v not in ("", None)}
+    shown = ", ".join(f"{k}={','.join(map(str, v)) if isinstance(v, list) else v}" for k, v in options.items())
+    return (f"{record['detector']['name']} [{', '.join(detector)}] on {record['dataset']['name']}"
+            + (f" ({shown})" if shown else "") + f", seed {record['seed']}")
 
 
 def abnormal_spans(label: np.ndarray) -> list[tuple[int, int]]:

@@ -86,3 +86,16 @@ def test_listing_commands_do_not_import_matplotlib():
             "print(any(m.startswith(('matplotlib', 'sklearn.manifold', 'dask')) for m in sys.modules))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.stdout.strip() == "False", result.stderr
+
+
+def test_run_labels_tell_presets_settings_and_dataset_options_apart():
+    def record(preset, settings, options):
+        return {"seed": 0, "preset": preset, "detector": {"name": "ae", "settings": settings},
+                "dataset": {"name": "synthetic-industrial", "options": {"data_root": "/x", **options}}}
+
+    labels = {plots.run_label(record(p, s, o)) for p, s, o in (
+        ("cpu", [], {"seed": 3}), ("paper", [], {"seed": 3}), ("cpu", ["view=frames"], {"seed": 3}),
+        ("cpu", [], {"seed": 4}), ("cpu", [], {"seed": 3, "anomalies": ["runner", "throw"]}))}
+    assert len(labels) == 5
+    assert plots.run_label(record("cpu", ["view=frames"], {"seed": 3})) == \
+        "ae [cpu, view=frames] on synthetic-industrial (seed=3), seed 0"
