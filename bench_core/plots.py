@@ -105,6 +105,13 @@ def plot_roc(runs: list[dict], out_png: Path) -> Path:
     return _save(fig, out_png)
 
 
+def span_kinds(record: dict, video_id: str) -> list[tuple[float, str]]:
+    """Where to name each labelled event of a test video on its score plot: (middle frame, kind), from the events
+    the dataset recorded in the run record (``dataset.extras.events``); none where it recorded no kinds."""
+    events = ((record["dataset"].get("extras") or {}).get("events") or {}).get(video_id) or []
+    return [((event["start"] + event["stop"] - 1) / 2, str(event["kind"])) for event in events]
+
+
 def plot_scores(record: dict, out_dir: Path) -> list[Path]:
     """Per test video: the anomaly score over frames, labelled abnormal spans shaded. One PNG per video."""
     plt = _pyplot()
@@ -113,6 +120,9 @@ def plot_scores(record: dict, out_dir: Path) -> list[Path]:
         fig, ax = plt.subplots(figsize=(8, 2.6))
         for start, stop in abnormal_spans(video.label):
             ax.axvspan(start - 0.5, stop - 0.5, color="tab:red", alpha=0.2, linewidth=0)
+        for middle, kind in span_kinds(record, video.id):
+            ax.text(middle, 0.97, kind, transform=ax.get_xaxis_transform(), ha="center", va="top",
+                    fontsize="x-small", color="tab:red")
         ax.plot(np.arange(len(video.score)), video.score, color="tab:blue", linewidth=1)
         ax.set(xlabel="frame", ylabel="anomaly score", xlim=(0, max(len(video.score) - 1, 1)),
                title=f"{video.id}: {run_label(record)} (shaded: labelled abnormal)")

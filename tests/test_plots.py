@@ -99,3 +99,10 @@ def test_run_labels_tell_presets_settings_and_dataset_options_apart():
     assert len(labels) == 5
     assert plots.run_label(record("cpu", ["view=frames"], {"seed": 3})) == \
         "ae [cpu, view=frames] on synthetic-industrial (seed=3), seed 0"
+
+
+def test_score_plots_name_the_kind_of_each_shaded_event(tmp_path):
+    record = toy_run(tmp_path / "r")
+    record["dataset"]["extras"] = {"events": {"test0": [{"kind": "square", "start": 10, "stop": 18}]}}
+    assert plots.span_kinds(record, "test0") == [(13.5, "square")] and plots.span_kinds(record, "test1") == []
+    assert len(plots.plot_scores(record, tmp_path / "figs")) == 3
