@@ -469,11 +469,14 @@ def _png_target(out: Path, default_name: str) -> Path:
 def cmd_plot_roc(
     runs: List[Path] = typer.Argument(..., help="Run folders or results folders: one curve per run."),
     out: Path = typer.Option(..., "--out", help="A .png, .pdf or .svg file, or a folder to write roc.png into."),
+    log_fpr: bool = typer.Option(False, "--log-fpr", help="False positive rate on a log axis from 0.1% (the "
+                                                          "low-false-alarm view)."),
 ) -> None:
     """ROC curves, one per run (all test frames pooled), AUROC in the legend."""
     from bench_core import plots
 
-    stderr().print(f"wrote {plots.plot_roc(plots.load_records(runs), _png_target(out, 'roc.png'))}")
+    target = _png_target(out, "roc-log-fpr.png" if log_fpr else "roc.png")
+    stderr().print(f"wrote {plots.plot_roc(plots.load_records(runs), target, log_fpr)}")
 
 
 def cmd_plot_scores(

@@ -79,8 +79,9 @@ def abnormal_spans(label: np.ndarray) -> list[tuple[int, int]]:
     return list(zip(edges[::2].tolist(), edges[1::2].tolist()))
 
 
-def plot_roc(runs: list[dict], out_png: Path) -> Path:
-    """One ROC curve per run (all test frames pooled, as the micro AUROC is), AUROC in the legend."""
+def plot_roc(runs: list[dict], out_png: Path, log_fpr: bool = False) -> Path:
+    """One ROC curve per run (all test frames pooled, as the micro AUROC is), AUROC in the legend. ``log_fpr``
+    draws the false positive rate on a log axis from 0.1%: the low-false-alarm end that operators live in."""
     from sklearn.metrics import roc_auc_score, roc_curve
 
     plt = _pyplot()
@@ -95,9 +96,13 @@ def plot_roc(runs: list[dict], out_png: Path) -> Path:
             continue  # one class only: no curve to draw
         fpr, tpr, _ = roc_curve(label, score)
         ax.plot(fpr, tpr, label=f"{run_label(record)}: AUROC {roc_auc_score(label, score):.3f}")
-    ax.plot([0, 1], [0, 1], color="grey", linestyle=":", linewidth=1)
-    ax.set(xlabel="false positive rate", ylabel="true positive rate", title="Frame-level ROC (micro)",
-           xlim=(0, 1), ylim=(0, 1.01))
+    chance = np.logspace(-3, 0, 50) if log_fpr else np.array([0.0, 1.0])
+    ax.plot(chance, chance, color="grey", linestyle=":", linewidth=1)
+    ax.set(xlabel="false positive rate" + (" (log scale)" if log_fpr else ""), ylabel="true positive rate",
+           title="Frame-level ROC (micro)" + (", low false-alarm rates" if log_fpr else ""),
+           xlim=(1e-3, 1) if log_fpr else (0, 1), ylim=(0, 1.01))
+    if log_fpr:
+        ax.set_xscale("log")
     if crowded:
         ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), fontsize="small", frameon=False)
     else:

@@ -34,6 +34,7 @@ def build_report(source: Path, out_dir: Path, published_by_detector: dict[str, d
     runs = plots.load_records([source])
     out_dir.mkdir(parents=True, exist_ok=True)
     roc_png = plots.plot_roc(runs, out_dir / "roc.png")
+    low_false_alarm_png = plots.plot_roc(runs, out_dir / "roc-log-fpr.png", log_fpr=True)
     sections = [f"<h1>anobench report: <code>{html.escape(str(source))}</code></h1>",
                 f"<p>{len(runs)} run{'s' if len(runs) != 1 else ''}.</p>"]
     rows = collect(Path(source), published_by_detector or {}, by_kind=True)
@@ -46,7 +47,7 @@ def build_report(source: Path, out_dir: Path, published_by_detector: dict[str, d
         sections += ["<h2>Frame AUROC by kind of anomaly</h2>",
                      "<p>Each kind's abnormal frames against every normal frame of the test videos, pooled; mean ± std "
                      "over seeds. Red: below 0.5.</p>", _by_kind_html(rows)]
-    sections += ["<h2>ROC</h2>", _img(roc_png)]
+    sections += ["<h2>ROC</h2>", _img(roc_png), _img(low_false_alarm_png)]
     for index, record in enumerate(runs):
         folder = out_dir / f"run{index:03d}-{record['run_id']}"
         pngs = plots.plot_scores(record, folder)

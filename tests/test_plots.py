@@ -67,6 +67,8 @@ def test_the_plot_commands(tmp_path):
     run_dir = record["_path"]
     roc = invoke("plot", "roc", str(tmp_path / "r"), "--out", str(tmp_path / "figs"))
     assert roc.exit_code == 0, roc.output and (tmp_path / "figs" / "roc.png").is_file()
+    low = invoke("plot", "roc", str(tmp_path / "r"), "--out", str(tmp_path / "figs"), "--log-fpr")
+    assert low.exit_code == 0 and (tmp_path / "figs" / "roc-log-fpr.png").read_bytes().startswith(PNG_MAGIC)
     pdf = invoke("plot", "roc", str(tmp_path / "r"), "--out", str(tmp_path / "roc.pdf"))
     assert pdf.exit_code == 0 and (tmp_path / "roc.pdf").read_bytes().startswith(b"%PDF")  # a file, not a folder
     scores = invoke("plot", "scores", run_dir, "--out", str(tmp_path / "figs"))

@@ -30,7 +30,7 @@ def test_a_report_of_a_results_folder(tmp_path):
     page = index.read_text()
     assert page.startswith("<!DOCTYPE html>") and "Leaderboard" in page and "Per-video frame AUROC" in page
     images = re.findall(r"src='data:image/png;base64,([A-Za-z0-9+/=]+)'", page)
-    assert len(images) == 1 + 3 * 3  # the ROC, and 3 test videos per run
+    assert len(images) == 2 + 3 * 3  # the ROC, its low-false-alarm view, and 3 test videos per run
     assert "src='http" not in page and "<script" not in page  # nothing fetched when opened
     assert (tmp_path / "report" / "roc.png").read_bytes().startswith(PNG_MAGIC)
     # the flipped detector fails on every video: its per-video cells are marked
@@ -42,7 +42,7 @@ def test_the_report_command_on_one_run(tmp_path):
     result = invoke("report", record["_path"], "--out", str(tmp_path / "rep"))
     assert result.exit_code == 0, result.output
     page = (tmp_path / "rep" / "index.html").read_text()
-    assert "Leaderboard" not in page and page.count("data:image/png;base64,") == 4
+    assert "Leaderboard" not in page and page.count("data:image/png;base64,") == 5  # ROC, log-FPR ROC, 3 videos
     metrics = page[page.index("<h2>Metrics</h2>"):page.index("<h2>Per-video")]  # a one-run report has them too
     assert "AUPR" in metrics and "EER" in metrics
     missing = invoke("report", str(tmp_path / "nothing"), "--out", str(tmp_path / "rep2"))
