@@ -449,12 +449,15 @@ def _write_leaderboard(results: Path, out: Path, datasets: Optional[list[str]] =
 def cmd_report(
     source: Path = typer.Argument(..., help="A run folder, or a results folder (e.g. a sweep's --out)."),
     out: Path = typer.Option(..., "--out", help="Folder for the PNGs and index.html (created if missing)."),
+    each_run: Optional[bool] = typer.Option(None, "--each-run/--no-each-run",
+                                            help="Also every run's own ROC curve and score plots (default: only "
+                                                 "for up to 6 runs, which keeps a big sweep's page small)."),
 ) -> None:
     """PNGs and one self-contained HTML page: ROC, scores over frames per test video, per-video AUROC."""
     from bench_core.report import build_report
 
     published = {r.name: r.meta.get("published", {}) for r in get_catalogue().all("detector")}
-    index = build_report(source, out, published)
+    index = build_report(source, out, published, each_run)
     stderr().print(f"wrote {index}")
 
 

@@ -28,15 +28,28 @@ code { background: #f4f4f4; padding: 0 0.2em; }
 """
 
 
-def build_report(source: Path, out_dir: Path, published_by_detector: dict[str, dict] | None = None) -> Path:
-    """Write the PNGs and ``index.html`` into ``out_dir``; returns the HTML file's path."""
+#: Up to this many runs the page also draws every run's own ROC curve and score plots; beyond, only the
+#: per-configuration views (bands over seeds, detectors overlaid per video) that keep the page small.
+EACH_RUN_LIMIT = 6
+
+
+def build_report(source: Path, out_dir: Path, published_by_detector: dict[str, dict] | None = None,
+                 each_run: bool | None = None) -> Path:
+    """Write the PNGs and ``index.html`` into ``out_dir``; returns the HTML file's path. ``each_run`` adds every
+    run's own curves and score plots (default: only for a few runs, see ``EACH_RUN_LIMIT``)."""
     out_dir = Path(out_dir)
     runs = plots.load_records([source])
     out_dir.mkdir(parents=True, exist_ok=True)
-    roc_png = plots.plot_roc(runs, out_dir / "roc.png")
-    low_false_alarm_png = plots.plot_roc(runs, out_dir / "roc-log-fpr.png", log_fpr=True)
+    each_run = len(runs) <= EACH_RUN_LIMIT if each_run is None else each_run
+    by_data: dict[str, list[dict]] = {}
+    for record in runs:
+        by_data.setdefault(plots.data_label(record), []).append(record)
     sections = [f"<h1>anobench report: <code>{html.escape(str(source))}</code></h1>",
-                f"<p>{len(runs)} run{'s' if len(runs) != 1 else ''}.</p>"]
+                f"<p>{len(runs)} run{'s' if len(runs) != 1 else ''} on {len(by_data)} dataset"
+                f"{'s' if len(by_data) != 1 else ''}.</p>"]
+    if len(by_data) > 1:
+        sections.append("<p>Datasets: " + " · ".join(f"<a href='#data{i}'>{html.escape(label)}</a>"
+                                                    for i, label in enumerate(by_data)) + "</p>")
     rows = collect(Path(source), published_by_detector or {}, by_kind=True)
     # One run gets the same table (AUPR, EER, fps...), not just the micro AUROC under its plots.
     sections += ["<h2>Leaderboard</h2>" if len(runs) > 1 else "<h2>Metrics</h2>", _leaderboard_html(rows)]
@@ -47,7 +60,22 @@ def build_report(source: Path, out_dir: Path, published_by_detector: dict[str, d
         sections += ["<h2>Frame AUROC by kind of anomaly</h2>",
                      "<p>Each kind's abnormal frames against every normal frame of the test videos, pooled; mean ± std "
                      "over seeds. Red: below 0.5.</p>", _by_kind_html(rows)]
-    sections += ["<h2>ROC</h2>", _img(roc_png), _img(low_false_alarm_png)]
+    if len(runs) > 1:
+        for number, (label, members) in enumerate(by_data.items()):
+            folder = out_dir / f"data{number}"
+            sections += [f"<h2 id='data{number}'>{html.escape(label)}</h2>",
+                         "<p>ROC per configuration: the mean over its seeds, the band from the lowest to the highest "
+                         "seed; then with the false positive rate on a log axis (the low-false-alarm end).</p>",
+                         _img(plots.plot_roc_bands(members, folder / "roc.png")),
+                         _img(plots.plot_roc_bands(members, folder / "roc-log-fpr.png", log_fpr=True)),
+                         "<p>Every configuration's score on each test video (its lowest seed).</p>"]
+            sections += [_img(png) for png in plots.plot_scores_overlaid(members, folder)]
+    if not each_run:
+        sections.append(f"<p>Each run's own ROC curve and score plots are left out above {EACH_RUN_LIMIT} runs "
+                        "(<code>anobench report --each-run</code> adds them).</p>")
+        return _write_page(out_dir, sections)
+    sections += ["<h2>ROC of each run</h2>", _img(plots.plot_roc(runs, out_dir / "roc.png")),
+                 _img(plots.plot_roc(runs, out_dir / "roc-log-fpr.png", log_fpr=True))]
     for index, record in enumerate(runs):
         folder = out_dir / f"run{index:03d}-{record['run_id']}"
         pngs = plots.plot_scores(record, folder)
@@ -58,6 +86,10 @@ def build_report(source: Path, out_dir: Path, published_by_detector: dict[str, d
                         f"{'—' if micro is None else f'{micro:.4f}'} · protocol "
                         f"{html.escape(protocol_label(record.get('protocol', {})))}</p>")
         sections += [_img(png) for png in pngs]
+    return _write_page(out_dir, sections)
+
+
+def _write_page(out_dir: Path, sections: list[str]) -> Path:
     page = ("<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'><title>anobench report</title>"
             f"<style>{STYLE}</style></head><body>\n" + "\n".join(sections) + "\n</body></html>\n")
     index = out_dir / "index.html"
