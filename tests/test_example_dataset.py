@@ -61,14 +61,14 @@ def folder(tmp_path):
 
 
 def test_the_example_dataset_checks_lists_and_runs(example_dataset, toy_plugin, folder, tmp_path):
-    info = json.loads(runner.invoke(build_app(), ["info", "video-folder", "--json"]).stdout)
+    info = json.loads(runner.invoke(build_app(), ["info", "example-clips", "--json"]).stdout)
     assert {o["name"]: o["doc"] for o in info["options"]}["extensions"].startswith("File extensions")
-    check = runner.invoke(build_app(), ["data", "check", "video-folder", "--data-root", str(folder), "--json"])
+    check = runner.invoke(build_app(), ["data", "check", "example-clips", "--data-root", str(folder), "--json"])
     assert check.exit_code == 0, check.output
     report = json.loads(check.stdout)
     assert report["splits"]["train"] == {"videos": 1, "frames": 30, "abnormal_frames": None}
     assert report["splits"]["test"] == {"videos": 2, "frames": 60, "abnormal_frames": 14}
-    run = runner.invoke(build_app(), ["run", "--detector", "toy-detector", "--dataset", "video-folder",
+    run = runner.invoke(build_app(), ["run", "--detector", "toy-detector", "--dataset", "example-clips",
                                       "--data-root", str(folder), "--device", "cpu", "--out", str(tmp_path / "r"),
                                       "--json"])
     assert run.exit_code == 0, run.output
@@ -80,7 +80,7 @@ def test_the_example_dataset_checks_lists_and_runs(example_dataset, toy_plugin, 
 def test_the_example_dataset_names_every_problem(example_dataset, folder):
     (folder / "test" / "labels.json").write_text(json.dumps({"cam9": [[0, 3]]}))
     (folder / "train" / "day1.mp4").unlink()
-    result = runner.invoke(build_app(), ["data", "check", "video-folder", "--data-root", str(folder)])
+    result = runner.invoke(build_app(), ["data", "check", "example-clips", "--data-root", str(folder)])
     assert result.exit_code == 2
     assert f"{folder / 'train'}: no videos" in result.stderr
     assert "names 'cam9', which test/ does not hold" in result.stderr

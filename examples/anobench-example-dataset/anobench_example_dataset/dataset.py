@@ -1,4 +1,4 @@
-"""``video-folder``: a dataset of your own recordings, laid out as
+"""``example-clips``: a dataset of your own recordings, laid out as
 
     DATA_ROOT/train/<id>.mp4        normal footage only (any extension in ``extensions``)
     DATA_ROOT/test/<id>.mp4         footage with anomalies
@@ -25,8 +25,8 @@ LABELS_FILE = "labels.json"
 
 
 @dataclass
-class VideoFolderOptions(DatasetOptions):
-    """Options of ``video-folder`` (``--data-option key=value``)."""
+class ClipFolderOptions(DatasetOptions):
+    """Options of ``example-clips`` (``--data-option key=value``)."""
 
     #: File extensions that count as videos, case-insensitive (``--data-option extensions=.mp4,.avi``).
     extensions: tuple[str, ...] = (".mp4", ".avi", ".mkv", ".mov")
@@ -46,10 +46,10 @@ class FolderVideo(Video):
         return self._reader.read(start, stop)
 
 
-class VideoFolder(Dataset):
+class ClipFolder(Dataset):
     """A folder of your own videos: normal footage in train/, labelled footage in test/."""
 
-    Options = VideoFolderOptions
+    Options = ClipFolderOptions
     views = ("frames",)
 
     @property
@@ -119,5 +119,5 @@ class VideoFolder(Dataset):
     def fingerprint(self) -> dict:
         files = {f"{split}/{p.name}": p.stat().st_size for split in ("train", "test") for p in self._files(split)}
         labels = (self.root / "test" / LABELS_FILE).read_bytes()
-        return {"dataset": "video-folder", "files": files, "labels_sha256": hashlib.sha256(labels).hexdigest(),
+        return {"dataset": "example-clips", "files": files, "labels_sha256": hashlib.sha256(labels).hexdigest(),
                 "label_convention": self.label_convention}

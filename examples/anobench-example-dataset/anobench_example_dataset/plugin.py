@@ -6,7 +6,7 @@ from bench_core import hookimpl
 @hookimpl
 def register_datasets(register):
     register(
-        "video-folder",
-        "anobench_example_dataset.dataset:VideoFolder",
+        "example-clips",
+        "anobench_example_dataset.dataset:ClipFolder",
         summary="Your own footage: DATA_ROOT/train/*.mp4 (normal), DATA_ROOT/test/*.mp4 and test/labels.json",
     )
