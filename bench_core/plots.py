@@ -110,6 +110,11 @@ def plot_roc(runs: list[dict], out_png: Path, log_fpr: bool = False) -> Path:
     return _save(fig, out_png)
 
 
+#: The overview figures (one per dataset or video, over many runs) are drawn at this resolution: a 75-run report
+#: page stays under 5 MB.
+OVERVIEW_DPI = 80
+
+
 def config_label(record: dict) -> str:
     """``run_label`` without the seed: what the runs of one configuration, over seeds, share."""
     return run_label(record).rsplit(", seed ", 1)[0]
@@ -170,10 +175,11 @@ def plot_roc_bands(runs: list[dict], out_png: Path, log_fpr: bool = False) -> Pa
     if log_fpr:
         ax.set_xscale("log")
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), fontsize="small", frameon=False)
-    return _save(fig, out_png)
+    return _save(fig, out_png, dpi=OVERVIEW_DPI)
 
 
-def plot_scores_overlaid(runs: list[dict], out_dir: Path, prefix: str = "scores") -> list[Path]:
+def plot_scores_overlaid(runs: list[dict], out_dir: Path, prefix: str = "scores", data_name: str | None = None
+                         ) -> list[Path]:
     """Per test video of runs on the same data: every configuration's score over frames on one plot (its lowest
     seed), labelled abnormal spans shaded and named by kind. One PNG per video, however many runs there are."""
     plt = _pyplot()
@@ -188,7 +194,7 @@ def plot_scores_overlaid(runs: list[dict], out_dir: Path, prefix: str = "scores"
     colours = _colours(len(first))
     colour_of = dict(zip(first, colours))
     for video_id, entries in by_video.items():
-        fig, ax = plt.subplots(figsize=(9, 2.8 + 0.2 * len(entries)))
+        fig, ax = plt.subplots(figsize=(9, 2.8 + 0.1 * len(entries)))  # the legend below has two columns
         _, reference, reference_record = entries[0]
         for start, stop in abnormal_spans(reference.label):
             ax.axvspan(start - 0.5, stop - 0.5, color="tab:red", alpha=0.15, linewidth=0)
@@ -199,10 +205,10 @@ def plot_scores_overlaid(runs: list[dict], out_dir: Path, prefix: str = "scores"
             ax.plot(np.arange(len(video.score)), video.score, linewidth=1, color=colour_of[label],
                     label=label.split(" on ", 1)[0])
         ax.set(xlabel="frame", ylabel="anomaly score", xlim=(0, max(len(reference.score) - 1, 1)),
-               title=f"{video_id} of {data_label(reference_record)} (shaded: labelled abnormal)")
+               title=f"{video_id} of {data_name or data_label(reference_record)} (shaded: labelled abnormal)")
         ax.title.set_fontsize("small")
         ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.3), fontsize="x-small", frameon=False, ncol=2)
-        written.append(_save(fig, Path(out_dir) / f"{prefix}-{_safe(video_id)}.png"))
+        written.append(_save(fig, Path(out_dir) / f"{prefix}-{_safe(video_id)}.png", dpi=OVERVIEW_DPI))
     return written
 
 
@@ -278,11 +284,15 @@ def plot_latent(record: dict, out_png: Path, seed: int = 0) -> Path:
     return _save(fig, out_png)
 
 
-def _save(fig, path: Path) -> Path:
+def _save(fig, path: Path, dpi: int = 110) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110, bbox_inches="tight")  # keeps a legend placed outside the axes
+    import warnings
+
+    with warnings.catch_warnings():  # a long legend below the axes cannot fit tight_layout; bbox_inches does it
+        warnings.filterwarnings("ignore", message="Tight layout not applied")
+        fig.tight_layout()
+    fig.savefig(path, dpi=dpi, bbox_inches="tight")  # keeps a legend placed outside the axes
     import matplotlib.pyplot as plt
 
     plt.close(fig)

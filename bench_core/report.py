@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import html
+import json
 from pathlib import Path
 
 from bench_core import plots
@@ -41,16 +42,21 @@ def build_report(source: Path, out_dir: Path, published_by_detector: dict[str, d
     runs = plots.load_records([source])
     out_dir.mkdir(parents=True, exist_ok=True)
     each_run = len(runs) <= EACH_RUN_LIMIT if each_run is None else each_run
+    rows = collect(Path(source), published_by_detector or {}, by_kind=True)
+    # Sections named as the leaderboard names its rows' data: the bare name, or the options that tell sets apart.
+    names = {(row.dataset, json.dumps(row.data_options, sort_keys=True)): row.dataset_label or row.dataset
+             for row in rows}
     by_data: dict[str, list[dict]] = {}
     for record in runs:
-        by_data.setdefault(plots.data_label(record), []).append(record)
+        options = {k: v for k, v in record["dataset"].get("options", {}).items() if k != "data_root"}
+        key = (record["dataset"]["name"], json.dumps(options, sort_keys=True))
+        by_data.setdefault(names.get(key) or plots.data_label(record), []).append(record)
     sections = [f"<h1>anobench report: <code>{html.escape(str(source))}</code></h1>",
                 f"<p>{len(runs)} run{'s' if len(runs) != 1 else ''} on {len(by_data)} dataset"
                 f"{'s' if len(by_data) != 1 else ''}.</p>"]
     if len(by_data) > 1:
         sections.append("<p>Datasets: " + " · ".join(f"<a href='#data{i}'>{html.escape(label)}</a>"
                                                     for i, label in enumerate(by_data)) + "</p>")
-    rows = collect(Path(source), published_by_detector or {}, by_kind=True)
     # One run gets the same table (AUPR, EER, fps...), not just the micro AUROC under its plots.
     sections += ["<h2>Leaderboard</h2>" if len(runs) > 1 else "<h2>Metrics</h2>", _leaderboard_html(rows)]
     sections += ["<h2>Per-video frame AUROC</h2>",
@@ -69,7 +75,7 @@ def build_report(source: Path, out_dir: Path, published_by_detector: dict[str, d
                          _img(plots.plot_roc_bands(members, folder / "roc.png")),
                          _img(plots.plot_roc_bands(members, folder / "roc-log-fpr.png", log_fpr=True)),
                          "<p>Every configuration's score on each test video (its lowest seed).</p>"]
-            sections += [_img(png) for png in plots.plot_scores_overlaid(members, folder)]
+            sections += [_img(png) for png in plots.plot_scores_overlaid(members, folder, data_name=label)]
     if not each_run:
         sections.append(f"<p>Each run's own ROC curve and score plots are left out above {EACH_RUN_LIMIT} runs "
                         "(<code>anobench report --each-run</code> adds them).</p>")

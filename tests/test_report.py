@@ -81,7 +81,7 @@ def test_a_big_report_keeps_to_one_plot_per_video_with_sections_per_dataset(tmp_
     monkeypatch.setattr(report, "EACH_RUN_LIMIT", 2)  # 4 runs count as many here
     page = build_report(tmp_path / "r", tmp_path / "report").read_text()
     assert "href='#data0'" in page and "href='#data1'" in page  # a table of contents
-    assert "<h2 id='data1'>toy-dataset (seed=1" in page
+    assert "<h2 id='data1'>toy-dataset (seed=1)</h2>" in page  # named by the option that tells the sets apart
     images = re.findall(r"src='data:image/png;base64,", page)
     assert len(images) == 2 * (2 + 3)  # per dataset: 2 ROC views and 3 videos with both detectors overlaid
     assert "--each-run" in page and not (tmp_path / "report" / "roc.png").exists()
