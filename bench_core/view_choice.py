@@ -49,8 +49,9 @@ def fit_view(detector_cls: type, detector: str, preset: str, overrides: dict[str
     if "view" in overrides:
         view = str(overrides["view"])
         if view in views and view not in offered:
-            raise UsageError(f"detector '{detector}' is set to view '{view}', which dataset '{dataset.name}' lacks",
-                             hint=f"the dataset offers: {', '.join(offered)}")
+            # The same words as the run's own check (bench_core.run.execute), which covers fixed-view detectors.
+            raise UsageError(f"detector '{detector}' needs view '{view}', which dataset '{dataset.name}' lacks",
+                             hint=f"it offers: {', '.join(offered)}")
         return {}
     view = default_view(detector_cls, preset)
     if view is None or view in offered:

@@ -52,7 +52,7 @@ def test_a_default_view_the_dataset_lacks_becomes_one_it_offers():
 def test_no_shared_view_or_an_explicit_missing_one_is_refused_naming_the_pair():
     with pytest.raises(UsageError, match="detector 'x' reads skeleton, none of which dataset 'd' offers"):
         fit_view(_SkeletonOnly, "x", "cpu", {}, _Dataset())
-    with pytest.raises(UsageError, match="detector 'x' is set to view 'skeleton', which dataset 'd' lacks"):
+    with pytest.raises(UsageError, match="detector 'x' needs view 'skeleton', which dataset 'd' lacks"):
         fit_view(_SkeletonFirst, "x", "cpu", {"view": "skeleton"}, _Dataset())
 
 
@@ -68,7 +68,7 @@ def test_sweep_refuses_an_impossible_pair_before_any_job(tmp_path):
     result = invoke("sweep", "--detectors", "ae", "--datasets", "synthetic-avenue", "--set", "view=skeleton",
                     "--out", str(tmp_path))
     assert result.exit_code == 2
-    assert "detector 'ae' is set to view 'skeleton', which dataset 'synthetic-avenue' lacks" in result.stderr
+    assert "detector 'ae' needs view 'skeleton', which dataset 'synthetic-avenue' lacks" in result.stderr
     assert not any(tmp_path.iterdir())
 
 
