@@ -15,8 +15,12 @@ from rich.table import Table
 from typer.core import TyperGroup
 
 import bench_core
+from bench_core import schemas
+from bench_core.cli_options import (Device, Normalization, OverwritePolicy, complete_names, complete_presets,
+                                    expand_bare_overwrite, show_flags_as_flags)
 from bench_core.errors import AnobenchError
-from bench_core.plugins import KINDS, get_catalogue, manager
+from bench_core.leaderboard_format import DEFAULT_SORT, Format, SortMetric
+from bench_core.plugins import BLOCK_ENV, KINDS, get_catalogue, manager
 
 _state = {"debug": False}
 
@@ -39,6 +43,10 @@ def stderr() -> Console:
 
 class _Group(TyperGroup):
     """Turns AnobenchError into one line and its exit code; --debug shows the traceback instead."""
+
+    def parse_args(self, ctx, args):
+        show_flags_as_flags(self, ctx)
+        return super().parse_args(ctx, expand_bare_overwrite(list(args)))
 
     def invoke(self, ctx):
         try:
@@ -71,6 +79,10 @@ def _main_callback(
 ) -> None:
     """anobench: benchmark video anomaly detectors on your footage, with numbers you can trust."""
     _state["debug"] = debug
+    for info in manager.isolated():
+        # A misspelled hook must be loud, but only its own plugin stops working.
+        stderr().print(f"[yellow]warning:[/] plugin '{escape(info.name)}' is disabled: {escape(info.error or '')} "
+                       f"[dim](fix it, or skip it with {BLOCK_ENV}={escape(info.name)})[/dim]", highlight=False)
 
 
 def _names_damaged_files(command):
@@ -108,6 +120,8 @@ def _print_json(obj: Any) -> None:
 def cmd_list(
     kind: Optional[str] = typer.Option(None, "--kind", help="Only this kind: detector, dataset, scorer or runner."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+    details: bool = typer.Option(False, "--details", help="With --json: each one's full 'anobench info' (imports "
+                                                          "every plugin's code, torch included; slower)."),
 ) -> None:
     """Every detector, dataset, scorer and runner, with the plugin providing each."""
     if kind is not None and kind not in KINDS:
@@ -116,8 +130,13 @@ def cmd_list(
         raise UsageError(f"--kind {kind!r} is not a kind", hint=did_you_mean(kind, KINDS))
     registrations = get_catalogue().all(kind)
     if as_json:
-        _print_json([{"kind": r.kind, "name": r.name, "plugin": r.plugin, "target": r.target_path,
-                      "summary": r.summary, **r.meta} for r in registrations])
+        from bench_core.info import describe_all
+
+        # Without --details nothing is imported (listing stays fast and never loads torch).
+        listed = describe_all(registrations) if details else [
+            {"kind": r.kind, "name": r.name, "plugin": r.plugin, "target": r.target_path, "summary": r.summary,
+             **r.meta} for r in registrations]
+        _print_json({"schema": schemas.LIST, "registrations": listed})
         return
     table = Table(title="anobench: what is installed")
     for column in ("kind", "name", "plugin", "summary"):
@@ -125,6 +144,22 @@ def cmd_list(
     for r in registrations:
         table.add_row(r.kind, r.name, r.plugin, r.summary)
     stdout().print(table)
+
+
+def cmd_info(
+    name: str = typer.Argument(..., help="A detector, dataset, scorer or runner name (see 'anobench list')."),
+    kind: Optional[str] = typer.Option(None, "--kind", help="Only look among this kind (when two kinds share a name)."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of tables."),
+) -> None:
+    """Everything about one detector (settings, presets, views, published figures), dataset or scorer."""
+    from bench_core import info
+
+    registration = info.find(get_catalogue(), name, kind)
+    described = info.describe(registration)
+    if as_json:
+        _print_json({"schema": schemas.INFO, **described})
+    else:
+        info.render(described, stdout())
 
 
 def cmd_plugins(as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table.")) -> None:
@@ -136,8 +171,9 @@ def cmd_plugins(as_json: bool = typer.Option(False, "--json", help="Print JSON i
         catalogue_error = exc
     infos = manager.plugins()
     if as_json:
-        _print_json([{"name": i.name, "distribution": i.distribution, "version": i.version, "hooks": i.hooks,
-                      "blocked": i.blocked, "error": i.error} for i in infos])
+        _print_json({"schema": schemas.PLUGINS, "plugins": [
+            {"name": i.name, "distribution": i.distribution, "version": i.version, "hooks": i.hooks,
+             "blocked": i.blocked, "error": i.error} for i in infos]})
         if catalogue_error is not None:
             raise catalogue_error
         return
@@ -153,24 +189,30 @@ def cmd_plugins(as_json: bool = typer.Option(False, "--json", help="Print JSON i
 
 
 def cmd_run(
-    detector: str = typer.Option(..., "--detector", "-m", help="Detector name (see 'anobench list')."),
-    dataset: str = typer.Option(..., "--dataset", "-d", help="Dataset name (see 'anobench list')."),
-    preset: str = typer.Option("cpu", "--preset", help="Detector preset: 'paper' or 'cpu'."),
-    seed: int = typer.Option(0, "--seed", help="Random seed; same inputs and seed on CPU give identical metrics."),
+    detector: str = typer.Option(..., "--detector", "--detectors", "-m", metavar="<name>",
+                                 autocompletion=complete_names("detector"), help="Detector name (see 'anobench list')."),
+    dataset: str = typer.Option(..., "--dataset", "--datasets", "-d", metavar="<name>",
+                                autocompletion=complete_names("dataset"), help="Dataset name (see 'anobench list')."),
+    preset: str = typer.Option("cpu", "--preset", metavar="<paper|cpu|...>", autocompletion=complete_presets,
+                               help="Detector preset (see 'anobench info DETECTOR')."),
+    seed: int = typer.Option(0, "--seed", "--seeds",
+                             help="Random seed; same inputs and seed on CPU give identical metrics."),
     settings: List[str] = typer.Option([], "--set", help="Detector setting override key=value (repeatable)."),
     data_options: List[str] = typer.Option([], "--data-option", help="Dataset option key=value (repeatable)."),
     data_root: Optional[str] = typer.Option(None, "--data-root", envvar="ANOBENCH_DATA_ROOT",
                                             help="Folder holding the dataset's files."),
-    normalization: str = typer.Option("minmax-per-video", "--normalization",
-                                      help="Score normalisation: minmax-per-video or none."),
+    normalization: Normalization = typer.Option("minmax-per-video", "--normalization", help="Score normalisation."),
     smoothing_sigma: float = typer.Option(0.0, "--smoothing-sigma",
                                           help="Temporal Gaussian smoothing of scores, in frames (0 = off)."),
-    scorers: List[str] = typer.Option(["frame-auroc"], "--scorer", help="Scorer(s) to apply (repeatable)."),
+    scorers: List[str] = typer.Option(["frame-auroc"], "--scorer", metavar="<name>",
+                                      autocompletion=complete_names("scorer"), help="Scorer(s) to apply (repeatable)."),
     out: Path = typer.Option(Path("results"), "--out", help="Results folder; runs go to OUT/dataset/detector/id."),
-    device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
+    device: Device = typer.Option("auto", "--device", help="Where to train and score."),
     threads: int = typer.Option(1, "--threads", min=1, help="torch threads; CPU results depend on it, so it is "
                                                             "part of the run id (default 1, as published runs)."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Run again even if this exact run is complete."),
+    overwrite: OverwritePolicy = typer.Option("never", "--overwrite",
+                                              help="As in sweep; alone it means always: run again even if this exact "
+                                                   "run is complete (never and failed reuse a complete run)."),
     resume: bool = typer.Option(False, "--resume",
                                 help="Continue an interrupted training from its last epoch checkpoint."),
     as_json: bool = typer.Option(False, "--json", help="Print the run record as JSON on stdout."),
@@ -180,21 +222,32 @@ def cmd_run(
     from bench_core.progress import RichProgress
     from bench_core.run import RunRequest, execute, plan_run
 
+    for option, value in (("--detector", detector), ("--dataset", dataset)):
+        if "," in value:
+            from bench_core.errors import UsageError
+
+            raise UsageError(f"{option} {value!r}: 'run' takes one name", hint="'anobench sweep' runs several")
     request = RunRequest(
         detector=detector, dataset=dataset, preset=preset, seed=seed, settings=list(settings),
         data_options=list(data_options), data_root=data_root, normalization=normalization,
         smoothing_sigma=smoothing_sigma, scorers=tuple(scorers), out=out, device=device, threads=threads,
-        overwrite=overwrite, resume=resume,
+        overwrite=overwrite == "always", resume=resume,
     )
     err = stderr()
     plan = plan_run(request)
     for note in plan.dataset.notes():
         err.print(f"[yellow]warning:[/] {escape(note)}", highlight=False)
-    if records.is_complete(plan.path) and not overwrite:
+    if records.is_complete(plan.path) and not request.overwrite:
         record = records.load_record(plan.path)
         err.print(f"[yellow]this run is already complete:[/] {plan.path} (use --overwrite to run it again)")
     else:
-        record = execute(plan, RichProgress(err))
+        try:
+            record = execute(plan, RichProgress(err))
+        except KeyboardInterrupt:
+            again = ("re-run the same command with --resume to continue from the last epoch checkpoint"
+                     if plan.detector_cls.supports_resume else "re-run the same command to start it again")
+            err.print(f"[yellow]interrupted:[/] nothing was recorded; {again}", highlight=False)
+            raise typer.Exit(130) from None
     if as_json:
         _print_json({k: v for k, v in record.items() if not k.startswith("_")})
         return
@@ -218,7 +271,8 @@ def _metrics_table(record: dict) -> Table:
 
     for key, value in metrics.items():
         table.add_row(key, fmt(value))
-    table.add_row("test frames", str(record["n_test_frames"]))
+    if "n_frames" not in metrics:  # the scorer's n_frames already says it
+        table.add_row("n_frames", str(record["n_test_frames"]))
     for key in ("train_seconds", "score_seconds", "inference_fps"):
         table.add_row(key, fmt(timing.get(key)))
     return table
@@ -226,16 +280,23 @@ def _metrics_table(record: dict) -> Table:
 
 def cmd_leaderboard(
     results: Path = typer.Argument(..., help="Results folder written by 'anobench run'."),
-    out: Optional[Path] = typer.Option(None, "--out", help="Markdown file to write (e.g. leaderboards/x.md)."),
-    datasets: Optional[str] = typer.Option(None, "--datasets", help="Only these datasets (comma-separated)."),
-    title: Optional[str] = typer.Option(None, "--title", help="The table's heading."),
+    out: Optional[Path] = typer.Option(None, "--out", help="File to write (e.g. leaderboards/x.md); its suffix "
+                                                           "(.md, .csv, .json) picks the format unless --format does."),
+    datasets: Optional[str] = typer.Option(None, "--datasets", "--dataset", metavar="<name,...>",
+                                           autocompletion=complete_names("dataset"),
+                                           help="Only these datasets (comma-separated)."),
+    title: Optional[str] = typer.Option(None, "--title", help="The table's heading (default: names the datasets)."),
     note: Optional[str] = typer.Option(None, "--note", help="A paragraph under the heading (what the data is)."),
     by_kind: bool = typer.Option(False, "--by-kind", help="Add the frame AUROC of each kind of anomaly, for datasets "
                                  "that name their kinds (synthetic-avenue, synthetic-industrial)."),
-    as_json: bool = typer.Option(False, "--json", help="Print the rows as JSON."),
+    sort_by: SortMetric = typer.Option(DEFAULT_SORT, "--sort-by", help="Rank each dataset's rows by this metric."),
+    wide: bool = typer.Option(False, "--wide", help="Every column: adds the macro AUROC and the inference fps."),
+    fmt: Optional[Format] = typer.Option(None, "--format", help="md (default, or from --out's suffix), csv or json."),
+    as_json: bool = typer.Option(False, "--json", help="Print the JSON on stdout (--out is still written)."),
     strict: bool = typer.Option(False, "--strict", help=_STRICT_HELP),
 ) -> None:
-    """Turn run records into a markdown leaderboard: mean ± std over seeds, fps, published figures."""
+    """Turn run records into a leaderboard ranked per dataset: mean ± std over seeds, published figures."""
+    from bench_core import leaderboard_format
     from bench_core.leaderboard import collect, render_markdown
     from bench_core.records import atomic_write_bytes
     from bench_core.sweep import split_list
@@ -244,22 +305,34 @@ def cmd_leaderboard(
     published = {r.name: r.meta.get("published", {}) for r in catalogue.all("detector")}
     only = split_list(datasets, "--datasets") if datasets else None
     rows = collect(results, published, only, by_kind=by_kind)
+    chosen = fmt or {".csv": "csv", ".json": "json"}.get(out.suffix.lower() if out else "", "md")
+    as_dict = leaderboard_format.as_json(rows, results, title, sort_by)
     if as_json:
-        _print_json([r.as_dict() for r in rows])
-    argv = _leaderboard_argv(results, out, only, title, note, by_kind)
-    markdown = render_markdown(rows, results, out, argv, title, note)
+        _print_json(as_dict)
+        if not out:
+            return
+    if chosen == "json":
+        text = json.dumps(as_dict, indent=2, default=str) + "\n"
+    elif chosen == "csv":
+        text = leaderboard_format.as_csv(rows, sort_by)
+    else:
+        argv = _leaderboard_argv(results, out, only, title, note, by_kind, sort_by, wide)
+        text = render_markdown(rows, results, out, argv, title, note, sort_by, wide)
     if out:
-        atomic_write_bytes(Path(out), markdown.encode())
-        stderr().print(f"wrote {out} ({len(rows)} rows)")
-    elif not as_json:
-        typer.echo(markdown)
+        atomic_write_bytes(Path(out), text.encode())
+        stderr().print(f"wrote {out} ({len(rows)} rows from {sum(len(r.seeds) for r in rows)} runs)")
+    else:
+        typer.echo(text, nl=False)
 
 
 def cmd_sweep(
-    detectors: str = typer.Option(..., "--detectors", help="Comma-separated detector names."),
-    datasets: str = typer.Option(..., "--datasets", help="Comma-separated dataset names."),
-    seeds: str = typer.Option("0", "--seeds", help="Comma-separated seeds or ranges, e.g. 0,1,2 or 0-4."),
-    preset: str = typer.Option("cpu", "--preset", help="Detector preset: 'paper' or 'cpu'."),
+    detectors: str = typer.Option(..., "--detectors", "--detector", "-m", metavar="<name,...>",
+                                  autocompletion=complete_names("detector"), help="Comma-separated detector names."),
+    datasets: str = typer.Option(..., "--datasets", "--dataset", "-d", metavar="<name,...>",
+                                 autocompletion=complete_names("dataset"), help="Comma-separated dataset names."),
+    seeds: str = typer.Option("0", "--seeds", "--seed", help="Comma-separated seeds or ranges, e.g. 0,1,2 or 0-4."),
+    preset: str = typer.Option("cpu", "--preset", metavar="<paper|cpu|...>", autocompletion=complete_presets,
+                               help="Detector preset (see 'anobench info DETECTOR')."),
     settings: List[str] = typer.Option([], "--set", help="Detector setting key=value for every job (repeatable)."),
     grid: List[str] = typer.Option([], "--grid", help="An extra axis over a detector setting: key=v1,v2, or over "
                                                      "a dataset option: data.key=v1,v2 (repeatable; the grid is the "
@@ -267,15 +340,17 @@ def cmd_sweep(
     data_options: List[str] = typer.Option([], "--data-option", help="Dataset option key=value (repeatable)."),
     data_root: Optional[str] = typer.Option(None, "--data-root", envvar="ANOBENCH_DATA_ROOT",
                                             help="Folder holding the datasets' files."),
-    normalization: str = typer.Option("minmax-per-video", "--normalization",
-                                      help="Score normalisation: minmax-per-video or none."),
+    normalization: Normalization = typer.Option("minmax-per-video", "--normalization", help="Score normalisation."),
     smoothing_sigma: float = typer.Option(0.0, "--smoothing-sigma", help="Temporal Gaussian smoothing, in frames."),
-    scorers: List[str] = typer.Option(["frame-auroc"], "--scorer", help="Scorer(s) to apply (repeatable)."),
+    scorers: List[str] = typer.Option(["frame-auroc"], "--scorer", metavar="<name>",
+                                      autocompletion=complete_names("scorer"), help="Scorer(s) to apply (repeatable)."),
     out: Path = typer.Option(Path("results"), "--out", help="Results folder; each job goes to OUT/dataset/detector/id."),
-    device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
-    overwrite: str = typer.Option("never", "--overwrite",
-                                  help="never: run only missing jobs; failed: also re-run failed ones; always: all."),
-    runner: str = typer.Option("serial", "--runner", help="serial, process, dask (see 'anobench list --kind runner')."),
+    device: Device = typer.Option("auto", "--device", help="Where to train and score."),
+    overwrite: OverwritePolicy = typer.Option("never", "--overwrite",
+                                              help="never: run only missing jobs; failed: also re-run failed ones; "
+                                                   "always (or --overwrite alone): all."),
+    runner: str = typer.Option("serial", "--runner", metavar="<name>", autocompletion=complete_names("runner"),
+                               help="serial, process, dask (see 'anobench list --kind runner')."),
     scheduler: Optional[str] = typer.Option(None, "--scheduler", help="Dask scheduler address, e.g. tcp://HOST:8786; "
                                                                       "without it a local cluster is started."),
     workers: Optional[int] = typer.Option(None, "--workers", min=1, help="Parallel jobs (process pool, local cluster)."),
@@ -285,6 +360,7 @@ def cmd_sweep(
     retries: int = typer.Option(1, "--retries", min=0, help="Dask: extra attempts for a job whose worker failed."),
     leaderboard: Optional[Path] = typer.Option(None, "--leaderboard", help="Write OUT's leaderboard to this markdown "
                                                                            "file when the sweep ends."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Plan every job and say what would run; run nothing."),
     as_json: bool = typer.Option(False, "--json", help="Print the job summary as JSON on stdout."),
     strict: bool = typer.Option(False, "--strict", help=_STRICT_HELP),
 ) -> None:
@@ -299,10 +375,6 @@ def cmd_sweep(
         data_root=data_root, normalization=normalization, smoothing_sigma=smoothing_sigma, scorers=tuple(scorers),
         out=out, device=device, threads=threads,
     )
-    if overwrite not in sweep.OVERWRITE_POLICIES:
-        from bench_core.errors import UsageError
-
-        raise UsageError(f"--overwrite {overwrite!r} is not a policy", hint="use never, failed or always")
     catalogue = get_catalogue()
     sweep.check_grid(sweep.split_list(detectors, "--detectors"), sweep.parse_grid(grid), base, catalogue)
     requests = sweep.expand(base, sweep.split_list(detectors, "--detectors"), sweep.split_list(datasets, "--datasets"),
@@ -314,6 +386,9 @@ def cmd_sweep(
     err = stderr()
     err.print(f"sweep: {len(jobs)} jobs, {len(pending)} to run, {len(skipped)} already recorded "
               f"(--overwrite {overwrite}); runner {runner}", highlight=False)
+    if dry_run:
+        _print_dry_run(jobs, pending, as_json)
+        return
     display = RichSweepDisplay(err, total=len(jobs), skipped=len(skipped), in_process=the_runner.in_process)
     # The command as parsed (not sys.argv, which differs under a wrapper): what rebuilds these results.
     command = sweep.reproduce_command(base, detectors, datasets, seeds, grid)
@@ -331,9 +406,38 @@ def cmd_sweep(
               f"in {result.seconds:.1f} s; records under {out}", highlight=False)
     if leaderboard is not None:
         # The sweep's own datasets: OUT may hold other sweeps' runs, which belong to other tables.
-        _write_leaderboard(out, leaderboard, sweep.split_list(datasets, "--datasets"))
+        try:
+            _write_leaderboard(out, leaderboard, sweep.split_list(datasets, "--datasets"))
+        except AnobenchError as exc:
+            if not result.exit_code:
+                raise
+            # No table (e.g. every job failed) must not turn the sweep's exit 1 into the leaderboard's exit 2.
+            err.print(f"[bold red]error:[/] leaderboard not written: {escape(str(exc))}", highlight=False)
     if result.exit_code:
         raise typer.Exit(result.exit_code)
+
+
+def _print_dry_run(jobs, pending, as_json: bool) -> None:
+    """What a sweep would do: every job, the ones it would run and the ones already recorded (nothing is written)."""
+    from bench_core.sweep import job_state
+
+    states = {job.run_id: job_state(job) for job in jobs}
+    to_run = {job.run_id for job in pending}
+    summary = {"schema": schemas.SWEEP_DRY_RUN, "jobs": len(jobs), "to_run": len(to_run),
+               "already_recorded": sum(1 for s in states.values() if s == "complete"),
+               "failed_kept": sum(1 for job in jobs if states[job.run_id] == "failed" and job.run_id not in to_run),
+               "job_list": [{"job": job.label, "run_id": job.run_id, "path": str(job.path),
+                             "state": states[job.run_id], "will_run": job.run_id in to_run} for job in jobs]}
+    if as_json:
+        _print_json(summary)
+        return
+    table = Table(title=f"sweep --dry-run: {summary['jobs']} jobs, {summary['to_run']} to run, "
+                        f"{summary['already_recorded']} already recorded")
+    for column in ("job", "state", "would run", "run id"):
+        table.add_column(column, overflow="fold")
+    for item in summary["job_list"]:
+        table.add_row(escape(item["job"]), item["state"], "yes" if item["will_run"] else "no", item["run_id"])
+    stdout().print(table)
 
 
 def _sweep_table(result) -> Table:
@@ -352,12 +456,17 @@ def _sweep_table(result) -> Table:
 
 
 def _leaderboard_argv(results: Path, out: Optional[Path], datasets: Optional[list[str]], title: Optional[str] = None,
-                      note: Optional[str] = None, by_kind: bool = False) -> str:
+                      note: Optional[str] = None, by_kind: bool = False, sort_by: str = DEFAULT_SORT,
+                      wide: bool = False) -> str:
     argv = "anobench leaderboard " + shlex.quote(str(results))
     if datasets:
         argv += " --datasets " + shlex.quote(",".join(datasets))
     if by_kind:
         argv += " --by-kind"
+    if sort_by != DEFAULT_SORT:
+        argv += f" --sort-by {sort_by}"
+    if wide:
+        argv += " --wide"
     if title:
         argv += " --title " + shlex.quote(title)
     if note:
@@ -381,27 +490,37 @@ def cmd_report(
     source: Path = typer.Argument(..., help="A run folder, or a results folder (e.g. a sweep's --out)."),
     out: Path = typer.Option(..., "--out", help="Folder for the PNGs and index.html (created if missing)."),
     strict: bool = typer.Option(False, "--strict", help=_STRICT_HELP),
+    each_run: Optional[bool] = typer.Option(None, "--each-run/--no-each-run",
+                                            help="Also every run's own ROC curve and score plots (default: only "
+                                                 "for up to 6 runs, which keeps a big sweep's page small)."),
 ) -> None:
     """PNGs and one self-contained HTML page: ROC, scores over frames per test video, per-video AUROC."""
     from bench_core.report import build_report
 
     published = {r.name: r.meta.get("published", {}) for r in get_catalogue().all("detector")}
-    index = build_report(source, out, published)
+    index = build_report(source, out, published, each_run)
     stderr().print(f"wrote {index}")
 
 
+#: Figure files matplotlib writes by their suffix; any other --out is a folder.
+FIGURE_SUFFIXES = (".png", ".pdf", ".svg")
+
+
 def _png_target(out: Path, default_name: str) -> Path:
-    return out if out.suffix.lower() == ".png" else out / default_name
+    return out if out.suffix.lower() in FIGURE_SUFFIXES else out / default_name
 
 
 def cmd_plot_roc(
     runs: List[Path] = typer.Argument(..., help="Run folders or results folders: one curve per run."),
-    out: Path = typer.Option(..., "--out", help="A .png file, or a folder to write roc.png into."),
+    out: Path = typer.Option(..., "--out", help="A .png, .pdf or .svg file, or a folder to write roc.png into."),
+    log_fpr: bool = typer.Option(False, "--log-fpr", help="False positive rate on a log axis from 0.1% (the "
+                                                          "low-false-alarm view)."),
 ) -> None:
     """ROC curves, one per run (all test frames pooled), AUROC in the legend."""
     from bench_core import plots
 
-    stderr().print(f"wrote {plots.plot_roc(plots.load_records(runs), _png_target(out, 'roc.png'))}")
+    target = _png_target(out, "roc-log-fpr.png" if log_fpr else "roc.png")
+    stderr().print(f"wrote {plots.plot_roc(plots.load_records(runs), target, log_fpr)}")
 
 
 def cmd_plot_scores(
@@ -417,7 +536,7 @@ def cmd_plot_scores(
 
 def cmd_plot_latent(
     run: Path = typer.Argument(..., help="One run's folder, from a detector that saves latent means."),
-    out: Path = typer.Option(..., "--out", help="A .png file, or a folder to write latent.png into."),
+    out: Path = typer.Option(..., "--out", help="A .png, .pdf or .svg file, or a folder to write latent.png into."),
     seed: int = typer.Option(0, "--seed", help="t-SNE random state."),
 ) -> None:
     """2-D t-SNE of the test windows' latent means, coloured by the label of each window's last frame."""
@@ -445,8 +564,9 @@ def cmd_data_check(
     splits = {} if problems else {split: _inventory(ds, split) for split in ("train", "test")}
     contents = ds.contents()
     if as_json:
-        _print_json({"dataset": dataset, "options": ds.describe_options(), "splits": splits,
-                     **({"videos": contents} if contents else {}), "problems": problems, "notes": notes})
+        _print_json({"schema": schemas.DATA_CHECK, "dataset": dataset, "options": ds.describe_options(),
+                     "splits": splits, **({"videos": contents} if contents else {}), "problems": problems,
+                     "notes": notes})
     else:
         if contents:
             stdout().print(_contents_table(contents))
@@ -528,12 +648,58 @@ def cmd_data_generate(
     stderr().print(f"wrote {len(written)} files to {out}")
 
 
+def cmd_cache(
+    ctx: typer.Context,
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+) -> None:
+    """Where the cache is and how much each dataset holds there (prepared videos, generated data)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from bench_core import cache
+
+    found = cache.summary()
+    if as_json:
+        _print_json(found)
+        return
+    table = Table(title=f"anobench cache: {found['path']} ({cache.human(found['total_bytes'])})")
+    for column in ("dataset", "prepared videos", "prepared size", "dataset's own files", "total"):
+        table.add_column(column, justify="left" if column == "dataset" else "right", no_wrap=column == "dataset")
+    for name, row in found["datasets"].items():
+        table.add_row(name, str(row["prepared_entries"]), cache.human(row["prepared_bytes"]),
+                      cache.human(row["own_bytes"]), cache.human(row["total_bytes"]))
+    stdout().print(table)
+    stderr().print("'anobench cache clear [--dataset NAME] [--max-size SIZE]' frees it; runs prepare again what "
+                   "they need", highlight=False)
+
+
+def cmd_cache_clear(
+    dataset: Optional[str] = typer.Option(None, "--dataset", metavar="<name>", autocompletion=complete_names("dataset"),
+                                          help="Only this dataset's entries."),
+    max_size: Optional[str] = typer.Option(None, "--max-size", metavar="<size>",
+                                           help="Keep the most recently written entries up to this size, e.g. 2GB."),
+    as_json: bool = typer.Option(False, "--json", help="Print what was removed as JSON."),
+) -> None:
+    """Remove cached entries: all, one dataset's, or the oldest beyond a size cap."""
+    from bench_core import cache
+
+    cap = cache.parse_size(max_size) if max_size is not None else None
+    removed = cache.clear(dataset, cap)
+    if as_json:
+        _print_json(removed)
+        return
+    count = removed["removed_entries"]
+    stderr().print(f"removed {count} cache entr{'y' if count == 1 else 'ies'} ({cache.human(removed['freed_bytes'])}); "
+                   f"{cache.human(removed['left_bytes'])} left" + (f" of dataset {dataset}" if dataset else ""),
+                   highlight=False)
+
+
 def build_app() -> typer.Typer:
     """A fresh app with the built-in commands and every plugin's ``register_commands``."""
-    app = typer.Typer(cls=_Group, no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+    app = typer.Typer(cls=_Group, no_args_is_help=True, add_completion=True, pretty_exceptions_enable=False,
                       context_settings={"help_option_names": ["-h", "--help"]})
     app.callback()(_main_callback)
     app.command("list")(cmd_list)
+    app.command("info")(cmd_info)
     app.command("plugins")(cmd_plugins)
     app.command("run")(cmd_run)
     app.command("sweep")(_names_damaged_files(cmd_sweep))
@@ -548,12 +714,10 @@ def build_app() -> typer.Typer:
     data.command("check")(cmd_data_check)
     data.command("generate")(cmd_data_generate)
     app.add_typer(data, name="data")
-    try:
-        manager.ensure_loaded()
-    except AnobenchError as exc:
-        # A misspelled hook must be loud, but 'anobench --help' should still say what to do about it.
-        stderr().print(f"[bold red]error:[/] {exc}", highlight=False)
-        raise SystemExit(exc.exit_code) from None
+    cache = typer.Typer(cls=_Group, invoke_without_command=True, help="The preprocessing cache: see and clear it.")
+    cache.callback()(cmd_cache)
+    cache.command("clear")(cmd_cache_clear)
+    app.add_typer(cache, name="cache")
     manager.add_commands(app)
     return app
 

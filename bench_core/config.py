@@ -60,7 +60,21 @@ def _coerce(value: Any, annotation: Any, key: str, option: str) -> Any:
         return json.loads(value)
     except (ValueError, json.JSONDecodeError):
         name = getattr(annotation, "__name__", str(annotation))
-        raise UsageError(f"{option} {key}={value!r} is not a valid {name}", hint=f"give {key} a {name}") from None
+        article = "an" if name[:1].lower() in "aeiou" else "a"
+        raise UsageError(f"{option} {key}={value!r} is not a valid {name}", hint=f"give {key} {article} {name}") \
+            from None
+
+
+def unreadable_annotations(cls: type) -> list[tuple[str, str, str]]:
+    """Fields of dataclass ``cls`` whose annotation ``--set`` cannot read faithfully, as (field, problem, fix).
+
+    A bare ``tuple`` gives no element type, so ``--set channels=8,16`` would become strings (and another run id)."""
+    found = []
+    for name, annotation in typing.get_type_hints(cls).items():
+        if name in {f.name for f in dataclasses.fields(cls)} and (annotation is tuple or annotation is typing.Tuple):
+            found.append((name, "is annotated with a bare 'tuple'",
+                          f"annotate it with its element type, e.g. '{name}: tuple[int, ...]'"))
+    return found
 
 
 def build_config(cls: type, presets: dict[str, dict], preset: str | None, overrides: dict[str, Any], option: str,

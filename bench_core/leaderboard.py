@@ -9,13 +9,15 @@ import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench_core.errors import DamagedFile, UsageError
+from bench_core.errors import DamagedFile, UsageError, did_you_mean
 from bench_core.records import RECORD_FILE, RUN_KEYS, iter_records, read_json, read_scores, skip_damaged
 from bench_core.run import DEFAULT_THREADS
 
 CONFIDENCE = 0.95
 #: The localization scorers' headline metrics (pixel-auroc, region), in table order, with their column titles.
 LOCALIZATION_METRICS = {"pixel_auroc": "Pixel AUROC", "rbdc": "RBDC", "tbdc": "TBDC"}
+#: Stands for the folder holding a dataset's files in the reproduce commands (each reader's own path).
+DATA_ROOT_PLACEHOLDER = "DIR"
 
 
 @dataclass
@@ -48,6 +50,10 @@ class Row:
     #: Where the runs executed, e.g. "cpu, 1 thread": CPU results depend on the thread count, so runs that differ
     #: in it (or in device) are never pooled into one row.
     compute: str = ""
+    #: Whether the runs read files from a data root (the reproduce commands then say --data-root DIR).
+    data_root_used: bool = False
+    #: Set when the table's rows ran on more than one device or thread count: the preset cell then says where.
+    show_compute: bool = False
 
     def kind_summaries(self) -> dict[str, dict]:
         kinds = sorted({kind for run in self.by_kind for kind in run})
@@ -129,6 +135,8 @@ def reproduce_command(record: dict, out: str) -> str:
     threads = record.get("timing", {}).get("torch_threads")
     if threads and threads != DEFAULT_THREADS:
         parts += ["--threads", str(threads)]
+    if options.get("data_root"):
+        parts += ["--data-root", DATA_ROOT_PLACEHOLDER]  # where the files are is the reader's own
     parts += ["--out", out]
     return " ".join(shlex.quote(p) for p in parts)
 
@@ -204,6 +212,7 @@ def collect(results: Path, published_by_detector: dict[str, dict], datasets: lis
         raise UsageError(f"{results}: no such results folder", hint="give the --out folder of 'anobench run'")
     rows: dict[tuple, Row] = {}
     events_cache: dict = {}
+    present: set[str] = set()
     for record in iter_records(results, RUN_KEYS):
         try:
             _check_fields(record)
@@ -211,6 +220,7 @@ def collect(results: Path, published_by_detector: dict[str, dict], datasets: lis
             skip_damaged(exc)
             continue
         det, data = record["detector"], record["dataset"]
+        present.add(data["name"])
         if datasets and data["name"] not in datasets:
             continue
         protocol = protocol_label(record["protocol"])
@@ -240,6 +250,7 @@ def collect(results: Path, published_by_detector: dict[str, dict], datasets: lis
             if name in metrics:
                 row.localization.setdefault(name, []).append(metrics[name])
         row.fps.append(record["timing"].get("inference_fps"))
+        row.data_root_used = row.data_root_used or bool(data.get("options", {}).get("data_root"))
         row.runs.append(record["_path"])
         row.run_ids.append(record.get("run_id", ""))
         row.commands.append(reproduce_command(record, str(results)))
@@ -250,11 +261,18 @@ def collect(results: Path, published_by_detector: dict[str, dict], datasets: lis
                     row.by_kind.append(per_kind_auroc(record, events))
                 except DamagedFile as exc:  # its scores: the row keeps the record's metrics, not its breakdown
                     skip_damaged(exc)
+    for name in datasets or []:
+        if name not in present and present:
+            raise UsageError(f"{results}: holds no complete run records (record.json) of dataset {name}",
+                             hint=did_you_mean(name, present))
     if not rows:
         which = f" of dataset {', '.join(datasets)}" if datasets else ""
         raise UsageError(f"{results}: holds no complete run records (record.json){which}",
                          hint="run 'anobench run' first")
     _label_datasets(list(rows.values()))
+    if len({row.compute for row in rows.values()}) > 1:
+        for row in rows.values():
+            row.show_compute = True
     # Grouped by what the detectors read, so a table over both views of a dataset reads view by view.
     return sorted(rows.values(), key=lambda r: (r.dataset, r.dataset_label, r.input.split(" ")[0], r.detector,
                                                 r.preset, r.settings, r.protocol))
@@ -331,6 +349,8 @@ def reproduce_commands(rows: list[Row], results: Path) -> list[str]:
                               key=lambda item: (len(item[0]), item[1]), default=(set(), 0, ""))
         if not ids:
             break
+        if any(row.data_root_used and set(row.run_ids) & ids for row in rows) and "--data-root" not in command:
+            command += f" --data-root {DATA_ROOT_PLACEHOLDER}"  # logged before sweeps said so
         if command not in commands:
             commands.append(command)
         covered |= ids
@@ -346,73 +366,11 @@ def _fmt_mean(summary: dict) -> str:
 
 
 def render_markdown(rows: list[Row], results: Path, out_file: Path | None, argv: str, title: str | None = None,
-                    note: str | None = None) -> str:
-    base = Path(out_file).parent if out_file else Path.cwd()
-    lines = [
-        f"# {title or 'anobench leaderboard'}",
-        "",
-        *([note, ""] if note else []),
-        "Reproduce this table with:",
-        "",
-        "```sh",
-        *reproduce_commands(rows, Path(results)),
-        argv,
-        "```",
-        "",
-        f"{sum(len(r.seeds) for r in rows)} run records in `{results}`. Metrics are mean ± sample std over seeds "
-        f"(n = seeds); the {CONFIDENCE:.0%} interval is Student's t interval of the mean micro AUROC; inference fps "
-        "is the mean; each run's record is linked.",
-        "",
-        "| Dataset | Detector | Input | Preset | Seeds | Frame AUROC (micro) | 95% interval | Frame AUROC (macro) | AUPR "
-        "| EER | Inference fps | Published AUROC | Protocol | Runs |",
-        "|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|",
-    ]
-    # Rows of one table that ran on other devices or thread counts say so in their preset cell.
-    show_compute = len({row.compute for row in rows}) > 1
-    for row in rows:
-        preset = row.preset + ("".join(f" `{s}`" for s in row.settings))
-        if show_compute:
-            preset += f" ({row.compute})"
-        published = "—"
-        if row.published:
-            published = f"{row.published['frame_auroc']:.3f} ({row.published.get('source', '')})".replace(" ()", "")
-        links = " ".join(
-            f"[s{seed}]({Path(os.path.relpath(run, base)).as_posix()}/record.json)"
-            for seed, run in sorted(zip(row.seeds, row.runs))
-        )
-        lines.append(
-            f"| {row.dataset_label or row.dataset} | {row.detector} | {row.input or '—'} | {preset} | {len(row.seeds)} | {_fmt(summarise(row.micro))} "
-            f"| {_fmt_interval(t_interval(row.micro))} | {_fmt(summarise(row.macro))} | {_fmt(summarise(row.aupr))} "
-            f"| {_fmt(summarise(row.eer))} | {_fmt_mean(summarise(row.fps))} | {published} | {row.protocol} "
-            f"| {links} |"
-        )
-    lines += _by_kind_markdown(rows)
-    lines += _localization_markdown(rows)
-    failures = failed_jobs(Path(results), {row.dataset for row in rows})
-    if failures:
-        lines += ["", "Jobs that failed (no row or fewer seeds; each folder's `failed.json` holds the error and the "
-                      "traceback):", ""]
-        lines += [f"- {failure['job']}: {failure['message']}" for failure in failures]
-    lines.append("")
-    return "\n".join(lines)
+                    note: str | None = None, sort_by: str = "frame_auroc_micro", wide: bool = False) -> str:
+    """The markdown leaderboard: ranked sections per dataset (see bench_core.leaderboard_format)."""
+    from bench_core import leaderboard_format
 
-
-def _by_kind_markdown(rows: list[Row]) -> list[str]:
-    """A second table, per dataset that names its kinds of anomaly: each row's frame AUROC per kind."""
-    lines = []
-    for label in dict.fromkeys(row.dataset_label or row.dataset for row in rows if row.by_kind):
-        group = [row for row in rows if (row.dataset_label or row.dataset) == label and row.by_kind]
-        kinds = sorted({kind for row in group for kind in row.kind_summaries()})
-        lines += ["", f"Frame AUROC by kind of anomaly on {label} (each kind's abnormal frames against all normal "
-                      "frames, pooled over the test videos; mean ± std over seeds):", "",
-                  "| Detector | Input | Preset | " + " | ".join(kinds) + " |",
-                  "|---|---|---|" + "---:|" * len(kinds)]
-        for row in group:
-            summaries = row.kind_summaries()
-            cells = [_fmt(summaries[kind]) if kind in summaries else "—" for kind in kinds]
-            preset = row.preset + "".join(f" `{s}`" for s in row.settings)
-            lines.append(f"| {row.detector} | {row.input or '—'} | {preset} | " + " | ".join(cells) + " |")
-    return lines
+    return leaderboard_format.render_markdown(rows, results, out_file, argv, title, note, sort_by, wide)
 
 
 def localization_table(rows: list[Row]) -> tuple[list[str], list[tuple[Row, list[str]]]]:

@@ -74,9 +74,16 @@ def readable_runs(runs: list[dict]) -> list[dict]:
 
 
 def run_label(record: dict) -> str:
-    settings = " ".join(record["detector"].get("settings", []))
-    return (f"{record['detector']['name']} on {record['dataset']['name']}, seed {record['seed']}"
-            + (f" ({settings})" if settings else ""))
+    """``ae [cpu, view=frames] on synthetic-industrial (seed=3), seed 0``: the detector with its preset and --set
+    items in brackets, the dataset with the options it was given in parentheses, so that runs differing in any of
+    them never share a label."""
+    detector = [record.get("preset") or record["detector"].get("preset") or "?",
+                *record["detector"].get("settings", [])]
+    options = {k: v for k, v in (record["dataset"].get("options") or {}).items()
+               if k != "data_root" and v not in ("", None)}
+    shown = ", ".join(f"{k}={','.join(map(str, v)) if isinstance(v, list) else v}" for k, v in options.items())
+    return (f"{record['detector']['name']} [{', '.join(detector)}] on {record['dataset']['name']}"
+            + (f" ({shown})" if shown else "") + f", seed {record['seed']}")
 
 
 def abnormal_spans(label: np.ndarray) -> list[tuple[int, int]]:
@@ -86,8 +93,9 @@ def abnormal_spans(label: np.ndarray) -> list[tuple[int, int]]:
     return list(zip(edges[::2].tolist(), edges[1::2].tolist()))
 
 
-def plot_roc(runs: list[dict], out_png: Path) -> Path:
-    """One ROC curve per run (all test frames pooled, as the micro AUROC is), AUROC in the legend."""
+def plot_roc(runs: list[dict], out_png: Path, log_fpr: bool = False) -> Path:
+    """One ROC curve per run (all test frames pooled, as the micro AUROC is), AUROC in the legend. ``log_fpr``
+    draws the false positive rate on a log axis from 0.1%: the low-false-alarm end that operators live in."""
     from sklearn.metrics import roc_auc_score, roc_curve
 
     plt = _pyplot()
@@ -104,14 +112,127 @@ def plot_roc(runs: list[dict], out_png: Path) -> Path:
             continue  # one class only: no curve to draw
         fpr, tpr, _ = roc_curve(label, score)
         ax.plot(fpr, tpr, label=f"{run_label(record)}: AUROC {roc_auc_score(label, score):.3f}")
-    ax.plot([0, 1], [0, 1], color="grey", linestyle=":", linewidth=1)
-    ax.set(xlabel="false positive rate", ylabel="true positive rate", title="Frame-level ROC (micro)",
-           xlim=(0, 1), ylim=(0, 1.01))
+    chance = np.logspace(-3, 0, 50) if log_fpr else np.array([0.0, 1.0])
+    ax.plot(chance, chance, color="grey", linestyle=":", linewidth=1)
+    ax.set(xlabel="false positive rate" + (" (log scale)" if log_fpr else ""), ylabel="true positive rate",
+           title="Frame-level ROC (micro)" + (", low false-alarm rates" if log_fpr else ""),
+           xlim=(1e-3, 1) if log_fpr else (0, 1), ylim=(0, 1.01))
+    if log_fpr:
+        ax.set_xscale("log")
     if crowded:
         ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), fontsize="small", frameon=False)
     else:
         ax.legend(loc="lower right", fontsize="small")
     return _save(fig, out_png)
+
+
+#: The overview figures (one per dataset or video, over many runs) are drawn at this resolution: a 75-run report
+#: page stays under 5 MB.
+OVERVIEW_DPI = 80
+
+
+def config_label(record: dict) -> str:
+    """``run_label`` without the seed: what the runs of one configuration, over seeds, share."""
+    return run_label(record).rsplit(", seed ", 1)[0]
+
+
+def data_label(record: dict) -> str:
+    """The dataset with its options (data root left out): runs with equal labels scored the same test videos."""
+    return config_label(record).split("] on ", 1)[1]
+
+
+def _colours(n: int) -> list:
+    """n distinct colours (tab10, then tab20, then a sampled continuous map), so curves never share one."""
+    import matplotlib
+
+    if n <= 10:
+        return [matplotlib.colormaps["tab10"](i) for i in range(n)]
+    if n <= 20:
+        return [matplotlib.colormaps["tab20"](i) for i in range(n)]
+    return [matplotlib.colormaps["turbo"](i / max(n - 1, 1)) for i in range(n)]
+
+
+def plot_roc_bands(runs: list[dict], out_png: Path, log_fpr: bool = False) -> Path:
+    """One ROC curve per configuration: the mean true positive rate over its seeds at each false positive rate,
+    with a band from the lowest to the highest seed; the legend gives the mean ± std AUROC and the seeds."""
+    from sklearn.metrics import roc_auc_score, roc_curve
+
+    plt = _pyplot()
+    groups: dict[str, list[dict]] = {}
+    for record in runs:
+        groups.setdefault(config_label(record), []).append(record)
+    grid = np.logspace(-3, 0, 300) if log_fpr else np.linspace(0, 1, 301)
+    fig, ax = plt.subplots(figsize=(7, 5 + 0.22 * len(groups)))
+    for colour, (label, members) in zip(_colours(len(groups)), groups.items()):
+        curves, aurocs = [], []
+        for record in members:
+            videos = video_scores(record)
+            score = np.concatenate([v.score for v in videos])
+            truth = np.concatenate([v.label for v in videos])
+            if truth.min() == truth.max():
+                continue
+            fpr, tpr, _ = roc_curve(truth, score)
+            curves.append(np.interp(grid, fpr, tpr))
+            aurocs.append(roc_auc_score(truth, score))
+        if not curves:
+            continue
+        stack = np.array(curves)
+        spread = f" ± {np.std(aurocs, ddof=1):.3f}" if len(aurocs) > 1 else ""
+        ax.plot(grid, stack.mean(0), color=colour,
+                label=f"{label}: AUROC {np.mean(aurocs):.3f}{spread} ({len(aurocs)} seed{'s' if len(aurocs) > 1 else ''})")
+        if len(curves) > 1:
+            ax.fill_between(grid, stack.min(0), stack.max(0), color=colour, alpha=0.2, linewidth=0)
+    ax.plot(grid, grid, color="grey", linestyle=":", linewidth=1)
+    ax.set(xlabel="false positive rate" + (" (log scale)" if log_fpr else ""), ylabel="true positive rate",
+           title="Frame-level ROC (micro), mean over seeds, band: lowest to highest seed"
+           + (", low false-alarm rates" if log_fpr else ""),
+           xlim=(1e-3, 1) if log_fpr else (0, 1), ylim=(0, 1.01))
+    ax.title.set_fontsize("small")
+    if log_fpr:
+        ax.set_xscale("log")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), fontsize="small", frameon=False)
+    return _save(fig, out_png, dpi=OVERVIEW_DPI)
+
+
+def plot_scores_overlaid(runs: list[dict], out_dir: Path, prefix: str = "scores", data_name: str | None = None
+                         ) -> list[Path]:
+    """Per test video of runs on the same data: every configuration's score over frames on one plot (its lowest
+    seed), labelled abnormal spans shaded and named by kind. One PNG per video, however many runs there are."""
+    plt = _pyplot()
+    first: dict[str, dict] = {}
+    for record in sorted(runs, key=lambda r: r["seed"]):
+        first.setdefault(config_label(record), record)
+    by_video: dict[str, list[tuple[str, VideoScores, dict]]] = {}
+    for label, record in first.items():
+        for video in video_scores(record):
+            by_video.setdefault(video.id, []).append((label, video, record))
+    written = []
+    colours = _colours(len(first))
+    colour_of = dict(zip(first, colours))
+    for video_id, entries in by_video.items():
+        fig, ax = plt.subplots(figsize=(9, 2.8 + 0.1 * len(entries)))  # the legend below has two columns
+        _, reference, reference_record = entries[0]
+        for start, stop in abnormal_spans(reference.label):
+            ax.axvspan(start - 0.5, stop - 0.5, color="tab:red", alpha=0.15, linewidth=0)
+        for middle, kind in span_kinds(reference_record, video_id):
+            ax.text(middle, 0.97, kind, transform=ax.get_xaxis_transform(), ha="center", va="top",
+                    fontsize="x-small", color="tab:red")
+        for label, video, _ in entries:
+            ax.plot(np.arange(len(video.score)), video.score, linewidth=1, color=colour_of[label],
+                    label=label.split(" on ", 1)[0])
+        ax.set(xlabel="frame", ylabel="anomaly score", xlim=(0, max(len(reference.score) - 1, 1)),
+               title=f"{video_id} of {data_name or data_label(reference_record)} (shaded: labelled abnormal)")
+        ax.title.set_fontsize("small")
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.3), fontsize="x-small", frameon=False, ncol=2)
+        written.append(_save(fig, Path(out_dir) / f"{prefix}-{_safe(video_id)}.png", dpi=OVERVIEW_DPI))
+    return written
+
+
+def span_kinds(record: dict, video_id: str) -> list[tuple[float, str]]:
+    """Where to name each labelled event of a test video on its score plot: (middle frame, kind), from the events
+    the dataset recorded in the run record (``dataset.extras.events``); none where it recorded no kinds."""
+    events = ((record["dataset"].get("extras") or {}).get("events") or {}).get(video_id) or []
+    return [((event["start"] + event["stop"] - 1) / 2, str(event["kind"])) for event in events]
 
 
 def plot_scores(record: dict, out_dir: Path) -> list[Path]:
@@ -122,6 +243,9 @@ def plot_scores(record: dict, out_dir: Path) -> list[Path]:
         fig, ax = plt.subplots(figsize=(8, 2.6))
         for start, stop in abnormal_spans(video.label) if video.label is not None else ():
             ax.axvspan(start - 0.5, stop - 0.5, color="tab:red", alpha=0.2, linewidth=0)
+        for middle, kind in span_kinds(record, video.id):
+            ax.text(middle, 0.97, kind, transform=ax.get_xaxis_transform(), ha="center", va="top",
+                    fontsize="x-small", color="tab:red")
         ax.plot(np.arange(len(video.score)), video.score, color="tab:blue", linewidth=1)
         ax.set(xlabel="frame", ylabel="anomaly score", xlim=(0, max(len(video.score) - 1, 1)),
                title=f"{video.id}: {run_label(record)} (shaded: labelled abnormal)")
@@ -176,11 +300,15 @@ def plot_latent(record: dict, out_png: Path, seed: int = 0) -> Path:
     return _save(fig, out_png)
 
 
-def _save(fig, path: Path) -> Path:
+def _save(fig, path: Path, dpi: int = 110) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110, bbox_inches="tight")  # keeps a legend placed outside the axes
+    import warnings
+
+    with warnings.catch_warnings():  # a long legend below the axes cannot fit tight_layout; bbox_inches does it
+        warnings.filterwarnings("ignore", message="Tight layout not applied")
+        fig.tight_layout()
+    fig.savefig(path, dpi=dpi, bbox_inches="tight")  # keeps a legend placed outside the axes
     import matplotlib.pyplot as plt
 
     plt.close(fig)

@@ -45,6 +45,7 @@ class Registration:
 
     def load(self) -> type:
         if not isinstance(self.target, str):
+            self._check(self.target)
             return self.target
         module_name, _, attr = self.target.partition(":")
         try:
@@ -57,7 +58,19 @@ class Registration:
                 f"{type(exc).__name__}: {exc}",
                 hint="reinstall the plugin, or run with --debug for the traceback",
             ) from exc
+        self._check(obj)
         return obj
+
+    def _check(self, obj: Any) -> None:
+        """Refuse settings that --set / --data-option would read wrongly (see config.unreadable_annotations)."""
+        from bench_core.config import unreadable_annotations
+
+        settings = getattr(obj, {"detector": "Config", "dataset": "Options"}.get(self.kind, ""), None)
+        if settings is None or not dataclasses.is_dataclass(settings):
+            return
+        for field_name, problem, fix in unreadable_annotations(settings):
+            raise PluginError(f"{self.kind} '{self.name}' from plugin '{self.plugin}': setting '{field_name}' {problem}",
+                              hint=fix)
 
 
 @dataclass
@@ -83,6 +96,9 @@ class _Manager:
         self._entry_point_names: set[str] = set()
         # register_commands runs once per app, not per catalogue build, so its errors are kept apart.
         self._command_errors: dict[str, str] = {}
+        # Plugins taken out because they implement a hook that does not exist (usually a misspelling): listed by
+        # 'anobench plugins' with the reason, while every other plugin keeps working.
+        self._isolated: dict[str, PluginInfo] = {}
 
     def ensure_loaded(self) -> None:
         if not self._entry_points_loaded:
@@ -120,8 +136,10 @@ class _Manager:
                 info.error = f"{type(exc).__name__}: {' '.join(str(exc).split())}"
 
     def check_pending(self) -> None:
-        """Fail loudly on hook implementations that match no hook (usually a misspelling)."""
+        """Take out every plugin with a hook implementation that matches no hook (usually a misspelling): its
+        other hooks may depend on the one that never runs. The plugin is listed with the reason; the others work."""
         known = [name for name in dir(hookspecs) if name.startswith("register_")]
+        faults: dict[str, str] = {}
         for hook_name in dir(self.pm.hook):
             if hook_name.startswith("_"):
                 continue
@@ -131,11 +149,26 @@ class _Manager:
             for impl in caller.get_hookimpls():
                 if impl.optionalhook:  # pluggy >= 1.0 exposes the option as an attribute
                     continue
-                raise PluginError(
-                    f"plugin '{impl.plugin_name}' implements unknown hook '{hook_name}'",
-                    hint=(did_you_mean(hook_name, known) or "")
-                    + f" fix the plugin, or skip it with {BLOCK_ENV}={impl.plugin_name}",
-                )
+                hint = did_you_mean(hook_name, known)
+                faults.setdefault(impl.plugin_name, f"implements unknown hook '{hook_name}'"
+                                                    + (f" ({hint})" if hint else ""))
+        # Found again every time from what is registered: a plugin fixed or unregistered is no longer isolated.
+        for name in set(self._isolated) - set(faults):
+            self._isolated.pop(name).error = None
+        for name, fault in faults.items():
+            info = self._info.get(name) or PluginInfo(name=name)
+            info.error = fault
+            self._info[name] = self._isolated[name] = info
+
+    def unavailable(self) -> list[PluginInfo]:
+        """Plugins that are installed but provide nothing now: blocked, failed to import, or taken out."""
+        return [i for n, i in self._info.items()
+                if n in self._isolated or (n in self._entry_point_names and (i.blocked or not self.pm.has_plugin(n)))]
+
+    def isolated(self) -> list[PluginInfo]:
+        """Plugins taken out by ``check_pending``, with the reason in ``error``."""
+        self.ensure_loaded()
+        return list(self._isolated.values())
 
     def plugins(self) -> list[PluginInfo]:
         self.ensure_loaded()
@@ -155,6 +188,8 @@ class _Manager:
         """Let every plugin add sub-commands to ``app``; one plugin's failing hook leaves the others' commands."""
         self.ensure_loaded()
         for impl in self.pm.hook.register_commands.get_hookimpls():
+            if impl.plugin_name in self._isolated:
+                continue
             try:
                 impl.function(app)
             except Exception as exc:
@@ -165,14 +200,16 @@ class _Manager:
 
     def catalogue(self) -> "Catalogue":
         self.ensure_loaded()
-        catalogue = Catalogue()
+        catalogue = Catalogue(self)
         # A registered plugin's only possible error is a hook that raised; forget the last build's, so a plugin
         # that was fixed (or re-registered under the same name) is not reported as broken.
         for name, _ in self.pm.list_name_plugin():
-            if name in self._info:
+            if name in self._info and name not in self._isolated:
                 self._info[name].error = None
         for kind, hook_name in _REGISTER_HOOK.items():
             for impl in getattr(self.pm.hook, hook_name).get_hookimpls():
+                if impl.plugin_name in self._isolated:
+                    continue
 
                 def register(name, target, *, summary="", _kind=kind, _plugin=impl.plugin_name, **meta):
                     catalogue.add(Registration(_kind, name, target, _plugin, summary, meta))
@@ -190,8 +227,9 @@ class _Manager:
 class Catalogue:
     """Every detector, dataset, scorer and runner the installed plugins registered, by kind and name."""
 
-    def __init__(self) -> None:
+    def __init__(self, source: "_Manager | None" = None) -> None:
         self._by_kind: dict[str, dict[str, Registration]] = {k: {} for k in KINDS}
+        self._source = source  # the manager that built it: asked which plugins did not load
 
     def add(self, reg: Registration) -> None:
         if reg.kind not in self._by_kind:
@@ -226,10 +264,12 @@ class Catalogue:
             return self._by_kind[kind][name]
         except KeyError:
             where = f" given to {option}" if option else ""
-            raise UsageError(
-                f"unknown {kind} '{name}'{where}",
-                hint=did_you_mean(name, self._by_kind[kind]) or f"no {kind}s are installed",
-            ) from None
+            hints = [did_you_mean(name, self._by_kind[kind]) or f"no {kind}s are installed"]
+            # A plugin that is blocked or did not load may be the one providing it: say so, likeliest first.
+            for info in sorted((self._source or manager).unavailable(), key=lambda i: i.name not in name and name not in i.name):
+                why = f"is blocked by {BLOCK_ENV}" if info.blocked else "did not load (see 'anobench plugins')"
+                hints.append(f"plugin '{info.name}' {why} and may provide it")
+            raise UsageError(f"unknown {kind} '{name}'{where}", hint="; ".join(hints)) from None
 
 
 manager = _Manager()

@@ -71,20 +71,13 @@ def atomic_write_json(path: Path, obj: Any) -> None:
 @contextlib.contextmanager
 def exclusive(path: Path) -> Iterator[None]:
     """Hold an exclusive lock on ``path`` + '.lock' while a read-modify-write of ``path`` runs, so that two sweeps
-    writing to one results folder do not drop each other's entries. Without fcntl (Windows) it does not lock."""
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - not on POSIX
-        yield
-        return
+    writing to one results folder do not drop each other's entries (filelock: every platform, threads too)."""
+    from filelock import FileLock
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path.with_name(path.name + ".lock"), "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    with FileLock(path.with_name(path.name + ".lock")):
+        yield
 
 
 def run_dir(out: Path, dataset: str, detector: str, run_id: str) -> Path:

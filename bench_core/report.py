@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import html
+import json
 from pathlib import Path
 
 from bench_core import plots
@@ -28,8 +29,15 @@ code { background: #f4f4f4; padding: 0 0.2em; }
 """
 
 
-def build_report(source: Path, out_dir: Path, published_by_detector: dict[str, dict] | None = None) -> Path:
-    """Write the PNGs and ``index.html`` into ``out_dir``; returns the HTML file's path."""
+#: Up to this many runs the page also draws every run's own ROC curve and score plots; beyond, only the
+#: per-configuration views (bands over seeds, detectors overlaid per video) that keep the page small.
+EACH_RUN_LIMIT = 6
+
+
+def build_report(source: Path, out_dir: Path, published_by_detector: dict[str, dict] | None = None,
+                 each_run: bool | None = None) -> Path:
+    """Write the PNGs and ``index.html`` into ``out_dir``; returns the HTML file's path. ``each_run`` adds every
+    run's own curves and score plots (default: only for a few runs, see ``EACH_RUN_LIMIT``)."""
     from bench_core.errors import DataError
     from bench_core.records import safe_name
 
@@ -39,12 +47,24 @@ def build_report(source: Path, out_dir: Path, published_by_detector: dict[str, d
     if not runs:
         raise DataError(f"{source}: none of its runs can be read", hint="the files named above are damaged")
     out_dir.mkdir(parents=True, exist_ok=True)
-    roc_png = plots.plot_roc(runs, out_dir / "roc.png")
-    sections = [f"<h1>anobench report: <code>{html.escape(str(source))}</code></h1>",
-                f"<p>{len(runs)} run{'s' if len(runs) != 1 else ''}.</p>"]
+    each_run = len(runs) <= EACH_RUN_LIMIT if each_run is None else each_run
     rows = collect(Path(source), published_by_detector or {}, by_kind=True)
-    if len(runs) > 1:
-        sections += ["<h2>Leaderboard</h2>", _leaderboard_html(rows)]
+    # Sections named as the leaderboard names its rows' data: the bare name, or the options that tell sets apart.
+    names = {(row.dataset, json.dumps(row.data_options, sort_keys=True)): row.dataset_label or row.dataset
+             for row in rows}
+    by_data: dict[str, list[dict]] = {}
+    for record in runs:
+        options = {k: v for k, v in record["dataset"].get("options", {}).items() if k != "data_root"}
+        key = (record["dataset"]["name"], json.dumps(options, sort_keys=True))
+        by_data.setdefault(names.get(key) or plots.data_label(record), []).append(record)
+    sections = [f"<h1>anobench report: <code>{html.escape(str(source))}</code></h1>",
+                f"<p>{len(runs)} run{'s' if len(runs) != 1 else ''} on {len(by_data)} dataset"
+                f"{'s' if len(by_data) != 1 else ''}.</p>"]
+    if len(by_data) > 1:
+        sections.append("<p>Datasets: " + " · ".join(f"<a href='#data{i}'>{html.escape(label)}</a>"
+                                                    for i, label in enumerate(by_data)) + "</p>")
+    # One run gets the same table (AUPR, EER, fps...), not just the micro AUROC under its plots.
+    sections += ["<h2>Leaderboard</h2>" if len(runs) > 1 else "<h2>Metrics</h2>", _leaderboard_html(rows)]
     sections += ["<h2>Per-video frame AUROC</h2>",
                  "<p>AUROC over each test video's frames; — where a video has one class only. Red: below 0.5.</p>",
                  _per_video_html(runs)]
@@ -59,7 +79,22 @@ def build_report(source: Path, out_dir: Path, published_by_detector: dict[str, d
                      _table(["Dataset", "Detector", "Preset", *(LOCALIZATION_METRICS[n] for n in names)],
                             [[row.dataset_label or row.dataset, row.detector, " ".join([row.preset, *row.settings]),
                               *cells] for row, cells in localization])]
-    sections += ["<h2>ROC</h2>", _img(roc_png)]
+    if len(runs) > 1:
+        for number, (label, members) in enumerate(by_data.items()):
+            folder = out_dir / f"data{number}"
+            sections += [f"<h2 id='data{number}'>{html.escape(label)}</h2>",
+                         "<p>ROC per configuration: the mean over its seeds, the band from the lowest to the highest "
+                         "seed; then with the false positive rate on a log axis (the low-false-alarm end).</p>",
+                         _img(plots.plot_roc_bands(members, folder / "roc.png")),
+                         _img(plots.plot_roc_bands(members, folder / "roc-log-fpr.png", log_fpr=True)),
+                         "<p>Every configuration's score on each test video (its lowest seed).</p>"]
+            sections += [_img(png) for png in plots.plot_scores_overlaid(members, folder, data_name=label)]
+    if not each_run:
+        sections.append(f"<p>Each run's own ROC curve and score plots are left out above {EACH_RUN_LIMIT} runs "
+                        "(<code>anobench report --each-run</code> adds them).</p>")
+        return _write_page(out_dir, sections)
+    sections += ["<h2>ROC of each run</h2>", _img(plots.plot_roc(runs, out_dir / "roc.png")),
+                 _img(plots.plot_roc(runs, out_dir / "roc-log-fpr.png", log_fpr=True))]
     for index, record in enumerate(runs):
         folder = out_dir / f"run{index:03d}-{safe_name(str(record['run_id']))}"
         pngs = plots.plot_scores(record, folder)
@@ -72,6 +107,10 @@ def build_report(source: Path, out_dir: Path, published_by_detector: dict[str, d
                         f"{'—' if micro is None else f'{micro:.4f}'}{html.escape(located)} · protocol "
                         f"{html.escape(protocol_label(record.get('protocol', {})))}</p>")
         sections += [_img(png) for png in pngs]
+    return _write_page(out_dir, sections)
+
+
+def _write_page(out_dir: Path, sections: list[str]) -> Path:
     page = ("<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'><title>anobench report</title>"
             f"<style>{STYLE}</style></head><body>\n" + "\n".join(sections) + "\n</body></html>\n")
     index = out_dir / "index.html"
@@ -86,14 +125,15 @@ def _img(png: Path) -> str:
 
 def _leaderboard_html(rows) -> str:
     head = ["Dataset", "Detector", "Preset", "Seeds", "Frame AUROC (micro)", f"{CONFIDENCE:.0%} interval",
-            "Frame AUROC (macro)", "Inference fps", "Published AUROC", "Protocol"]
+            "Frame AUROC (macro)", "AUPR", "EER", "Inference fps", "Published AUROC", "Protocol"]
     body = []
     for row in rows:
         published = "—" if not row.published else f"{row.published['frame_auroc']:.3f}"
         cells = [row.dataset_label or row.dataset, row.detector, " ".join([row.preset, *row.settings]),
                  str(len(row.seeds)),
                  _fmt(summarise(row.micro)), _fmt_interval(t_interval(row.micro)), _fmt(summarise(row.macro)),
-                 _fmt_mean(summarise(row.fps)), published, row.protocol]
+                 _fmt(summarise(row.aupr)), _fmt(summarise(row.eer)), _fmt_mean(summarise(row.fps)), published,
+                 row.protocol]
         body.append("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>")
     return ("<table><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in head) + "</tr>"
             + "".join(body) + "</table>")

@@ -26,6 +26,8 @@ from bench_core.plugins import Catalogue, get_catalogue, manager
 from bench_core.progress import Progress, SharedTask
 from bench_core.scoring import Protocol, apply_protocol, fill_leading_frames
 from bench_core.training import TrainingCheckpoints
+from bench_core.cache import remember_owner
+from bench_core.view_choice import fit_view
 
 DATA_ROOT_ENV = "ANOBENCH_DATA_ROOT"
 DEFAULT_SCORERS = ("frame-auroc",)
@@ -74,6 +76,8 @@ class RunPlan:
     catalogue: Catalogue
     #: The device the run executes on, resolved from ``request.device`` when planning (it is part of the id).
     device: str = "cpu"
+    #: Settings the plan chose rather than the user (the view that fits the dataset; see bench_core.view_choice).
+    resolved_settings: dict = field(default_factory=dict)
 
 
 def resolve_device(device: str) -> str:
@@ -145,7 +149,9 @@ def make_run_id(preset: str, identity: dict) -> str:
     return f"{preset}-seed{identity['seed']}-{_digest(identity)[:10]}"
 
 
-def plan_run(request: RunRequest, catalogue: Catalogue | None = None) -> RunPlan:
+def plan_run(request: RunRequest, catalogue: Catalogue | None = None, checked: dict | None = None) -> RunPlan:
+    """``checked`` (a sweep's planning passes one) remembers each dataset's fingerprint once its data passed its
+    checks, so planning many jobs on one dataset reads its files once."""
     catalogue = catalogue or get_catalogue()
     check_seed(request.seed, "--seed")
     if Path(request.out).exists() and not Path(request.out).is_dir():
@@ -155,9 +161,11 @@ def plan_run(request: RunRequest, catalogue: Catalogue | None = None) -> RunPlan
     detector_reg = catalogue.get("detector", request.detector, "--detector")
     dataset = make_dataset(request.dataset, request.data_options, request.data_root, catalogue)
     detector_cls = detector_reg.load()
+    overrides = parse_assignments(request.settings, "--set")
+    resolved = fit_view(detector_cls, request.detector, request.preset, overrides, dataset)
     detector_config = build_config(
         detector_cls.Config, detector_cls.presets, request.preset,
-        parse_assignments(request.settings, "--set"), "--set", f"detector '{request.detector}'",
+        {**overrides, **resolved}, "--set", f"detector '{request.detector}'",
     )
     try:
         protocol = Protocol(request.normalization, request.smoothing_sigma, dataset.label_convention)
@@ -165,9 +173,15 @@ def plan_run(request: RunRequest, catalogue: Catalogue | None = None) -> RunPlan
         raise UsageError(f"protocol: {exc}") from None
     threads = check_threads(request.threads)
     device = resolve_device(request.device)
-    check_dataset(dataset)
+    data_key = (request.dataset, json.dumps(to_jsonable(dataset.options), sort_keys=True))
+    if checked is not None and data_key in checked:
+        fingerprint = checked[data_key]
+    else:
+        check_dataset(dataset)
+        fingerprint = dataset.fingerprint()
+        if checked is not None:
+            checked[data_key] = fingerprint
     require_pixel_masks(dataset, request.scorers, catalogue)
-    fingerprint = dataset.fingerprint()
     run_id = make_run_id(request.preset, {
         "detector": request.detector, "detector_version": detector_cls.version,
         "config": identity_config(detector_cls, detector_config),
@@ -177,7 +191,7 @@ def plan_run(request: RunRequest, catalogue: Catalogue | None = None) -> RunPlan
     })
     path = records.run_dir(request.out, request.dataset, request.detector, run_id)
     return RunPlan(request, detector_cls, detector_config, dataset, protocol, fingerprint, run_id, path, catalogue,
-                   device)
+                   device, resolved)
 
 
 def seed_everything(seed: int, device: str) -> None:
@@ -270,6 +284,7 @@ def _execute(plan: RunPlan, progress: Progress | None) -> dict:
                 raise DataError(f"test video '{video.id}' of '{request.dataset}' has no per-frame labels")
             test.append(prepare(video, spec, key))
             task.advance()
+    remember_owner([v.frames for v in train + test], request.dataset)  # for 'anobench cache', per dataset
     prepare_seconds = time.perf_counter() - started
 
     started = time.perf_counter()
@@ -321,6 +336,7 @@ def _execute(plan: RunPlan, progress: Progress | None) -> dict:
             "version": plan.detector_cls.version,
             "preset": request.preset,
             "settings": list(request.settings),
+            "resolved_settings": dict(plan.resolved_settings),
             "config": to_jsonable(plan.detector_config),
             "input_spec": to_jsonable(spec),
         },

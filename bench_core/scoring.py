@@ -77,6 +77,8 @@ class Scorer(abc.ABC):
     #: ``bench_core.localization.MapSource`` per test video, or None when the detector gives no maps (its metrics
     #: are then None, "not available").
     needs: ClassVar[frozenset[str]] = frozenset()
+    #: Metric name -> what it measures, for ``anobench info SCORER`` (declare every name ``compute`` returns).
+    metrics: ClassVar[dict[str, str]] = {}
 
     @abc.abstractmethod
     def compute(self, scores: list[np.ndarray], labels: list[np.ndarray]) -> dict[str, float | int | None]:

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Iterable, Sequence
 
-from bench_core import records
+from bench_core import records, schemas
 from bench_core.config import build_config, check_seed, parse_assignments
 from bench_core.errors import AnobenchError, DamagedFile, UsageError
 from bench_core.plugins import Catalogue, get_catalogue
@@ -85,7 +85,7 @@ class SweepResult:
 
     def as_dict(self) -> dict:
         return {
-            "done": self.count("done"), "skipped": self.count("skipped"), "failed": self.count("failed"),
+            "schema": schemas.SWEEP_SUMMARY, "done": self.count("done"), "skipped": self.count("skipped"), "failed": self.count("failed"),
             "seconds": round(self.seconds, 3),
             "jobs": [
                 {"job": o.job.label, "run_id": o.job.run_id, "path": str(o.job.path), "status": o.status,
@@ -183,8 +183,9 @@ def plan_jobs(requests: Sequence[RunRequest], catalogue: Catalogue | None = None
     """
     catalogue = catalogue or get_catalogue()
     jobs: dict[str, Job] = {}
+    checked: dict = {}  # each dataset's data is checked and fingerprinted once, not once per job
     for request in requests:
-        plan = plan_run(request, catalogue)
+        plan = plan_run(request, catalogue, checked)
         if plan.run_id in jobs:
             continue
         label = f"{request.detector} / {request.dataset} / seed {request.seed}" + "".join(
@@ -220,6 +221,7 @@ def to_run(jobs: Sequence[Job], overwrite: str) -> tuple[list[Job], list[Job]]:
 def write_failure(job: Job, exc: BaseException) -> None:
     hint = getattr(exc, "hint", None)
     records.atomic_write_json(job.path / FAILURE_FILE, {
+        "schema": schemas.FAILURE,
         "run_id": job.run_id,
         "job": job.label,
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
@@ -344,7 +346,8 @@ def log_sweep(out: Path, command: str, jobs: Sequence[Job]) -> None:
                                              hint="its earlier sweep commands are in that file"))
             entries = []
         entries = [e for e in entries if e.get("command") != command]
-        entries.append({"command": command, "run_ids": sorted(job.run_id for job in jobs)})
+        entries.append({"schema": schemas.SWEEP_LOG_ENTRY, "command": command,
+                        "run_ids": sorted(job.run_id for job in jobs)})
         records.atomic_write_json(path, entries)
 
 
@@ -398,5 +401,7 @@ def reproduce_command(base: RunRequest, detectors: str, datasets: str, seeds: st
         parts += ["--device", base.device]
     if base.threads != DEFAULT_THREADS:
         parts += ["--threads", str(base.threads)]
+    if base.data_root:
+        parts += ["--data-root", "DIR"]  # a placeholder: where the files are is each reader's own
     parts += ["--out", str(base.out)]
     return " ".join(shlex.quote(p) for p in parts)

@@ -25,7 +25,7 @@ def run_args(tmp_path, *extra):
 def test_list_shows_every_kind_with_its_plugin(toy_plugin):
     result = invoke("list", "--json")
     assert result.exit_code == 0, result.output
-    rows = {(r["kind"], r["name"]): r for r in json.loads(result.stdout)}
+    rows = {(r["kind"], r["name"]): r for r in json.loads(result.stdout)["registrations"]}
     assert rows[("detector", "toy-detector")]["plugin"] == "toy"
     assert rows[("detector", "conv-ae")]["plugin"] == "conv-ae"
     assert rows[("dataset", "synthetic-avenue")]["plugin"] == "synthetic-avenue"
@@ -43,7 +43,7 @@ def test_list_rejects_an_unknown_kind():
 def test_plugins_lists_builtins_with_version_and_hooks(toy_plugin):
     result = invoke("plugins", "--json")
     assert result.exit_code == 0, result.output
-    plugins = {p["name"]: p for p in json.loads(result.stdout)}
+    plugins = {p["name"]: p for p in json.loads(result.stdout)["plugins"]}
     assert plugins["conv-ae"]["distribution"] == "anobench" and plugins["conv-ae"]["version"]
     assert plugins["conv-ae"]["hooks"] == ["register_detectors"]
     assert plugins["toy"]["hooks"] == ["register_datasets", "register_detectors"]
@@ -90,7 +90,6 @@ def test_a_complete_run_is_reused_unless_overwrite(toy_plugin, tmp_path):
         (["--preset", "gpu"], "detector 'toy-detector' has no preset 'gpu'"),
         (["--data-option", "sed=1"], "unknown setting 'sed' for dataset 'toy-dataset' in --data-option"),
         (["--data-option", "label_convention=event"], "dataset 'toy-dataset' has no label convention 'event'"),
-        (["--normalization", "zscore"], "protocol: normalization must be one of"),
         (["--scorer", "frame-aurc"], "unknown scorer 'frame-aurc' given to --scorer (did you mean 'frame-auroc'?)"),
     ],
 )
@@ -139,7 +138,8 @@ def test_leaderboard_cli_writes_markdown(toy_plugin, tmp_path):
     result = invoke("leaderboard", str(tmp_path / "results"), "--out", str(out))
     assert result.exit_code == 0, result.output
     text = out.read_text()
-    assert "| toy-dataset | toy-detector | frames 8×8, T=3 | cpu | 2 |" in text  # the toy's cpu preset: window 3
+    assert "## toy-dataset" in text
+    assert "| toy-detector | frames 8×8, T=3 | cpu" in " ".join(text.split())  # the toy's cpu preset: window 3
     assert "0.500 (nobody, 2026)" in text
 
 
@@ -190,7 +190,7 @@ def test_a_failing_register_commands_leaves_the_cli_usable():
     try:
         result = invoke("plugins", "--json")
         assert result.exit_code == 0, result.output
-        plugins = {p["name"]: p for p in json.loads(result.stdout)}
+        plugins = {p["name"]: p for p in json.loads(result.stdout)["plugins"]}
         assert plugins["broken-commands"]["error"] == "register_commands raised RuntimeError: no commands today"
         assert plugins["conv-ae"]["error"] is None
     finally:
@@ -223,7 +223,7 @@ def test_leaderboard_by_kind_splits_the_auroc_by_the_kinds_the_dataset_names(toy
     out = tmp_path / "toy.md"
     result = invoke("leaderboard", str(tmp_path / "results"), "--by-kind", "--out", str(out), "--json")
     assert result.exit_code == 0, result.output
-    by_kind = json.loads(result.stdout)[0]["frame_auroc_by_kind"]
+    by_kind = json.loads(result.stdout)["rows"][0]["frame_auroc_by_kind"]
     assert set(by_kind) == {"late-square", "square"} and by_kind["square"]["n"] == 1
     # By hand: each kind's abnormal frames against every normal frame, scores pooled over the videos.
     from sklearn.metrics import roc_auc_score
@@ -238,6 +238,8 @@ def test_leaderboard_by_kind_splits_the_auroc_by_the_kinds_the_dataset_names(toy
     score, label, video_kind = np.concatenate(score), np.concatenate(label), np.array(video_kind)
     chosen = (label == 0) | (video_kind == "late-square")
     assert by_kind["late-square"]["mean"] == pytest.approx(roc_auc_score(label[chosen], score[chosen]))
+    assert invoke("leaderboard", str(tmp_path / "results"), "--by-kind", "--out", str(out)).exit_code == 0
     text = out.read_text()
-    assert "Frame AUROC by kind of anomaly on toy-dataset" in text and "| late-square | square |" in text
+    assert "Frame AUROC by kind of anomaly on toy-dataset" in text
+    assert "| late-square | square |" in " ".join(text.split())
     assert "--by-kind" in text  # the rebuild command keeps the option

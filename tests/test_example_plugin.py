@@ -245,12 +245,12 @@ def test_the_installed_example_shows_in_anobench_list_and_can_be_blocked(install
         pytest.skip(f"the anobench command is not installed next to {sys.executable}")
     listed = run_with(installed_example, [str(anobench), "list", "--kind", "detector", "--json"])
     assert listed.returncode == 0, listed.stderr
-    rows = {row["name"]: row for row in json.loads(listed.stdout)}
+    rows = {row["name"]: row for row in json.loads(listed.stdout)["registrations"]}
     assert rows["frame-difference"]["plugin"] == PLUGIN_NAME
     assert rows["conv-ae"]["plugin"] == "conv-ae"
 
     blocked = run_with(installed_example, [str(anobench), "plugins", "--json"], **{BLOCK_ENV: PLUGIN_NAME})
     assert blocked.returncode == 0, blocked.stderr
-    plugins = {p["name"]: p for p in json.loads(blocked.stdout)}
+    plugins = {p["name"]: p for p in json.loads(blocked.stdout)["plugins"]}
     assert plugins[PLUGIN_NAME]["blocked"] is True and plugins[PLUGIN_NAME]["hooks"] == []
     assert plugins[PLUGIN_NAME]["distribution"] == DISTRIBUTION

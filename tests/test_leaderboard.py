@@ -28,6 +28,23 @@ def fake_record(root, dataset, detector, seed, micro, fps=100.0, preset="cpu", s
     return path
 
 
+def table(text: str, section: str | None = None, index: int = 0) -> list[dict[str, str]]:
+    """The ``index``-th markdown table (under ``## section`` when given) as one dict of header -> cell per row."""
+    if section is not None:
+        text = text[text.index(f"\n## {section}\n"):]
+        following = text.find("\n## ", 1)
+        text = text if following < 0 else text[:following]
+    tables, current = [], []
+    for line in text.splitlines() + [""]:
+        if line.startswith("|"):
+            current.append([c.strip() for c in line.strip().strip("|").split("|")])
+        elif current:
+            tables.append(current)
+            current = []
+    header, _, *body = tables[index]
+    return [dict(zip(header, cells)) for cells in body]
+
+
 def test_summarise_uses_the_sample_std():
     s = summarise([0.7, 0.8, 0.9])
     assert s["n"] == 3 and math.isclose(s["mean"], 0.8) and math.isclose(s["std"], 0.1)
@@ -49,20 +66,26 @@ def test_rows_group_seeds_and_sort_stably(tmp_path):
     stgan = rows[2]
     assert sorted(stgan.seeds) == [0, 1, 2] and stgan.published["frame_auroc"] == 0.829
     out = tmp_path / "boards" / "avenue.md"
-    text = render_markdown(rows, tmp_path, out, "anobench leaderboard x")
-    line = next(l for l in text.splitlines() if l.startswith("| avenue | stgan |"))
-    cells = [c.strip() for c in line.strip("|").split("|")]
-    assert cells[2] == "—"  # these fake records have no input_spec
-    assert cells[4] == "3" and cells[5] == "0.800 ± 0.100" and cells[7] == "0.700 ± 0.100"
+    text = render_markdown(rows, tmp_path, out, "anobench leaderboard x", wide=True)
+    assert text.startswith("# anobench leaderboard: avenue, synthetic-avenue\n")
+    avenue = table(text, "avenue")
+    # ranked by the micro AUROC, best first; the best of each column in bold
+    assert [(r["Rank"], r["Detector"], r["Preset"]) for r in avenue] == [
+        ("1", "stgan", "cpu"), ("2", "conv-ae", "cpu `epochs=9`"), ("3", "conv-ae", "cpu")]
+    stgan = avenue[0]
+    assert stgan["Input"] == "—"  # these fake records have no input_spec
+    assert stgan["Seeds"] == "3" and stgan["Frame AUROC (micro)"] == "**0.800 ± 0.100**"
+    assert stgan["Frame AUROC (macro)"] == "**0.700 ± 0.100**"
     # t(0.975, df=2) = 4.303; 4.303 * 0.1 / sqrt(3) = 0.248
-    assert cells[6] == "[0.552, 1.048]"
-    assert cells[10] == "100.0" and cells[11] == "0.829 (seed 000, Table 1)"
-    assert cells[12] == "minmax-per-video, no smoothing, labels: frame"
-    assert "[s0](../avenue/stgan/cpu-seed0-x/record.json)" in cells[13]
-    assert "| avenue | conv-ae | — | cpu `epochs=9` | 1 | 0.650 | — |" in text
+    assert stgan["95% interval"] == "[0.552, 1.048]"
+    assert stgan["Inference fps"] == "100.0" and stgan["Published AUROC"] == "0.829 (seed 000, Table 1)"
+    assert "Protocol: minmax-per-video, no smoothing, labels: frame." in text
+    assert "[s0](../avenue/stgan/cpu-seed0-x/record.json)" in stgan["Runs"]
+    assert avenue[1]["Frame AUROC (micro)"] == "0.650" and avenue[1]["95% interval"] == "—"
     # every table line has the header's number of cells (GitHub renders nothing otherwise)
-    table = [l for l in text.splitlines() if l.startswith("|")]
-    assert len({l.count("|") for l in table}) == 1 and len(table) == 2 + len(rows)
+    lines = [l for l in text.splitlines() if l.startswith("|")]
+    assert len({l.count("|") for l in lines}) == 1 and len(lines) == 2 * 2 + len(rows)
+    assert "6 runs (run records)" in text and "in 4 rows" in text
     assert ("anobench run --detector stgan --dataset avenue --preset cpu --seed 2 --data-option seed=0 "
             f"--out {tmp_path}") in text
     # same input, same bytes
@@ -86,7 +109,7 @@ def test_the_header_gives_the_sweep_command_when_the_runs_came_from_one(tmp_path
     atomic_write_json(tmp_path / SWEEP_LOG, [{"command": "anobench sweep --detectors stgan --seeds 0,1",
                                               "run_ids": ["cpu-seed0-x", "cpu-seed1-x"]}])
     text = render_markdown(collect(tmp_path, {}), tmp_path, None, "anobench leaderboard r")
-    header = text[:text.index("| Dataset")]
+    header = text[:text.index("| ")]
     assert "anobench sweep --detectors stgan --seeds 0,1" in header
     # run ids are shared here by the fake records, so every run counts as swept: no per-run commands
     assert "anobench run --detector" not in header
@@ -122,7 +145,7 @@ def test_the_cli_filter_is_in_the_reproduce_command(tmp_path):
     assert result.exit_code == 0, result.output
     text = out.read_text()
     assert text.startswith("# Walkway\n\nA generated set.\n")
-    assert "| synthetic-avenue | conv-ae |" in text and "synthetic-industrial" not in text
+    assert table(text, "synthetic-avenue")[0]["Detector"] == "conv-ae" and "synthetic-industrial" not in text
     assert "--datasets synthetic-avenue" in text
 
 
@@ -198,5 +221,8 @@ def test_runs_on_other_generated_data_are_other_rows_named_by_the_option_that_di
         ("synthetic-industrial (seed=0)", [0, 1], 0.6),
         ("synthetic-industrial (seed=3)", [0, 1], 0.9),
     ]
-    table = render_markdown(rows, tmp_path, None, "anobench leaderboard x")
-    assert "| synthetic-industrial (seed=3) | ae |" in table
+    table_text = render_markdown(rows, tmp_path, None, "anobench leaderboard x")
+    assert table_text.count("## synthetic-industrial (seed=") == 2
+    # the runs read a data root: the commands say where with a placeholder, not the writer's own path
+    assert "--data-root DIR" in table_text and "/somewhere" not in table_text.split("## ")[0]
+    assert table(table_text, "synthetic-industrial (seed=3)")[0]["Frame AUROC (micro)"] == "0.900 ± 0.000"

@@ -67,6 +67,10 @@ def test_the_plot_commands(tmp_path):
     run_dir = record["_path"]
     roc = invoke("plot", "roc", str(tmp_path / "r"), "--out", str(tmp_path / "figs"))
     assert roc.exit_code == 0, roc.output and (tmp_path / "figs" / "roc.png").is_file()
+    low = invoke("plot", "roc", str(tmp_path / "r"), "--out", str(tmp_path / "figs"), "--log-fpr")
+    assert low.exit_code == 0 and (tmp_path / "figs" / "roc-log-fpr.png").read_bytes().startswith(PNG_MAGIC)
+    pdf = invoke("plot", "roc", str(tmp_path / "r"), "--out", str(tmp_path / "roc.pdf"))
+    assert pdf.exit_code == 0 and (tmp_path / "roc.pdf").read_bytes().startswith(b"%PDF")  # a file, not a folder
     scores = invoke("plot", "scores", run_dir, "--out", str(tmp_path / "figs"))
     assert scores.exit_code == 0 and "wrote 3 PNGs" in scores.output
     no_latent = invoke("plot", "latent", run_dir, "--out", str(tmp_path / "lat.png"))
@@ -84,3 +88,23 @@ def test_listing_commands_do_not_import_matplotlib():
             "print(any(m.startswith(('matplotlib', 'sklearn.manifold', 'dask')) for m in sys.modules))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.stdout.strip() == "False", result.stderr
+
+
+def test_run_labels_tell_presets_settings_and_dataset_options_apart():
+    def record(preset, settings, options):
+        return {"seed": 0, "preset": preset, "detector": {"name": "ae", "settings": settings},
+                "dataset": {"name": "synthetic-industrial", "options": {"data_root": "/x", **options}}}
+
+    labels = {plots.run_label(record(p, s, o)) for p, s, o in (
+        ("cpu", [], {"seed": 3}), ("paper", [], {"seed": 3}), ("cpu", ["view=frames"], {"seed": 3}),
+        ("cpu", [], {"seed": 4}), ("cpu", [], {"seed": 3, "anomalies": ["runner", "throw"]}))}
+    assert len(labels) == 5
+    assert plots.run_label(record("cpu", ["view=frames"], {"seed": 3})) == \
+        "ae [cpu, view=frames] on synthetic-industrial (seed=3), seed 0"
+
+
+def test_score_plots_name_the_kind_of_each_shaded_event(tmp_path):
+    record = toy_run(tmp_path / "r")
+    record["dataset"]["extras"] = {"events": {"test0": [{"kind": "square", "start": 10, "stop": 18}]}}
+    assert plots.span_kinds(record, "test0") == [(13.5, "square")] and plots.span_kinds(record, "test1") == []
+    assert len(plots.plot_scores(record, tmp_path / "figs")) == 3

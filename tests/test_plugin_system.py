@@ -235,28 +235,36 @@ def test_a_register_hook_that_raises_is_recorded_and_the_others_stay_usable(regi
     assert "faulty" not in infos_of(manager)
 
 
-def test_a_misspelled_hook_fails_loudly_with_a_did_you_mean(register_plugin):
+def test_a_misspelled_hook_takes_out_only_its_plugin_with_a_did_you_mean(register_plugin):
     class Misspelled:
         @hookimpl
         def register_detector(self, register):  # the hook is register_detectors
             register("never-seen", Recorder)
 
-    register_plugin(Misspelled(), "typo-plugin")
-    with pytest.raises(PluginError) as caught:
-        manager.check_pending()
-    assert caught.value.message == "plugin 'typo-plugin' implements unknown hook 'register_detector'"
-    assert "did you mean 'register_detectors'?" in caught.value.hint
-    assert f"{BLOCK_ENV}=typo-plugin" in caught.value.hint
-    # Every later use fails as loudly, not just the first one.
-    for _ in range(2):
-        with pytest.raises(PluginError, match="register_detector'"):
-            get_catalogue()
-    with pytest.raises(PluginError):
-        manager.plugins()
+        @hookimpl
+        def register_scorers(self, register):  # a correct hook of the same plugin goes with it
+            register("half-seen", Recorder)
 
-    pm.unregister(name="typo-plugin")
+    register_plugin(Misspelled(), "typo-plugin")
     manager.check_pending()
-    assert "never-seen" not in get_catalogue().names("detector")
+    catalogue = get_catalogue()  # every other plugin keeps working
+    assert "conv-ae" in catalogue.names("detector")
+    assert "never-seen" not in catalogue.names("detector") and "half-seen" not in catalogue.names("scorer")
+    info = infos_of(manager)["typo-plugin"]
+    assert info.error == "implements unknown hook 'register_detector' (did you mean 'register_detectors'?)"
+    with pytest.raises(UsageError) as caught:
+        catalogue.get("detector", "never-seen", "--detector")
+    assert "plugin 'typo-plugin' did not load (see 'anobench plugins') and may provide it" in caught.value.hint
+    from typer.testing import CliRunner
+
+    from bench_core.cli import build_app
+
+    result = CliRunner().invoke(build_app(), ["plugins", "--json"])
+    assert result.exit_code == 0, result.output
+    assert "warning: plugin 'typo-plugin' is disabled" in result.stderr and f"{BLOCK_ENV}=typo-plugin" in result.stderr
+    listed = {p["name"]: p for p in json.loads(result.stdout)["plugins"]}
+    assert "unknown hook 'register_detector'" in listed["typo-plugin"]["error"]
+    assert listed["conv-ae"]["error"] is None
 
 
 def test_an_optional_hook_of_another_version_is_not_an_error(register_plugin):
@@ -301,6 +309,9 @@ def test_a_blocked_entry_point_plugin_is_listed_but_never_imported(monkeypatch, 
     assert probe not in sys.modules
     infos = infos_of(fresh)
     assert infos["probe"].blocked and infos["conv-ae"].blocked and not infos["frame-metrics"].blocked
+    with pytest.raises(UsageError) as caught:  # "unknown" names the blocked plugin that would provide it
+        catalogue.get("detector", "conv-ae", "--detector")
+    assert caught.value.hint.split("; ")[1] == f"plugin 'conv-ae' is blocked by {BLOCK_ENV} and may provide it"
     assert "conv-ae" not in fresh.plugin_versions()
 
     monkeypatch.delenv(BLOCK_ENV)
@@ -407,7 +418,32 @@ def test_the_anobench_list_command_never_imports_torch():
     env = {k: v for k, v in os.environ.items() if k != BLOCK_ENV} | {"PYTHONPROFILEIMPORTTIME": "1"}
     result = subprocess.run([str(script), "list", "--json"], capture_output=True, text=True, env=env, timeout=60)
     assert result.returncode == 0, result.stderr[-2000:]
-    rows = {(row["kind"], row["name"]): row["plugin"] for row in json.loads(result.stdout)}
+    rows = {(row["kind"], row["name"]): row["plugin"] for row in json.loads(result.stdout)["registrations"]}
     assert rows[("detector", "conv-ae")] == "conv-ae"
     assert "import time:" in result.stderr  # the profile ran, so an empty list below means something
     assert _imported_torch(result.stderr) == []
+
+
+def test_a_bare_tuple_setting_is_refused_when_the_detector_loads(register_plugin):
+    from dataclasses import dataclass
+
+    from bench_core.config import unreadable_annotations
+
+    @dataclass
+    class LooseConfig:
+        channels: tuple = (8, 16)
+
+    @dataclass
+    class TypedConfig:
+        channels: tuple[int, ...] = (8, 16)
+
+    class Loose(Recorder):
+        Config = LooseConfig
+
+    register_plugin(detector_plugin(("loose", Loose)), "loose-plugin")
+    with pytest.raises(PluginError) as caught:
+        get_catalogue().get("detector", "loose").load()
+    assert caught.value.message == ("detector 'loose' from plugin 'loose-plugin': setting 'channels' is annotated "
+                                    "with a bare 'tuple'")
+    assert "channels: tuple[int, ...]" in caught.value.hint
+    assert unreadable_annotations(TypedConfig) == []

@@ -30,7 +30,8 @@ def test_a_report_of_a_results_folder(tmp_path):
     page = index.read_text()
     assert page.startswith("<!DOCTYPE html>") and "Leaderboard" in page and "Per-video frame AUROC" in page
     images = re.findall(r"src='data:image/png;base64,([A-Za-z0-9+/=]+)'", page)
-    assert len(images) == 1 + 3 * 3  # the ROC, and 3 test videos per run
+    # per dataset: ROC bands (linear, log FPR) and 3 overlaid videos; then each run's: ROC (two views), 3 videos each
+    assert len(images) == 2 + 3 + 2 + 3 * 3
     assert "src='http" not in page and "<script" not in page  # nothing fetched when opened
     assert (tmp_path / "report" / "roc.png").read_bytes().startswith(PNG_MAGIC)
     # the flipped detector fails on every video: its per-video cells are marked
@@ -42,7 +43,9 @@ def test_the_report_command_on_one_run(tmp_path):
     result = invoke("report", record["_path"], "--out", str(tmp_path / "rep"))
     assert result.exit_code == 0, result.output
     page = (tmp_path / "rep" / "index.html").read_text()
-    assert "Leaderboard" not in page and page.count("data:image/png;base64,") == 4
+    assert "Leaderboard" not in page and page.count("data:image/png;base64,") == 5  # ROC, log-FPR ROC, 3 videos
+    metrics = page[page.index("<h2>Metrics</h2>"):page.index("<h2>Per-video")]  # a one-run report has them too
+    assert "AUPR" in metrics and "EER" in metrics
     missing = invoke("report", str(tmp_path / "nothing"), "--out", str(tmp_path / "rep2"))
     assert missing.exit_code == 2 and "no such run or results folder" in missing.output
 
@@ -63,3 +66,22 @@ def test_a_report_splits_the_auroc_by_kind_where_the_dataset_names_kinds(tmp_pat
     assert "Frame AUROC by kind of anomaly" in page and "<th>square</th>" in page
     # The flipped detector misses the only kind, the other catches it.
     assert "class='bad'>0.000" in page and "class='good'>1.000" in page
+
+
+def test_a_big_report_keeps_to_one_plot_per_video_with_sections_per_dataset(tmp_path, monkeypatch):
+    import re
+
+    from bench_core import report
+    from bench_core.run import RunRequest, run
+
+    for data_seed in (0, 1):
+        for settings in ([], ["scale=-1"]):
+            run(RunRequest(detector="toy-detector", dataset="toy-dataset", seed=0, device="cpu", out=tmp_path / "r",
+                           settings=settings, data_options=[f"seed={data_seed}"]))
+    monkeypatch.setattr(report, "EACH_RUN_LIMIT", 2)  # 4 runs count as many here
+    page = build_report(tmp_path / "r", tmp_path / "report").read_text()
+    assert "href='#data0'" in page and "href='#data1'" in page  # a table of contents
+    assert "<h2 id='data1'>toy-dataset (seed=1)</h2>" in page  # named by the option that tells the sets apart
+    images = re.findall(r"src='data:image/png;base64,", page)
+    assert len(images) == 2 * (2 + 3)  # per dataset: 2 ROC views and 3 videos with both detectors overlaid
+    assert "--each-run" in page and not (tmp_path / "report" / "roc.png").exists()

@@ -264,7 +264,7 @@ def test_ablation_command_writes_the_table_between_the_markers(tmp_path):
             *CLI_SMALL]
     result = CliRunner().invoke(build_app(), args)
     assert result.exit_code == 0, result.output
-    rows = json.loads(result.stdout)
+    rows = json.loads(result.stdout)["rows"]
     assert [(r["variant"], r["n_seeds"]) for r in rows] == [("full", 1), ("no-consist", 1)]
     text = doc.read_text()
     assert text.startswith("# STGAN\n\nbefore\n") and text.endswith("\n\nafter\n") and "old table" not in text

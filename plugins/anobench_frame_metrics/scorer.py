@@ -26,6 +26,16 @@ class FrameAUROC(Scorer):
     """
 
     version = "1"
+    metrics = {
+        "frame_auroc_micro": "area under the ROC curve of all test frames pooled (the headline metric)",
+        "frame_auroc_macro": "mean of the per-video AUROCs, over videos holding both classes",
+        "macro_videos_used": "videos that entered the macro AUROC",
+        "macro_videos_left_out": "videos left out of the macro AUROC (one class only)",
+        "aupr": "average precision, abnormal frames as the positive class",
+        "eer": "equal error rate: where the false positive rate equals the false negative rate",
+        "n_frames": "test frames scored",
+        "n_abnormal_frames": "test frames labelled abnormal",
+    }
 
     def compute(self, scores: Sequence[np.ndarray], labels: Sequence[np.ndarray]) -> dict[str, float | int | None]:
         frame_scores, frame_abnormal, video_lengths = _pool_checked(scores, labels)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bench_core import schemas
 from bench_core.errors import UsageError, did_you_mean
 from bench_core.leaderboard import summarise as summarise_seeds
 
@@ -176,12 +177,12 @@ def run_ablation(*, datasets: str, seeds: str, preset: str, variants: str, setti
     from bench_core.records import atomic_write_json
 
     Path(out).mkdir(parents=True, exist_ok=True)
-    atomic_write_json(Path(out) / "ablation.json", {"command": command, "rows": rows})
+    atomic_write_json(Path(out) / "ablation.json", {"schema": schemas.ABLATION, "command": command, "rows": rows})
     if doc is not None:
         write_between_markers(Path(doc), render_table(rows, variant_names, dataset_names, command))
         err.print(f"wrote the ablation table into {doc}")
     if as_json:
-        print(json.dumps(rows, indent=2))
+        print(json.dumps({"schema": schemas.ABLATION, "command": command, "rows": rows}, indent=2))
         return rows
     table = Table(title=f"STGAN ablation (preset {preset}, seeds {', '.join(map(str, seed_values))})")
     table.add_column("variant")
