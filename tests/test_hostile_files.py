@@ -331,7 +331,7 @@ def test_damaged_records_are_named_skipped_and_the_exit_code_says_so(toy_plugin,
     for path in (truncated, missing_keys, failed, out / sweep.SWEEP_LOG):
         assert sum(str(path) in line for line in " ".join(result.stderr.split()).split("damaged: ")) == 1, path
     assert len(lines) >= 4
-    assert "| toy-dataset | toy-detector |" in result.stdout  # the rest is still there (one seed)
+    assert "## toy-dataset" in result.stdout and "| toy-detector |" in result.stdout  # the rest is still there
     assert invoke("leaderboard", out, "--strict").exit_code == 2
     assert invoke("report", out, "--out", tmp_path / "report").exit_code == 1
 
