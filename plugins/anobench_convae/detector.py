@@ -218,7 +218,8 @@ class ConvAE(Detector):
         log, n_batches = train_epochs(
             index=index, step=step, model=self.model, parts={"model": self.model, "optimizer": optimizer},
             seed=self.seed, epochs=cfg.epochs, batch_size=cfg.batch_size, checkpoints=self.checkpoints,
-            progress=progress, runtime=self.runtime, hint=f"lower the detector setting lr (now {cfg.lr:g}) and run again")
+            progress=progress, runtime=self.runtime, guard_names={"loss": "reconstruction"},
+            hint=f"lower the detector setting lr (now {cfg.lr:g}) and run again")
         return {
             "loss_per_epoch": log["loss_per_epoch"],
             "loss": "0.5 * sum of squared errors per window (pixels in [0, 1]), mean over windows",
