@@ -131,26 +131,26 @@ def train_epochs(
     *, index: WindowIndex, step: Callable[[np.ndarray], Mapping[str, float]], model: nn.Module,
     parts: Mapping[str, Any], seed: int, epochs: int, batch_size: int, checkpoints: "TrainingCheckpoints",
     progress: "Progress", runtime: Runtime, hint: str, notes: Sequence[str] = ("loss",),
-    guard_names: Mapping[str, str] | None = None, early_stop: Callable[[int, dict], None] | None = None, log: Mapping[str, list] | None = None,
+    guard_names: Mapping[str, str] | None = None, early_stop: Callable[[int, dict], None] | None = None,
 ) -> tuple[dict, int]:
     """Train ``model`` for ``epochs`` passes over ``index``; return the epoch log and the batches per epoch.
 
     Every epoch draws a permutation of the windows from a generator seeded with ``seed`` and calls ``step`` on
     each batch of ``batch_size`` windows (uint8, as ``WindowIndex.gather`` reads them) under the runtime's autocast.
-    ``step`` takes its optimisation step(s) and returns its loss values as floats; each must be finite, and the
-    log gets, per name, the mean over the epoch's windows as ``<name>_per_epoch`` (starting from ``log``, in the
-    order of the names); a value that is not finite stops the training, named as ``guard_names`` says
-    (default ``{"loss": "training"}``: "training loss is nan"). ``parts`` (model, optimisers, generators of the detector's own) are saved after every epoch
-    with the order's generator, and restored from the last saved epoch under ``--resume``. ``early_stop(epoch,
-    log)`` may stop the training (through ``checkpoints.stop``) before the epoch is saved. Progress notes name
-    the values in ``notes``.
+    ``step`` takes its optimisation step(s) and returns its loss values as floats. The log gets, per name, the
+    mean over the epoch's windows as ``<name>_per_epoch`` (in the order of the names). A value that is not finite
+    stops the training, named as ``guard_names`` says (default ``{"loss": "training"}``: "training loss is nan"),
+    with ``hint``. ``parts`` (model, optimisers, generators of the detector's own) are saved after every epoch with
+    the order's generator, and restored from the last saved epoch under ``--resume``. ``early_stop(epoch, log)``
+    may stop the training (through ``checkpoints.stop``) before the epoch is saved. Progress notes name the values
+    in ``notes``.
     """
     guard_names = guard_names or {"loss": "training"}
     order_generator = torch.Generator().manual_seed(seed)
     parts = {**parts, "order_generator": order_generator}
     n_batches = math.ceil(len(index) / batch_size)
     first_epoch, saved_log = checkpoints.restore(parts)
-    log = {key: list(values) for key, values in (saved_log or log or {}).items()}
+    log = {key: list(values) for key, values in saved_log.items()}
     model.train()
     with progress.task("train", total=epochs * n_batches) as task:
         task.advance((first_epoch - 1) * n_batches)

@@ -40,7 +40,8 @@ from anobench_convae.model import ConvAENet
 from bench_core.checkpoint import load_model, save_model
 from bench_core.detector import Detector, InputSpec
 from bench_core.errors import DataError
-from bench_core.torch_layer import TORCH_NEUTRAL_SETTINGS, Runtime, TorchSettings, WindowIndex, score_windows, train_epochs
+from bench_core.torch_layer import (TORCH_NEUTRAL_SETTINGS, Runtime, TorchSettings, WindowIndex, score_windows,
+                                    train_epochs)
 from bench_core.views import check_frames, check_view, view_side
 
 if TYPE_CHECKING:

@@ -48,8 +48,9 @@ from anobench_lstmvae.model import LSTMVAENet, lstm_vae_loss
 from bench_core.checkpoint import load_model, save_model
 from bench_core.detector import Detector, InputSpec
 from bench_core.errors import DataError
-from bench_core.torch_layer import (TORCH_NEUTRAL_SETTINGS, Runtime, TorchSettings, WindowIndex,
-                                    kl_to_standard_normal, score_windows, summed_bce, train_epochs)  # noqa: F401 (kl_to_standard_normal: re-exported)
+# kl_to_standard_normal is re-exported: library users and tests import it from here.
+from bench_core.torch_layer import (TORCH_NEUTRAL_SETTINGS, Runtime, TorchSettings, WindowIndex,  # noqa: F401
+                                    kl_to_standard_normal, score_windows, summed_bce, train_epochs)
 from bench_core.views import check_frames, check_view, view_side
 
 if TYPE_CHECKING:

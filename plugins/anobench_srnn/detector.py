@@ -45,11 +45,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from anobench_srnn.model import TemporallyCoherentSparseCoding, soft_threshold  # noqa: F401 (soft_threshold: re-exported)
+# soft_threshold: re-exported for library users and tests.
+from anobench_srnn.model import TemporallyCoherentSparseCoding, soft_threshold  # noqa: F401
 from bench_core.checkpoint import load_model, save_model
 from bench_core.detector import Detector, InputSpec
 from bench_core.errors import DataError
-from bench_core.torch_layer import TORCH_NEUTRAL_SETTINGS, Runtime, TorchSettings, WindowIndex, score_windows, train_epochs
+from bench_core.torch_layer import (TORCH_NEUTRAL_SETTINGS, Runtime, TorchSettings, WindowIndex, score_windows,
+                                    train_epochs)
 from bench_core.views import check_frames, check_view, view_side
 
 if TYPE_CHECKING:

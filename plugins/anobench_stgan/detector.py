@@ -51,7 +51,8 @@ from anobench_stgan.model import (  # noqa: F401 (SelfAttention3d, fold_pixels, 
 from bench_core.checkpoint import load_model, save_model
 from bench_core.detector import Detector, InputSpec
 from bench_core.errors import DataError
-from bench_core.torch_layer import TORCH_NEUTRAL_SETTINGS, Runtime, TorchSettings, WindowIndex, score_windows, train_epochs
+from bench_core.torch_layer import (TORCH_NEUTRAL_SETTINGS, Runtime, TorchSettings, WindowIndex, score_windows,
+                                    train_epochs)
 from bench_core.views import SKELETON_MAP_SIZE, check_frames, check_view
 
 if TYPE_CHECKING:
