@@ -35,12 +35,14 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
-from torch import nn
 
+from anobench_convae.model import ConvAENet
 from bench_core.checkpoint import load_model, save_model
 from bench_core.detector import Detector, InputSpec
 from bench_core.errors import DataError
-from bench_core.views import check_frames, check_view, view_side, window_frames
+from bench_core.torch_layer import (TORCH_NEUTRAL_SETTINGS, Runtime, TorchSettings, WindowIndex, score_windows,
+                                    train_epochs)
+from bench_core.views import check_frames, check_view, view_side
 
 if TYPE_CHECKING:
     from bench_core.progress import Progress
@@ -52,7 +54,7 @@ _ARCHITECTURE_FIELDS = ("view", "input_size", "window", "channels", "kernel_size
 
 
 @dataclass(frozen=True)
-class Config:
+class Config(TorchSettings):
     """Conv-AE settings. The defaults are the paper's (Hasan et al., CVPR 2016, Sec. 3.2 and 4)."""
 
     #: Which view of the dataset to read: 'frames' (video frames, the paper's input) or 'skeleton' (seed 002's
@@ -93,6 +95,7 @@ class Config:
         return view_side(self.view, self.input_size)
 
     def __post_init__(self):
+        super().__post_init__()
         check_view(self.view)
         if self.window < 1:
             raise ValueError(f"window must be >= 1, not {self.window}")
@@ -121,47 +124,6 @@ class Config:
             )
 
 
-class ConvAENet(nn.Module):
-    """Encoder conv-pool-conv-pool-conv, decoder deconv-unpool-deconv-unpool-deconv, tanh after every layer.
-
-    With the paper's settings: 10x227x227 -> 512x55x55 -> 512x27x27 -> 256x27x27 -> 256x13x13 -> 128x13x13,
-    and back through the same sizes to 10x227x227.
-    """
-
-    def __init__(self, config: Config):
-        super().__init__()
-        c1, c2, c3 = config.channels
-        k1, k2, k3 = config.kernel_sizes
-        self.conv1 = nn.Conv2d(config.window, c1, k1, stride=config.first_stride)
-        self.conv2 = nn.Conv2d(c1, c2, k2, padding=k2 // 2)
-        self.conv3 = nn.Conv2d(c2, c3, k3, padding=k3 // 2)
-        self.pool = nn.MaxPool2d(2, stride=2, return_indices=True)
-        self.unpool = nn.MaxUnpool2d(2, stride=2)
-        self.deconv3 = nn.ConvTranspose2d(c3, c2, k3, padding=k3 // 2)
-        self.deconv2 = nn.ConvTranspose2d(c2, c1, k2, padding=k2 // 2)
-        self.deconv1 = nn.ConvTranspose2d(c1, config.window, k1, stride=config.first_stride)
-        # Part of the state so that a checkpoint carries the normalisation it was trained with.
-        self.register_buffer("mean_frame", torch.zeros(config.side, config.side))
-
-    def reset_parameters(self, generator: torch.Generator) -> None:
-        for layer in (self.conv1, self.conv2, self.conv3, self.deconv3, self.deconv2, self.deconv1):
-            nn.init.xavier_uniform_(layer.weight, generator=generator)
-            nn.init.zeros_(layer.bias)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h1 = torch.tanh(self.conv1(x))
-        p1, switches1 = self.pool(h1)
-        h2 = torch.tanh(self.conv2(p1))
-        p2, switches2 = self.pool(h2)
-        code = torch.tanh(self.conv3(p2))
-        d3 = torch.tanh(self.deconv3(code))
-        # Pooling floors odd sizes (55 -> 27); output_size restores the exact pre-pooling size.
-        d2 = torch.tanh(self.deconv2(self.unpool(d3, switches2, output_size=h2.shape[-2:])))
-        u1 = self.unpool(d2, switches1, output_size=h1.shape[-2:])
-        # A strided transposed convolution can reach several sizes; ask for the input's.
-        return torch.tanh(self.deconv1(u1, output_size=x.shape[-2:]))
-
-
 class ConvAE(Detector):
     """Hasan et al. (CVPR 2016) Conv-AE. Score of a window: squared reconstruction error of its last frame."""
 
@@ -185,15 +147,17 @@ class ConvAE(Detector):
     test_settings = {"input_size": 32, "window": 4, "channels": (8, 8, 4), "kernel_sizes": (5, 3, 3),
                      "first_stride": 2, "temporal_strides": (1,), "epochs": 2, "batch_size": 16,
                      "optimizer": "adam", "lr": 1e-3, "weight_decay": 0.0}
+    neutral_settings = TORCH_NEUTRAL_SETTINGS
 
     def __init__(self, config: Config, device: str = "cpu", seed: int = 0):
         super().__init__(config, device, seed)
+        self.runtime = Runtime(config, device)
         self.model = self._build_model(config)
 
     def _build_model(self, config: Config) -> ConvAENet:
         model = ConvAENet(config)
         model.reset_parameters(torch.Generator().manual_seed(self.seed))
-        return model.to(self.device)
+        return self.runtime.prepare(model)
 
     @property
     def input_spec(self) -> InputSpec:
@@ -206,23 +170,7 @@ class ConvAE(Detector):
         """uint8 (batch, window, h, w) -> float32 on the device, scaled to [0, 1] and mean-subtracted."""
         # Slices of a read-only memmap come through unchanged; torch wants arrays it may write to.
         x = torch.from_numpy(np.require(stacks, requirements=["C", "W"])).to(self.device).float().div_(255.0)
-        return x.sub_(self.model.mean_frame)
-
-    def _training_windows(self, train: list["PreparedVideo"]) -> np.ndarray:
-        """(video index, first frame, frame skip) of every training window; frames are read per batch."""
-        rows = []
-        for video_index, video in enumerate(train):
-            for skip in self.config.temporal_strides:
-                span = (self.config.window - 1) * skip + 1
-                starts = np.arange(0, len(video) - span + 1, self.config.train_stride)
-                rows.append(np.stack([np.full_like(starts, video_index), starts, np.full_like(starts, skip)], 1))
-        return np.concatenate(rows) if rows else np.zeros((0, 3), dtype=np.int64)
-
-    def _gather(self, train: list["PreparedVideo"], windows: np.ndarray) -> np.ndarray:
-        span = self.config.window
-        return np.stack([
-            train[v].frames[start:start + (span - 1) * skip + 1:skip, 0] for v, start, skip in windows.tolist()
-        ])
+        return self.runtime.layout(x.sub_(self.model.mean_frame))
 
     def _mean_frame(self, train: list["PreparedVideo"], chunk: int = 256) -> torch.Tensor:
         total = np.zeros((self.config.side,) * 2, dtype=np.float64)
@@ -249,8 +197,8 @@ class ConvAE(Detector):
         cfg = self.config
         for video in train:
             check_frames(video, self.input_spec, "conv-ae")
-        windows = self._training_windows(train)
-        if len(windows) == 0:
+        index = WindowIndex([video.frames for video in train], cfg.window, cfg.train_stride, cfg.temporal_strides)
+        if len(index) == 0:
             raise DataError(
                 f"no training video has the {cfg.window} frames conv-ae needs for one window",
                 hint="use a dataset with longer training videos, or lower the detector setting window",
@@ -261,39 +209,25 @@ class ConvAE(Detector):
             else:
                 self.model.mean_frame.zero_()
         optimizer = self._optimizer()
-        order_generator = torch.Generator().manual_seed(self.seed)
-        n_batches = math.ceil(len(windows) / cfg.batch_size)
-        parts = {"model": self.model, "optimizer": optimizer, "order_generator": order_generator}
-        first_epoch, saved_log = self.checkpoints.restore(parts)
-        loss_per_epoch: list[float] = saved_log.get("loss_per_epoch", [])
-        self.model.train()
-        with progress.task("train", total=cfg.epochs * n_batches) as task:
-            task.advance((first_epoch - 1) * n_batches)
-            for epoch in range(first_epoch, cfg.epochs + 1):
-                order = torch.randperm(len(windows), generator=order_generator).numpy()
-                loss_sum = 0.0
-                for first in range(0, len(windows), cfg.batch_size):
-                    x = self._to_input(self._gather(train, windows[order[first:first + cfg.batch_size]]))
-                    # The paper's objective: half the squared error of a window, averaged over the batch.
-                    loss = 0.5 * (self.model(x) - x).square().sum(dim=(1, 2, 3)).mean()
-                    loss_value = loss.item()
-                    self.checkpoints.check_finite(
-                        epoch, {"reconstruction": loss_value},
-                        hint=f"lower the detector setting lr (now {cfg.lr:g}) and run again")
-                    optimizer.zero_grad(set_to_none=True)
-                    loss.backward()
-                    optimizer.step()
-                    loss_sum += loss_value * len(x)
-                    task.advance()
-                    task.note(f"epoch {epoch}/{cfg.epochs} loss {loss_value:.4g}")
-                loss_per_epoch.append(loss_sum / len(windows))
-                task.note(f"epoch {epoch}/{cfg.epochs} mean loss {loss_per_epoch[-1]:.4g}")
-                self.checkpoints.save_parts(epoch, parts, {"loss_per_epoch": loss_per_epoch})
-        self.model.eval()
+
+        def step(windows: np.ndarray) -> dict[str, float]:
+            x = self._to_input(windows[:, :, 0])
+            # The paper's objective: half the squared error of a window, averaged over the batch.
+            loss = 0.5 * (self.model(x) - x).square().sum(dim=(1, 2, 3)).mean()
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            return {"loss": loss.item()}
+
+        log, n_batches = train_epochs(
+            index=index, step=step, model=self.model, parts={"model": self.model, "optimizer": optimizer},
+            seed=self.seed, epochs=cfg.epochs, batch_size=cfg.batch_size, checkpoints=self.checkpoints,
+            progress=progress, runtime=self.runtime, guard_names={"loss": "reconstruction"},
+            hint=f"lower the detector setting lr (now {cfg.lr:g}) and run again")
         return {
-            "loss_per_epoch": loss_per_epoch,
+            "loss_per_epoch": log["loss_per_epoch"],
             "loss": "0.5 * sum of squared errors per window (pixels in [0, 1]), mean over windows",
-            "n_train_windows": int(len(windows)),
+            "n_train_windows": int(len(index)),
             "n_batches_per_epoch": n_batches,
             "n_parameters": sum(p.numel() for p in self.model.parameters()),
         }
@@ -313,23 +247,17 @@ class ConvAE(Detector):
         """
         check_frames(video, self.input_spec, "conv-ae")
         window = self.config.window
-        frames = window_frames(video, window)
-        n_windows = len(frames) - window + 1
-        scores = np.empty(n_windows, dtype=np.float64)
-        batch = self.config.score_batch_size
-        self.model.eval()
-        with torch.inference_mode(), progress.task("score", total=n_windows) as task:
-            for first in range(0, n_windows, batch):
-                last = min(first + batch, n_windows)
-                # One read covers the batch's windows, which overlap; unfold makes them views of it.
-                chunk = self._to_input(np.ascontiguousarray(frames[first:last + window - 1, 0])[None])[0]
-                x = chunk.unfold(0, window, 1).permute(0, 3, 1, 2).contiguous()
-                squared = (self.model(x)[:, -1] - x[:, -1]).square()
-                scores[first:last] = squared.sum(dim=(1, 2)).double().cpu().numpy()
-                self.emit_maps(squared)
-                task.advance(last - first)
-        return scores
 
+        def score_batch(frames: np.ndarray, n: int) -> torch.Tensor:
+            # One read covers the batch's windows, which overlap; unfold makes them views of it.
+            chunk = self._to_input(np.ascontiguousarray(frames[:, 0])[None])[0]
+            x = self.runtime.layout(chunk.unfold(0, window, 1).permute(0, 3, 1, 2).contiguous())
+            squared = (self.model(x)[:, -1] - x[:, -1]).square()
+            self.emit_maps(squared)
+            return squared.sum(dim=(1, 2))
+
+        return score_windows(video, window, self.config.score_batch_size, score_batch, self.model, self.runtime,
+                             progress)
     def provides_maps(self) -> bool:
         """On the frames view, ``score`` emits each window's per-pixel squared error of its last frame, whose sum
         is the score."""

@@ -32,12 +32,13 @@ from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 import torch
-import torch.nn.functional as F
-from torch import nn
 
+from anobench_framewise.model import FrameAutoencoder
 from bench_core.checkpoint import load_model, save_model
 from bench_core.detector import Detector, InputSpec
 from bench_core.errors import DataError
+from bench_core.torch_layer import (TORCH_NEUTRAL_SETTINGS, Runtime, TorchSettings, WindowIndex,
+                                    kl_to_standard_normal, pixel_bce, score_windows, summed_bce, train_epochs)
 from bench_core.views import check_frames, check_view, view_side
 
 if TYPE_CHECKING:
@@ -48,7 +49,7 @@ _ARCHITECTURE_FIELDS = ("view", "input_size", "latent_dim", "channels", "batch_n
 
 
 @dataclass(frozen=True)
-class Config:
+class Config(TorchSettings):
     """AE / VAE settings. Defaults are seed 002's (Table 2) where it gives them."""
 
     #: 'skeleton' (seed 002's 28x28 binary skeleton maps) or 'frames' (grayscale frames resized to input_size).
@@ -75,6 +76,7 @@ class Config:
         return view_side(self.view, self.input_size)
 
     def __post_init__(self):
+        super().__post_init__()
         check_view(self.view)
         if self.input_size < 8 or self.input_size % 4:
             raise ValueError(f"input_size must be a multiple of 4 and at least 8, not {self.input_size}")
@@ -85,66 +87,6 @@ class Config:
                 raise ValueError(f"{name} must be >= 1, not {getattr(self, name)}")
         if not (0 < self.lr < math.inf):
             raise ValueError(f"lr must be a finite number > 0, not {self.lr}")
-
-
-class FrameAutoencoder(nn.Module):
-    """28x28 (or input_size) frame -> J-dimensional code (or mean and log-variance) -> one logit per pixel."""
-
-    def __init__(self, config: Config, variational: bool):
-        super().__init__()
-        c1, c2 = config.channels
-        self.side = config.side
-        self.variational = variational
-        self.bottom = config.side // 4
-        flat = c2 * self.bottom * self.bottom
-        norm = (lambda c: nn.BatchNorm2d(c)) if config.batch_norm else (lambda c: nn.Identity())
-        self.encoder = nn.Sequential(
-            nn.Conv2d(1, c1, 4, stride=2, padding=1), norm(c1), nn.ReLU(inplace=True),
-            nn.Conv2d(c1, c2, 4, stride=2, padding=1), norm(c2), nn.ReLU(inplace=True),
-            nn.Flatten(),
-        )
-        self.to_code = nn.Linear(flat, config.latent_dim * (2 if variational else 1))
-        self.from_code = nn.Sequential(nn.Linear(config.latent_dim, flat), nn.ReLU(inplace=True))
-        self.decoder = nn.Sequential(
-            nn.ConvTranspose2d(c2, c1, 4, stride=2, padding=1), norm(c1), nn.ReLU(inplace=True),
-            nn.ConvTranspose2d(c1, 1, 4, stride=2, padding=1),
-        )
-
-    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """(mean, log-variance) for the VAE; (code, None) for the AE."""
-        out = self.to_code(self.encoder(x))
-        if self.variational:
-            mean, log_var = out.chunk(2, dim=1)
-            return mean, log_var
-        return out, None
-
-    def decode(self, code: torch.Tensor) -> torch.Tensor:
-        h = self.from_code(code).view(len(code), -1, self.bottom, self.bottom)
-        return self.decoder(h)
-
-    def forward(self, x: torch.Tensor, noise: torch.Tensor | None = None):
-        """Logits of the reconstruction, and the posterior (mean, log-variance; log-variance None for the AE).
-
-        ``noise`` (standard normal, like the mean) draws z = mean + exp(log_var / 2) * noise; None uses the mean.
-        """
-        mean, log_var = self.encode(x)
-        code = mean if noise is None or log_var is None else mean + torch.exp(0.5 * log_var) * noise
-        return self.decode(code), mean, log_var
-
-
-def pixel_bce(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Binary cross-entropy of every pixel."""
-    return F.binary_cross_entropy_with_logits(logits, target, reduction="none")
-
-
-def reconstruction_bce(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Binary cross-entropy summed over all but the first dimension: one value per sample."""
-    return pixel_bce(logits, target).flatten(1).sum(1)
-
-
-def kl_to_standard_normal(mean: torch.Tensor, log_var: torch.Tensor) -> torch.Tensor:
-    """KL(N(mean, exp(log_var)) || N(0, I)) per sample."""
-    return 0.5 * (mean.square() + log_var.exp() - 1.0 - log_var).sum(1)
 
 
 class _FramewiseDetector(Detector):
@@ -160,15 +102,17 @@ class _FramewiseDetector(Detector):
     version = "1"
     supports_resume = True
     test_settings = {"latent_dim": 4, "channels": (4, 8), "epochs": 2, "batch_size": 16}
+    neutral_settings = TORCH_NEUTRAL_SETTINGS
     variational: ClassVar[bool]
     name: ClassVar[str]
 
     def __init__(self, config: Config, device: str = "cpu", seed: int = 0):
         super().__init__(config, device, seed)
+        self.runtime = Runtime(config, device)
         # Initialised from the seed without disturbing the global random state.
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            self.model = FrameAutoencoder(config, self.variational).to(device)
+            self.model = self.runtime.prepare(FrameAutoencoder(config, self.variational))
         self.model.eval()
 
     @property
@@ -178,67 +122,49 @@ class _FramewiseDetector(Detector):
 
     # -- data ----------------------------------------------------------------------------------------------------
 
-    def _frames(self, video: "PreparedVideo") -> torch.Tensor:
-        """The video's frames as a uint8 tensor (n, 1, side, side), after checking their shape."""
-        check_frames(video, self.input_spec, self.name)
-        return torch.from_numpy(np.require(video.frames, requirements=["C", "W"]))
-
-    def _to_input(self, frames: torch.Tensor) -> torch.Tensor:
-        return frames.to(self.device).float().div_(255.0)
+    def _to_input(self, frames: np.ndarray | torch.Tensor) -> torch.Tensor:
+        if isinstance(frames, np.ndarray):
+            frames = torch.from_numpy(np.require(frames, requirements=["C", "W"]))
+        return self.runtime.layout(frames.to(self.device).float().div_(255.0))
 
     # -- training ------------------------------------------------------------------------------------------------
 
     def fit(self, train: list["PreparedVideo"], progress: "Progress") -> dict:
         """Minimise BCE (+ KL for the VAE) over every training frame, in an order fixed by ``seed``."""
         cfg = self.config
-        frames = torch.cat([self._frames(v) for v in train]) if train else torch.zeros(0)
-        if len(frames) == 0:
+        for video in train:
+            check_frames(video, self.input_spec, self.name)
+        index = WindowIndex([video.frames for video in train], window=1)
+        if len(index) == 0:
             raise DataError(f"{self.name} got no training frames", hint="check the dataset's train split")
         optimizer = torch.optim.Adam(self.model.parameters(), lr=cfg.lr)
-        order_generator = torch.Generator().manual_seed(self.seed)
         noise_generator = torch.Generator().manual_seed(self.seed + 1)
-        n_batches = math.ceil(len(frames) / cfg.batch_size)
-        parts = {"model": self.model, "optimizer": optimizer, "order_generator": order_generator,
-                 "noise_generator": noise_generator}
-        first_epoch, log = self.checkpoints.restore(parts)
-        log = log or {"loss_per_epoch": [], "reconstruction_per_epoch": [], "kl_per_epoch": []}
-        self.model.train()
-        with progress.task("train", total=cfg.epochs * n_batches) as task:
-            task.advance((first_epoch - 1) * n_batches)
-            for epoch in range(first_epoch, cfg.epochs + 1):
-                order = torch.randperm(len(frames), generator=order_generator)
-                sums = {"loss": 0.0, "reconstruction": 0.0, "kl": 0.0}
-                for first in range(0, len(frames), cfg.batch_size):
-                    x = self._to_input(frames[order[first:first + cfg.batch_size]])
-                    noise = None
-                    if self.variational:
-                        noise = torch.randn(len(x), cfg.latent_dim, generator=noise_generator).to(self.device)
-                    logits, mean, log_var = self.model(x, noise)
-                    reconstruction = reconstruction_bce(logits, x).mean()
-                    kl = kl_to_standard_normal(mean, log_var).mean() if self.variational else torch.zeros(())
-                    loss = reconstruction + kl
-                    loss_value = loss.item()
-                    self.checkpoints.check_finite(
-                        epoch, {"loss": loss_value}, hint=f"lower the detector setting lr (now {cfg.lr:g})")
-                    optimizer.zero_grad(set_to_none=True)
-                    loss.backward()
-                    optimizer.step()
-                    sums["loss"] += loss_value * len(x)
-                    sums["reconstruction"] += reconstruction.item() * len(x)
-                    sums["kl"] += kl.item() * len(x)
-                    task.advance()
-                for key in sums:
-                    log[f"{key}_per_epoch"].append(sums[key] / len(frames))
-                task.note(f"epoch {epoch}/{cfg.epochs} loss {log['loss_per_epoch'][-1]:.4g}")
-                self.checkpoints.save_parts(epoch, parts, log)
-        self.model.eval()
-        if not self.variational:
-            del log["kl_per_epoch"]
+
+        def step(windows: np.ndarray) -> dict[str, float]:
+            x = self._to_input(windows[:, 0])
+            noise = None
+            if self.variational:
+                noise = torch.randn(len(x), cfg.latent_dim, generator=noise_generator).to(self.device)
+            logits, mean, log_var = self.model(x, noise)
+            reconstruction = summed_bce(logits, x).mean()
+            kl = kl_to_standard_normal(mean, log_var).mean() if self.variational else torch.zeros(())
+            loss = reconstruction + kl
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            values = {"loss": loss.item(), "reconstruction": reconstruction.item()}
+            return {**values, "kl": kl.item()} if self.variational else values
+
+        log, n_batches = train_epochs(
+            index=index, step=step, model=self.model,
+            parts={"model": self.model, "optimizer": optimizer, "noise_generator": noise_generator},
+            seed=self.seed, epochs=cfg.epochs, batch_size=cfg.batch_size, checkpoints=self.checkpoints,
+            progress=progress, runtime=self.runtime, hint=f"lower the detector setting lr (now {cfg.lr:g})")
         return {
             **log,
             "loss": "binary cross-entropy summed over a frame's pixels" + (" + KL to N(0, I)" if self.variational
                                                                           else "") + ", mean over frames",
-            "n_train_frames": int(len(frames)),
+            "n_train_frames": int(len(index)),
             "n_batches_per_epoch": n_batches,
             "n_parameters": sum(p.numel() for p in self.model.parameters()),
         }
@@ -248,21 +174,17 @@ class _FramewiseDetector(Detector):
     def score(self, video: "PreparedVideo", progress: "Progress") -> np.ndarray:
         """Per frame, the binary cross-entropy between the frame and its reconstruction (from the posterior mean
         for the VAE), summed over its pixels. The window is one frame, so value ``i`` is frame ``i``'s score."""
-        frames = self._frames(video)
-        if len(frames) == 0:
-            raise DataError(f"video '{video.id}' has no frames", hint="check the dataset's files for this video")
-        scores = np.empty(len(frames), dtype=np.float64)
-        self.model.eval()
-        batch = self.config.score_batch_size
-        with torch.inference_mode(), progress.task("score", total=len(frames)) as task:
-            for first in range(0, len(frames), batch):
-                x = self._to_input(frames[first:first + batch])
-                logits, _, _ = self.model(x)
-                per_pixel = pixel_bce(logits, x)
-                scores[first:first + len(x)] = per_pixel.flatten(1).sum(1).double().cpu().numpy()
-                self.emit_maps(per_pixel[:, 0])
-                task.advance(len(x))
-        return scores
+        check_frames(video, self.input_spec, self.name)
+
+        def score_batch(frames: np.ndarray, n: int) -> torch.Tensor:
+            x = self._to_input(frames)
+            logits, _, _ = self.model(x)
+            per_pixel = pixel_bce(logits, x)
+            self.emit_maps(per_pixel[:, 0])
+            return per_pixel.flatten(1).sum(1)
+
+        return score_windows(video, 1, self.config.score_batch_size, score_batch, self.model, self.runtime,
+                             progress)
 
     def provides_maps(self) -> bool:
         """On the frames view, ``score`` emits each frame's per-pixel binary cross-entropy, whose sum is the

@@ -43,13 +43,15 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
-import torch.nn.functional as F
-from torch import nn
 
+from anobench_lstmvae.model import LSTMVAENet, lstm_vae_loss
 from bench_core.checkpoint import load_model, save_model
 from bench_core.detector import Detector, InputSpec
 from bench_core.errors import DataError
-from bench_core.views import check_frames, check_view, view_side, window_frames
+# kl_to_standard_normal is re-exported: library users and tests import it from here.
+from bench_core.torch_layer import (TORCH_NEUTRAL_SETTINGS, Runtime, TorchSettings, WindowIndex,  # noqa: F401
+                                    kl_to_standard_normal, score_windows, summed_bce, train_epochs)
+from bench_core.views import check_frames, check_view, view_side
 
 if TYPE_CHECKING:
     from bench_core.progress import Progress
@@ -61,7 +63,7 @@ _ARCHITECTURE_FIELDS = ("view", "input_size", "window", "latent_dim", "lstm_unit
 
 
 @dataclass(frozen=True)
-class Config:
+class Config(TorchSettings):
     """LSTM-VAE settings. Defaults are seed 002's (Table 2) where it gives them."""
 
     #: 'skeleton' (seed 002's 28x28 binary skeleton maps) or 'frames' (grayscale frames resized to input_size).
@@ -102,6 +104,7 @@ class Config:
         return view_side(self.view, self.input_size)
 
     def __post_init__(self):
+        super().__post_init__()
         check_view(self.view)
         if self.score_frames not in SCORE_FRAMES:
             raise ValueError(f"score_frames must be one of {', '.join(SCORE_FRAMES)}, not {self.score_frames!r}")
@@ -115,79 +118,6 @@ class Config:
                 raise ValueError(f"{name} must be >= 1, not {getattr(self, name)}")
         if not (0 < self.lr < math.inf):
             raise ValueError(f"lr must be a finite number > 0, not {self.lr}")
-
-
-class LSTMVAENet(nn.Module):
-    """(batch, T, 1, side, side) maps in [0, 1] -> logits of the same shape, posterior mean and log-variance."""
-
-    def __init__(self, config: Config):
-        super().__init__()
-        c1, c2 = config.channels
-        self.window = config.window
-        self.bottom = config.side // 4
-        flat = c2 * self.bottom * self.bottom
-        norm = (lambda c: nn.BatchNorm2d(c)) if config.batch_norm else (lambda c: nn.Identity())
-        self.frame_encoder = nn.Sequential(
-            nn.Conv2d(1, c1, 4, stride=2, padding=1), norm(c1), nn.ReLU(inplace=True),
-            nn.Conv2d(c1, c2, 4, stride=2, padding=1), norm(c2), nn.ReLU(inplace=True),
-            nn.Flatten(), nn.Linear(flat, config.feature_dim), nn.ReLU(inplace=True),
-        )
-        self.encoder_lstm = nn.LSTM(config.feature_dim, config.lstm_units, batch_first=True)
-        self.to_mean = nn.Linear(config.lstm_units, config.latent_dim)
-        self.to_log_var = nn.Linear(config.lstm_units, config.latent_dim)
-        self.decoder_lstm = nn.LSTM(config.latent_dim, config.lstm_units, batch_first=True)
-        self.frame_decoder_fc = nn.Sequential(nn.Linear(config.lstm_units, flat), nn.ReLU(inplace=True))
-        self.frame_decoder = nn.Sequential(
-            nn.ConvTranspose2d(c2, c1, 4, stride=2, padding=1), norm(c1), nn.ReLU(inplace=True),
-            nn.ConvTranspose2d(c1, 1, 4, stride=2, padding=1),
-        )
-
-    def frame_features(self, frames: torch.Tensor) -> torch.Tensor:
-        """(n, 1, side, side) -> (n, feature_dim): the CNN runs on all frames of all windows in one batch."""
-        # Channels-last is the layout oneDNN's convolutions run fastest in on CPU (about 2x here).
-        return self.frame_encoder(frames.contiguous(memory_format=torch.channels_last))
-
-    def encode_features(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(batch, T, feature_dim) -> posterior mean and log-variance, from the LSTM's last output."""
-        outputs, _ = self.encoder_lstm(features)
-        last = outputs[:, -1]
-        return self.to_mean(last), self.to_log_var(last)
-
-    def decode(self, code: torch.Tensor) -> torch.Tensor:
-        """(batch, J) -> (batch, T, 1, side, side) logits."""
-        batch = len(code)
-        outputs, _ = self.decoder_lstm(code.unsqueeze(1).expand(batch, self.window, code.shape[1]))
-        h = self.frame_decoder_fc(outputs.reshape(batch * self.window, -1))
-        maps = h.view(batch * self.window, -1, self.bottom, self.bottom).contiguous(memory_format=torch.channels_last)
-        # Back to the standard layout, so that the logits line up with the targets without a hidden copy.
-        logits = self.frame_decoder(maps).contiguous()
-        return logits.view(batch, self.window, *logits.shape[1:])
-
-    def forward(self, windows: torch.Tensor, noise: torch.Tensor | None = None):
-        """Logits, mean and log-variance; ``noise`` (standard normal) draws z = mean + sigma * noise, None uses mean."""
-        batch, steps = windows.shape[:2]
-        features = self.frame_features(windows.reshape(batch * steps, *windows.shape[2:])).view(batch, steps, -1)
-        mean, log_var = self.encode_features(features)
-        code = mean if noise is None else mean + torch.exp(0.5 * log_var) * noise
-        return self.decode(code), mean, log_var
-
-
-def window_bce(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Binary cross-entropy summed over every pixel of each window: one value per window."""
-    return F.binary_cross_entropy_with_logits(logits, target, reduction="none").flatten(1).sum(1)
-
-
-def kl_to_standard_normal(mean: torch.Tensor, log_var: torch.Tensor) -> torch.Tensor:
-    """KL(N(mean, exp(log_var)) || N(0, I)) per window."""
-    return 0.5 * (mean.square() + log_var.exp() - 1.0 - log_var).sum(1)
-
-
-def lstm_vae_loss(model: LSTMVAENet, windows: torch.Tensor, noise: torch.Tensor):
-    """Seed 002's objective on a batch: mean over windows of (BCE over the D pixels + KL); also both parts."""
-    logits, mean, log_var = model(windows, noise)
-    reconstruction = window_bce(logits, windows).mean()
-    kl = kl_to_standard_normal(mean, log_var).mean()
-    return reconstruction + kl, reconstruction, kl
 
 
 class LSTMVAE(Detector):
@@ -209,13 +139,15 @@ class LSTMVAE(Detector):
     supports_resume = True
     test_settings = {"window": 4, "latent_dim": 4, "lstm_units": 8, "feature_dim": 8, "channels": (4, 4), "epochs": 2,
                      "batch_size": 8}
+    neutral_settings = TORCH_NEUTRAL_SETTINGS
 
     def __init__(self, config: Config, device: str = "cpu", seed: int = 0):
         super().__init__(config, device, seed)
+        self.runtime = Runtime(config, device)
         # Initialised from the seed without disturbing the global random state.
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            self.model = LSTMVAENet(config).to(device)
+            self.model = self.runtime.prepare(LSTMVAENet(config))
         self.model.eval()
         self._last_latent_mean: np.ndarray | None = None
 
@@ -226,77 +158,49 @@ class LSTMVAE(Detector):
 
     # -- data ----------------------------------------------------------------------------------------------------
 
-    def _frames(self, video: "PreparedVideo") -> torch.Tensor:
-        check_frames(video, self.input_spec, "lstm-vae")
-        return torch.from_numpy(np.require(video.frames, requirements=["C", "W"]))
+    def _to_input(self, frames: np.ndarray) -> torch.Tensor:
+        """uint8 frames -> float32 in [0, 1] on the device (the frame CNN picks its own memory format)."""
+        return torch.from_numpy(np.require(frames, requirements=["C", "W"])).to(self.device).float().div_(255.0)
 
-    def _to_input(self, frames: torch.Tensor) -> torch.Tensor:
-        return frames.to(self.device).float().div_(255.0)
-
-    def training_windows(self, train: list["PreparedVideo"]) -> tuple[torch.Tensor, torch.Tensor]:
-        """All training frames in one uint8 tensor, and the index of the first frame of every training window.
-
-        Windows never straddle two videos. A batch is then one fancy-index read, ``frames[starts + arange(T)]``.
-        """
-        cfg = self.config
-        frames, starts, offset = [], [], 0
+    def training_windows(self, train: list["PreparedVideo"]) -> WindowIndex:
+        """Every training window (``train_stride`` apart, never straddling two videos)."""
         for video in train:
-            video_frames = self._frames(video)
-            frames.append(video_frames)
-            starts.append(torch.arange(0, max(len(video_frames) - cfg.window + 1, 0), cfg.train_stride) + offset)
-            offset += len(video_frames)
-        if not frames:
-            return torch.zeros((0, 1, cfg.side, cfg.side), dtype=torch.uint8), torch.zeros(0, dtype=torch.long)
-        return torch.cat(frames), torch.cat(starts)
+            check_frames(video, self.input_spec, "lstm-vae")
+        return WindowIndex([video.frames for video in train], self.config.window, self.config.train_stride)
 
     # -- training ------------------------------------------------------------------------------------------------
 
     def fit(self, train: list["PreparedVideo"], progress: "Progress") -> dict:
         """Minimise BCE + KL over every training window, in an order fixed by ``seed``."""
         cfg = self.config
-        frames, starts = self.training_windows(train)
-        if len(starts) == 0:
+        index = self.training_windows(train)
+        if len(index) == 0:
             raise DataError(f"no training video has the {cfg.window} frames lstm-vae needs for one window",
                             hint="use longer training videos, or lower the detector setting window")
-        steps = torch.arange(cfg.window)
         # fused: one kernel updates every parameter, instead of about ten small operations per parameter tensor.
         optimizer = torch.optim.Adam(self.model.parameters(), lr=cfg.lr, fused=self.device == "cpu" or None)
-        order_generator = torch.Generator().manual_seed(self.seed)
         noise_generator = torch.Generator().manual_seed(self.seed + 1)
-        n_batches = math.ceil(len(starts) / cfg.batch_size)
-        parts = {"model": self.model, "optimizer": optimizer, "order_generator": order_generator,
-                 "noise_generator": noise_generator}
-        first_epoch, log = self.checkpoints.restore(parts)
-        log = log or {"loss_per_epoch": [], "reconstruction_per_epoch": [], "kl_per_epoch": []}
-        self.model.train()
-        with progress.task("train", total=cfg.epochs * n_batches) as task:
-            task.advance((first_epoch - 1) * n_batches)
-            for epoch in range(first_epoch, cfg.epochs + 1):
-                order = starts[torch.randperm(len(starts), generator=order_generator)]
-                sums = torch.zeros(3, dtype=torch.float64)
-                for first in range(0, len(order), cfg.batch_size):
-                    batch_starts = order[first:first + cfg.batch_size]
-                    windows = self._to_input(frames[batch_starts[:, None] + steps])
-                    noise = torch.randn(len(windows), cfg.latent_dim, generator=noise_generator).to(self.device)
-                    loss, reconstruction, kl = lstm_vae_loss(self.model, windows, noise)
-                    optimizer.zero_grad(set_to_none=True)
-                    loss.backward()
-                    values = torch.stack([loss, reconstruction, kl]).detach().double().cpu()
-                    self.checkpoints.check_finite(epoch, {"loss": float(values[0])},
-                                                  hint=f"lower the detector setting lr (now {cfg.lr:g})")
-                    optimizer.step()
-                    sums += values * len(windows)
-                    task.advance()
-                for key, total in zip(("loss", "reconstruction", "kl"), (sums / len(starts)).tolist()):
-                    log[f"{key}_per_epoch"].append(total)
-                task.note(f"epoch {epoch}/{cfg.epochs} loss {log['loss_per_epoch'][-1]:.4g}")
-                self.checkpoints.save_parts(epoch, parts, log)
-        self.model.eval()
+
+        def step(batch: np.ndarray) -> dict[str, float]:
+            windows = self._to_input(batch)
+            noise = torch.randn(len(windows), cfg.latent_dim, generator=noise_generator).to(self.device)
+            loss, reconstruction, kl = lstm_vae_loss(self.model, windows, noise)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            values = torch.stack([loss, reconstruction, kl]).detach().double().cpu().tolist()
+            return dict(zip(("loss", "reconstruction", "kl"), values))
+
+        log, n_batches = train_epochs(
+            index=index, step=step, model=self.model,
+            parts={"model": self.model, "optimizer": optimizer, "noise_generator": noise_generator},
+            seed=self.seed, epochs=cfg.epochs, batch_size=cfg.batch_size, checkpoints=self.checkpoints,
+            progress=progress, runtime=self.runtime, hint=f"lower the detector setting lr (now {cfg.lr:g})")
         return {
             **log,
             "loss": "binary cross-entropy summed over the T x H x W pixels of a window + KL to N(0, I), "
                     "mean over windows",
-            "n_train_windows": int(len(starts)),
+            "n_train_windows": int(len(index)),
             "n_batches_per_epoch": n_batches,
             "n_parameters": sum(p.numel() for p in self.model.parameters()),
         }
@@ -308,28 +212,24 @@ class LSTMVAE(Detector):
         value ``i`` stands for frame ``i + T - 1``. A video shorter than T gets one value (front-padded)."""
         window = self.config.window
         check_frames(video, self.input_spec, "lstm-vae")
-        frames = torch.from_numpy(np.require(window_frames(video, window), requirements=["C", "W"]))
-        n_windows = len(frames) - window + 1
-        scores = np.empty(n_windows, dtype=np.float64)
-        latent_means = np.empty((n_windows, self.config.latent_dim), dtype=np.float32)
-        batch = self.config.score_batch_size
-        self.model.eval()
-        with torch.inference_mode(), progress.task("score", total=n_windows) as task:
-            for first in range(0, n_windows, batch):
-                last = min(first + batch, n_windows)
-                # The frames of this batch's overlapping windows, each through the CNN once.
-                chunk = self._to_input(frames[first:last + window - 1])
-                features = self.model.frame_features(chunk)
-                windows_features = features.unfold(0, window, 1).permute(0, 2, 1)
-                mean, _ = self.model.encode_features(windows_features)
-                logits = self.model.decode(mean)
-                targets = chunk.unfold(0, window, 1).permute(0, 4, 1, 2, 3)
-                if self.config.score_frames == "last":
-                    logits, targets = logits[:, -1:], targets[:, -1:]
-                scores[first:last] = window_bce(logits, targets).double().cpu().numpy()
-                latent_means[first:last] = mean.float().cpu().numpy()
-                task.advance(last - first)
-        self._last_latent_mean = latent_means if self.config.store_latents else None
+        latent_means: list[np.ndarray] = []
+
+        def score_batch(frames: np.ndarray, n: int) -> torch.Tensor:
+            # The frames of this batch's overlapping windows, each through the CNN once.
+            chunk = self._to_input(frames)
+            features = self.model.frame_features(chunk)
+            windows_features = features.unfold(0, window, 1).permute(0, 2, 1)
+            mean, _ = self.model.encode_features(windows_features)
+            logits = self.model.decode(mean)
+            targets = chunk.unfold(0, window, 1).permute(0, 4, 1, 2, 3)
+            if self.config.score_frames == "last":
+                logits, targets = logits[:, -1:], targets[:, -1:]
+            latent_means.append(mean.float().cpu().numpy())
+            return summed_bce(logits, targets)
+
+        scores = score_windows(video, window, self.config.score_batch_size, score_batch, self.model, self.runtime,
+                               progress)
+        self._last_latent_mean = np.concatenate(latent_means) if self.config.store_latents else None
         return scores
 
     def last_outputs(self) -> dict[str, np.ndarray]:

@@ -44,11 +44,14 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import nn
 
+# soft_threshold: re-exported for library users and tests.
+from anobench_srnn.model import TemporallyCoherentSparseCoding, soft_threshold  # noqa: F401
 from bench_core.checkpoint import load_model, save_model
 from bench_core.detector import Detector, InputSpec
 from bench_core.errors import DataError
+from bench_core.torch_layer import (TORCH_NEUTRAL_SETTINGS, Runtime, TorchSettings, WindowIndex, score_windows,
+                                    train_epochs)
 from bench_core.views import check_frames, check_view, view_side
 
 if TYPE_CHECKING:
@@ -60,7 +63,7 @@ _ARCHITECTURE_FIELDS = ("view", "input_size", "patch_size", "n_atoms", "n_layers
 
 
 @dataclass(frozen=True)
-class Config:
+class Config(TorchSettings):
     """SRNN-style TSC settings (see the module docstring for which are the paper's and which are ours)."""
 
     #: 'frames' (grayscale frames resized to input_size, the paper's input) or 'skeleton' (28x28 maps).
@@ -95,6 +98,7 @@ class Config:
         return view_side(self.view, self.input_size)
 
     def __post_init__(self):
+        super().__post_init__()
         check_view(self.view)
         if self.cell_reduction not in REDUCTIONS:
             raise ValueError(f"cell_reduction must be one of {', '.join(REDUCTIONS)}, not {self.cell_reduction!r}")
@@ -126,79 +130,6 @@ def one_torch_thread():
         torch.set_num_threads(threads)
 
 
-def soft_threshold(x: torch.Tensor, threshold: float | torch.Tensor) -> torch.Tensor:
-    return torch.sign(x) * F.relu(x.abs() - threshold)
-
-
-class TemporallyCoherentSparseCoding(nn.Module):
-    """The stacked RNN: ``n_layers`` ISTA steps per frame with a shared dictionary, carried along time."""
-
-    def __init__(self, config: Config, n_cells: int, n_features: int, generator: torch.Generator):
-        super().__init__()
-        self.sparsity = config.sparsity
-        self.temporal_weight = config.temporal_weight
-        self.n_layers = config.n_layers
-        self.raw_dictionary = nn.Parameter(torch.randn(n_features, config.n_atoms, generator=generator))
-        # Mean patch per position, subtracted from every patch (part of the state: saved with the checkpoint).
-        self.register_buffer("mean_patch", torch.zeros(1, n_cells, n_features))
-
-    def dictionary(self) -> torch.Tensor:
-        """D with unit-norm atoms (columns)."""
-        return self.raw_dictionary / self.raw_dictionary.norm(dim=0, keepdim=True).clamp_min(1e-8)
-
-    def lipschitz(self, dictionary: torch.Tensor, temporal: bool) -> torch.Tensor:
-        """L of the smooth part's gradient: ||D||_2^2 (+ temporal_weight when the temporal term is on)."""
-        return torch.linalg.matrix_norm(dictionary, ord=2).square() + (self.temporal_weight if temporal else 0.0)
-
-    def precompute(self, dictionary: torch.Tensor) -> dict[str, torch.Tensor]:
-        """What every frame's coding reuses: D^T D and the step sizes 1/L with and without the temporal term."""
-        return {"gram": dictionary.T @ dictionary, "step": 1.0 / self.lipschitz(dictionary, False),
-                "step_temporal": 1.0 / self.lipschitz(dictionary, True)}
-
-    def code_frame(self, x: torch.Tensor, previous: torch.Tensor | None, dictionary: torch.Tensor,
-                   n_layers: int | None = None, precomputed: dict | None = None) -> torch.Tensor:
-        """Codes (..., n_atoms) of feature vectors x (..., n_features); ``previous`` is the previous frame's codes
-        (None for a first frame). ISTA starts from ``previous`` when the temporal term is on, else from zero."""
-        temporal = previous is not None and self.temporal_weight > 0
-        if precomputed is None:
-            precomputed = self.precompute(dictionary)
-        gram, step = precomputed["gram"], precomputed["step_temporal" if temporal else "step"]
-        drive = x @ dictionary  # D^T x, for every vector at once
-        code = previous if temporal else torch.zeros(*x.shape[:-1], dictionary.shape[1], dtype=x.dtype,
-                                                     device=x.device)
-        for _ in range(self.n_layers if n_layers is None else n_layers):
-            gradient = code @ gram - drive
-            if temporal:
-                gradient = gradient + self.temporal_weight * (code - previous)
-            code = soft_threshold(code - step * gradient, self.sparsity * step)
-        return code
-
-    def frame_terms(self, x: torch.Tensor, code: torch.Tensor, dictionary: torch.Tensor):
-        """Per vector: 1/2 squared reconstruction error, and lambda * L1 norm of the code."""
-        reconstruction = 0.5 * (x - code @ dictionary.T).square().sum(-1)
-        return reconstruction, self.sparsity * code.abs().sum(-1)
-
-    def objective(self, x: torch.Tensor, code: torch.Tensor, previous: torch.Tensor | None,
-                  dictionary: torch.Tensor) -> torch.Tensor:
-        """The full TSC objective per vector (the temporal term only where the switch is on)."""
-        reconstruction, sparse = self.frame_terms(x, code, dictionary)
-        total = reconstruction + sparse
-        if previous is not None and self.temporal_weight > 0:
-            total = total + 0.5 * self.temporal_weight * (code - previous).square().sum(-1)
-        return total
-
-    def forward(self, clips: torch.Tensor) -> torch.Tensor:
-        """Mean TSC objective per frame and patch over clips (batch, time, cells, n_features), coded in order."""
-        dictionary = self.dictionary()
-        precomputed = self.precompute(dictionary)
-        previous, total = None, clips.new_zeros(())
-        for t in range(clips.shape[1]):
-            code = self.code_frame(clips[:, t], previous, dictionary, precomputed=precomputed)
-            total = total + self.objective(clips[:, t], code, previous, dictionary).mean()
-            previous = code
-        return total / clips.shape[1]
-
-
 class SRNN(Detector):
     """SRNN-style TSC (Luo et al., ICCV 2017) on pixel patches. Score of a frame: reconstruction + sparsity."""
 
@@ -213,12 +144,14 @@ class SRNN(Detector):
     version = "1"
     supports_resume = True
     test_settings = {"n_atoms": 16, "n_layers": 3, "sequence_length": 4, "train_stride": 3, "epochs": 2, "batch_size": 16}
+    neutral_settings = TORCH_NEUTRAL_SETTINGS
 
     def __init__(self, config: Config, device: str = "cpu", seed: int = 0):
         super().__init__(config, device, seed)
+        self.runtime = Runtime(config, device)
         n_cells = (config.side // config.patch_size) ** 2
-        self.model = TemporallyCoherentSparseCoding(
-            config, n_cells, config.patch_size ** 2, torch.Generator().manual_seed(seed)).to(device)
+        self.model = self.runtime.prepare(TemporallyCoherentSparseCoding(
+            config, n_cells, config.patch_size ** 2, torch.Generator().manual_seed(seed)))
 
     @property
     def input_spec(self) -> InputSpec:
@@ -246,52 +179,36 @@ class SRNN(Detector):
         """Learn the dictionary by minimising the TSC objective of the unrolled network over clips of normal frames."""
         cfg = self.config
         videos = [self._frames(v) for v in train]
-        frames = torch.cat(videos) if videos else torch.zeros(0, 1, cfg.side, cfg.side, dtype=torch.uint8)
-        starts, offset = [], 0
-        for video_frames in videos:
-            starts.append(torch.arange(0, max(len(video_frames) - cfg.sequence_length + 1, 0), cfg.train_stride)
-                          + offset)
-            offset += len(video_frames)
-        starts = torch.cat(starts) if starts else torch.zeros(0, dtype=torch.long)
-        if len(starts) == 0:
+        index = WindowIndex([video.frames for video in train], cfg.sequence_length, cfg.train_stride)
+        if len(index) == 0:
             raise DataError(f"no training video has the {cfg.sequence_length} frames of one srnn training clip",
                             hint="use longer training videos, or lower the detector setting sequence_length")
+        frames = torch.cat(videos)
         with torch.no_grad():
             features_sum = sum(self.patches(frames[i:i + 1024]).sum(0) for i in range(0, len(frames), 1024))
             self.model.mean_patch.copy_(features_sum[None] / len(frames))
-        steps = torch.arange(cfg.sequence_length)
         optimizer = torch.optim.Adam([self.model.raw_dictionary], lr=cfg.lr)
-        order_generator = torch.Generator().manual_seed(self.seed)
-        n_batches = math.ceil(len(starts) / cfg.batch_size)
-        parts = {"model": self.model, "optimizer": optimizer, "order_generator": order_generator}
-        first_epoch, saved_log = self.checkpoints.restore(parts)
-        loss_per_epoch: list[float] = saved_log.get("loss_per_epoch", [])
-        with one_torch_thread(), progress.task("train", total=cfg.epochs * n_batches) as task:
-            task.advance((first_epoch - 1) * n_batches)
-            for epoch in range(first_epoch, cfg.epochs + 1):
-                order = starts[torch.randperm(len(starts), generator=order_generator)]
-                loss_sum = 0.0
-                for first in range(0, len(order), cfg.batch_size):
-                    clip_starts = order[first:first + cfg.batch_size]
-                    clip_frames = frames[(clip_starts[:, None] + steps).reshape(-1)]
-                    clips = self._features(clip_frames).view(len(clip_starts), cfg.sequence_length,
-                                                             *self.model.mean_patch.shape[1:])
-                    loss = self.model(clips)
-                    loss_value = loss.item()
-                    self.checkpoints.check_finite(epoch, {"objective": loss_value},
-                                                  hint=f"lower the detector setting lr (now {cfg.lr:g})")
-                    optimizer.zero_grad(set_to_none=True)
-                    loss.backward()
-                    optimizer.step()
-                    loss_sum += loss_value * len(clip_starts)
-                    task.advance()
-                loss_per_epoch.append(loss_sum / len(starts))
-                task.note(f"epoch {epoch}/{cfg.epochs} objective {loss_per_epoch[-1]:.4g}")
-                self.checkpoints.save_parts(epoch, parts, {"loss_per_epoch": loss_per_epoch})
+
+        def step(batch: np.ndarray) -> dict[str, float]:
+            clip_frames = torch.from_numpy(np.require(batch, requirements=["C", "W"])).flatten(0, 1)
+            clips = self._features(clip_frames).view(len(batch), cfg.sequence_length,
+                                                     *self.model.mean_patch.shape[1:])
+            loss = self.model(clips)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            return {"loss": loss.item()}
+
+        with one_torch_thread():
+            log, n_batches = train_epochs(
+                index=index, step=step, model=self.model, parts={"model": self.model, "optimizer": optimizer},
+                seed=self.seed, epochs=cfg.epochs, batch_size=cfg.batch_size, checkpoints=self.checkpoints,
+                progress=progress, runtime=self.runtime, guard_names={"loss": "objective"},
+                hint=f"lower the detector setting lr (now {cfg.lr:g})")
         return {
-            "loss_per_epoch": loss_per_epoch,
+            "loss_per_epoch": log["loss_per_epoch"],
             "loss": "TSC objective per patch and frame (1/2 squared error + lambda L1 + temporal term), mean",
-            "n_train_clips": int(len(starts)),
+            "n_train_clips": int(len(index)),
             "n_batches_per_epoch": n_batches,
             "n_parameters": self.model.raw_dictionary.numel(),
         }
@@ -302,27 +219,26 @@ class SRNN(Detector):
         """Per frame, reconstruction error + sparsity term of its codes (worst patch, or summed over patches).
 
         Frames are coded in order, each from the previous frame's codes, so value ``i`` is frame ``i``'s score."""
-        frames = self._frames(video)
-        if len(frames) == 0:
-            raise DataError(f"video '{video.id}' has no frames", hint="check the dataset's files for this video")
-        scores = np.empty(len(frames), dtype=np.float64)
-        chunk = 256
-        with torch.inference_mode(), one_torch_thread(), progress.task("score", total=len(frames)) as task:
-            dictionary = self.model.dictionary()
-            precomputed = self.model.precompute(dictionary)
-            previous = None
-            for first in range(0, len(frames), chunk):
-                features = self._features(frames[first:first + chunk])
-                chunk_scores = []
-                for x in features:
-                    code = self.model.code_frame(x, previous, dictionary, precomputed=precomputed)
-                    reconstruction, sparse = self.model.frame_terms(x, code, dictionary)
-                    per_cell = reconstruction + sparse
-                    chunk_scores.append(per_cell.max() if self.config.cell_reduction == "max" else per_cell.sum())
-                    previous = code
-                scores[first:first + len(features)] = torch.stack(chunk_scores).double().cpu().numpy()
-                task.advance(len(features))
-        return scores
+        check_frames(video, self.input_spec, "srnn")
+        state: dict = {"previous": None}
+
+        def score_batch(frames: np.ndarray, n: int) -> torch.Tensor:
+            if "dictionary" not in state:
+                state["dictionary"] = self.model.dictionary()
+                state["precomputed"] = self.model.precompute(state["dictionary"])
+            dictionary = state["dictionary"]
+            features = self._features(torch.from_numpy(np.require(frames, requirements=["C", "W"])))
+            chunk_scores = []
+            for x in features:
+                code = self.model.code_frame(x, state["previous"], dictionary, precomputed=state["precomputed"])
+                reconstruction, sparse = self.model.frame_terms(x, code, dictionary)
+                per_cell = reconstruction + sparse
+                chunk_scores.append(per_cell.max() if self.config.cell_reduction == "max" else per_cell.sum())
+                state["previous"] = code
+            return torch.stack(chunk_scores)
+
+        with one_torch_thread():
+            return score_windows(video, 1, 256, score_batch, self.model, self.runtime, progress)
 
     # -- checkpoints ---------------------------------------------------------------------------------------------
 
