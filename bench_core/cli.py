@@ -245,6 +245,8 @@ def cmd_sweep(
     threads_per_job: Optional[int] = typer.Option(None, "--threads-per-job", min=1,
                                                   help="torch threads per job (default: cores // workers)."),
     retries: int = typer.Option(1, "--retries", min=0, help="Dask: extra attempts for a job whose worker failed."),
+    max_jobs: Optional[int] = typer.Option(None, "--max-jobs", min=1, help="Refuse a sweep of more jobs than this "
+                                                                         "(default 10,000), before planning any."),
     leaderboard: Optional[Path] = typer.Option(None, "--leaderboard", help="Write OUT's leaderboard to this markdown "
                                                                            "file when the sweep ends."),
     as_json: bool = typer.Option(False, "--json", help="Print the job summary as JSON on stdout."),
@@ -265,8 +267,9 @@ def cmd_sweep(
 
         raise UsageError(f"--overwrite {overwrite!r} is not a policy", hint="use never, failed or always")
     catalogue = get_catalogue()
+    max_jobs = max_jobs or sweep.MAX_JOBS
     requests = sweep.expand(base, sweep.split_list(detectors, "--detectors"), sweep.split_list(datasets, "--datasets"),
-                            sweep.parse_seeds(seeds), sweep.parse_grid(grid))
+                            sweep.parse_seeds(seeds, max_jobs), sweep.parse_grid(grid), max_jobs)
     the_runner = sweep.load_runner(runner, RunnerOptions(workers=workers, threads_per_job=threads_per_job,
                                                          scheduler=scheduler, retries=retries), catalogue)
     jobs = sweep.plan_jobs(requests, catalogue)

@@ -116,12 +116,15 @@ def _digest(obj) -> str:
     return hashlib.sha256(json.dumps(to_jsonable(obj), sort_keys=True).encode()).hexdigest()
 
 
-def plan_run(request: RunRequest, catalogue: Catalogue | None = None) -> RunPlan:
+def plan_run(request: RunRequest, catalogue: Catalogue | None = None, datasets: dict | None = None) -> RunPlan:
+    """``datasets``: a memo that plans of one sweep share, so a dataset is made, checked and fingerprinted once."""
     catalogue = catalogue or get_catalogue()
     for scorer in request.scorers:
         catalogue.get("scorer", scorer, "--scorer")
     detector_reg = catalogue.get("detector", request.detector, "--detector")
-    dataset = make_dataset(request.dataset, request.data_options, request.data_root, catalogue)
+    dataset_key = (request.dataset, tuple(request.data_options), request.data_root or os.environ.get(DATA_ROOT_ENV))
+    known = (datasets or {}).get(dataset_key)
+    dataset = known[0] if known else make_dataset(request.dataset, request.data_options, request.data_root, catalogue)
     detector_cls = detector_reg.load()
     detector_config = build_config(
         detector_cls.Config, detector_cls.presets, request.preset,
@@ -131,8 +134,13 @@ def plan_run(request: RunRequest, catalogue: Catalogue | None = None) -> RunPlan
         protocol = Protocol(request.normalization, request.smoothing_sigma, dataset.label_convention)
     except ValueError as exc:
         raise UsageError(f"protocol: {exc}") from None
-    check_dataset(dataset)
-    fingerprint = dataset.fingerprint()
+    if known:
+        fingerprint = known[1]
+    else:
+        check_dataset(dataset)
+        fingerprint = dataset.fingerprint()
+        if datasets is not None:
+            datasets[dataset_key] = (dataset, fingerprint)
     identity = {
         "detector": request.detector, "detector_version": detector_cls.version,
         "config": identity_config(detector_cls, detector_config),

@@ -20,6 +20,7 @@ import dataclasses
 import datetime
 import itertools
 import json
+import math
 import platform
 import shlex
 import time
@@ -38,6 +39,9 @@ from bench_core.runners import Runner, RunnerOptions, SweepEvents  # noqa: F401 
 FAILURE_FILE = "failed.json"
 SWEEP_LOG = "sweeps.json"
 OVERWRITE_POLICIES = ("never", "failed", "always")
+#: Jobs a sweep may hold without --max-jobs: a slip such as --seeds 0-99999999 is refused before anything is planned
+#: (a plan costs memory and a dataset check), instead of filling the machine's memory.
+MAX_JOBS = 10_000
 
 
 @dataclass
@@ -101,20 +105,39 @@ def split_list(text: str, option: str) -> list[str]:
     return items
 
 
-def parse_seeds(text: str) -> list[int]:
-    seeds = []
+def parse_seeds(text: str, max_jobs: int = MAX_JOBS) -> list[int]:
+    """``"0,2-4"`` → ``[0, 2, 3, 4]``; counted before being listed, so a huge range is refused without memory."""
+    spans = []  # each item as a range, which costs nothing whatever its length
     for item in split_list(text, "--seeds"):
         if "-" in item.lstrip("-") and not item.startswith("-"):  # a range "0-4"
             low, _, high = item.partition("-")
             if low.isdigit() and high.isdigit() and int(low) <= int(high):
-                seeds.extend(range(int(low), int(high) + 1))
+                spans.append(range(int(low), int(high) + 1))
                 continue
         try:
-            seeds.append(int(item))
+            seed = int(item)
         except ValueError:
             raise UsageError(f"--seeds: {item!r} is not a seed", hint="give integers or ranges, e.g. 0,1,2 or 0-4") \
                 from None
-    return list(dict.fromkeys(seeds))
+        spans.append(range(seed, seed + 1))
+    check_job_count(_distinct(spans), max_jobs, f"--seeds {text}")
+    return list(dict.fromkeys(itertools.chain.from_iterable(spans)))
+
+
+def _distinct(spans: Sequence[range]) -> int:
+    """How many distinct integers the ranges hold (overlaps counted once), without listing them."""
+    count, covered = 0, None  # covered: the end of the union so far
+    for span in sorted(spans, key=lambda r: r.start):
+        start = span.start if covered is None else max(span.start, covered)
+        count += max(0, span.stop - start)
+        covered = span.stop if covered is None else max(covered, span.stop)
+    return count
+
+
+def check_job_count(count: int, max_jobs: int, what: str) -> None:
+    if count > max_jobs:
+        raise UsageError(f"{what}: {count:,} jobs, more than --max-jobs {max_jobs:,}",
+                         hint="narrow the sweep, or allow more with --max-jobs N")
 
 
 def parse_grid(items: Iterable[str]) -> list[tuple[str, list[str]]]:
@@ -132,8 +155,14 @@ def parse_grid(items: Iterable[str]) -> list[tuple[str, list[str]]]:
 
 
 def expand(base: RunRequest, detectors: Sequence[str], datasets: Sequence[str], seeds: Sequence[int],
-           grid: Sequence[tuple[str, list[str]]] = ()) -> list[RunRequest]:
-    """The cartesian product, ordered dataset → detector → grid point → seed (the leaderboard's row order)."""
+           grid: Sequence[tuple[str, list[str]]] = (), max_jobs: int = MAX_JOBS) -> list[RunRequest]:
+    """The cartesian product, ordered dataset → detector → grid point → seed (the leaderboard's row order).
+
+    Its size is counted first: more than ``max_jobs`` requests is a usage error, before any is made."""
+    n_points = math.prod(len(values) for _, values in grid)
+    factors = [f"{len(detectors)} detectors", f"{len(datasets)} datasets", f"{len(seeds)} seeds"]
+    check_job_count(len(detectors) * len(datasets) * len(seeds) * n_points, max_jobs,
+                    " × ".join(factors + ([f"{n_points} --grid points"] if grid else [])))
     keys = [key for key, _ in grid]
     points = list(itertools.product(*[values for _, values in grid])) if grid else [()]
     requests = []
@@ -150,12 +179,15 @@ def expand(base: RunRequest, detectors: Sequence[str], datasets: Sequence[str], 
 def plan_jobs(requests: Sequence[RunRequest], catalogue: Catalogue | None = None) -> list[Job]:
     """Resolve every request before anything runs, so a misspelled name or setting is a usage error up front.
 
-    Requests that resolve to the same run (e.g. a --grid value equal to the preset's) become one job.
+    Requests that resolve to the same run (e.g. a --grid value equal to the preset's) become one job. Jobs on the
+    same dataset share one checked Dataset object: each used to hold its own (5 MB and a second of checks a job
+    on synthetic-avenue), now a plan costs a few KB (benchmarks/bench_plan.py).
     """
     catalogue = catalogue or get_catalogue()
     jobs: dict[str, Job] = {}
+    datasets: dict = {}
     for request in requests:
-        plan = plan_run(request, catalogue)
+        plan = plan_run(request, catalogue, datasets)
         if plan.run_id in jobs:
             continue
         label = f"{request.detector} / {request.dataset} / seed {request.seed}" + "".join(
