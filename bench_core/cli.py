@@ -245,6 +245,8 @@ def cmd_sweep(
     threads_per_job: Optional[int] = typer.Option(None, "--threads-per-job", min=1,
                                                   help="torch threads per job (default: cores // workers)."),
     retries: int = typer.Option(1, "--retries", min=0, help="Dask: extra attempts for a job whose worker failed."),
+    dashboard: bool = typer.Option(False, "--dashboard", help="Dask: serve the local cluster's dashboard on "
+                                                              "127.0.0.1:8787 (off: no HTTP server at all)."),
     max_jobs: Optional[int] = typer.Option(None, "--max-jobs", min=1, help="Refuse a sweep of more jobs than this "
                                                                          "(default 10,000), before planning any."),
     leaderboard: Optional[Path] = typer.Option(None, "--leaderboard", help="Write OUT's leaderboard to this markdown "
@@ -271,7 +273,8 @@ def cmd_sweep(
     requests = sweep.expand(base, sweep.split_list(detectors, "--detectors"), sweep.split_list(datasets, "--datasets"),
                             sweep.parse_seeds(seeds, max_jobs), sweep.parse_grid(grid), max_jobs)
     the_runner = sweep.load_runner(runner, RunnerOptions(workers=workers, threads_per_job=threads_per_job,
-                                                         scheduler=scheduler, retries=retries), catalogue)
+                                                         scheduler=scheduler, retries=retries,
+                                                         dashboard=dashboard), catalogue)
     jobs = sweep.plan_jobs(requests, catalogue)
     pending, skipped = sweep.to_run(jobs, overwrite)
     err = stderr()

@@ -30,6 +30,8 @@ class RunnerOptions:
     scheduler: str | None = None
     #: Extra attempts for a job that raised something unexpected (a lost worker, an out-of-memory error).
     retries: int = 1
+    #: Serve the engine's dashboard (dask: the LocalCluster's, on 127.0.0.1:8787); off by default.
+    dashboard: bool = False
 
 
 class SweepEvents:
