@@ -256,7 +256,7 @@ def cmd_sweep(
     """Run every detector × dataset × seed (× --grid value) job; re-running skips what is complete."""
     from bench_core import sweep
     from bench_core.run import RunRequest
-    from bench_core.runners import RunnerOptions
+    from bench_core.runners import RunnerOptions, Terminated
     from bench_core.sweep_display import RichSweepDisplay
 
     base = RunRequest(
@@ -286,9 +286,9 @@ def cmd_sweep(
     try:
         with display:
             result = sweep.run_sweep(jobs, the_runner, overwrite, display, command=command, out=out)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (runners.Terminated): no worker is left running
         err.print("[yellow]interrupted:[/] finished jobs are recorded; run the same command again to continue")
-        raise typer.Exit(130) from None
+        raise typer.Exit(143 if isinstance(exc, Terminated) else 130) from None
     if as_json:
         _print_json(result.as_dict())
     else:

@@ -64,20 +64,26 @@ def atomic_write_json(path: Path, obj: Any) -> None:
 
 
 @contextlib.contextmanager
-def exclusive(path: Path) -> Iterator[None]:
+def exclusive(path: Path) -> Iterator[bool]:
     """Hold an exclusive lock on ``path`` + '.lock' while a read-modify-write of ``path`` runs, so that two sweeps
-    writing to one results folder do not drop each other's entries. Without fcntl (Windows) it does not lock."""
+    writing to one results folder do not drop each other's entries. Yields whether another holder had to be waited
+    for. Without fcntl (Windows) it does not lock."""
     try:
         import fcntl
     except ImportError:  # pragma: no cover - not on POSIX
-        yield
+        yield False
         return
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path.with_name(path.name + ".lock"), "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
         try:
-            yield
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            waited = False
+        except BlockingIOError:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            waited = True
+        try:
+            yield waited
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
 

@@ -16,6 +16,7 @@ that checkpoint their epochs continue training from the last one (``RunRequest.r
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime
 import itertools
@@ -55,6 +56,9 @@ class Job:
     resumable: bool = False
     #: The plan made while sweeping, reused when the job runs in the same process; never sent to workers.
     plan: RunPlan | None = field(default=None, repr=False, compare=False)
+    #: The job's state (job_state) when the sweep chose to run it; if it differs when the job starts, another
+    #: sweep ran the job meanwhile. None: not known (run_job called directly).
+    state_seen: str | None = field(default=None, compare=False)
 
     def __getstate__(self) -> dict:
         return {**self.__dict__, "plan": None}
@@ -250,7 +254,24 @@ def run_job(job: Job, threads: int | None = None, progress: Progress | None = No
     ``threads`` sets torch's intra-op threads for this worker (parallel runners share the cores among jobs).
     With ``raise_unexpected`` an error that is not an anobench error (a lost device, out of memory...) is raised
     after being written, so an engine with retries (dask) can try the job again elsewhere.
+
+    The job holds its run's lock (``.<run id>.lock`` beside the run folder) while it runs. A job whose lock is
+    held, by another sweep running the same job, waits for it and then takes that sweep's outcome (the record, or
+    its failure) instead of running the job a second time; it runs only if the other left nothing (was killed). So
+    does a job whose folder changed since its sweep chose to run it (``Job.state_seen``): another sweep ran it.
     """
+    with contextlib.ExitStack() as lock:
+        try:
+            waited = lock.enter_context(records.exclusive(job.path.parent / f".{job.path.name}"))
+        except OSError:  # an unwritable results folder: the job fails below, naming it
+            waited = False
+        state = job_state(job)
+        if state != "missing" and (waited or (job.state_seen is not None and state != job.state_seen)):
+            return skipped_outcome(job, by_another_sweep=True)
+        return _run_job(job, threads, progress, raise_unexpected)
+
+
+def _run_job(job: Job, threads: int | None, progress: Progress | None, raise_unexpected: bool) -> JobOutcome:
     started = time.perf_counter()
     if threads:
         import torch
@@ -279,15 +300,15 @@ def run_job(job: Job, threads: int | None = None, progress: Progress | None = No
     return JobOutcome(job, "done", time.perf_counter() - started, metrics=dict(record.get("metrics", {})))
 
 
-def skipped_outcome(job: Job) -> JobOutcome:
+def skipped_outcome(job: Job, by_another_sweep: bool = False) -> JobOutcome:
     state = job_state(job)
     if state == "complete":
         metrics = records.load_record(job.path).get("metrics", {})
         return JobOutcome(job, "skipped", metrics=metrics)
     failure = load_failure(job.path)["error"]
     # A failed job kept by --overwrite never still counts as failed: the grid is not complete.
-    return JobOutcome(job, "failed", error=f"{failure['message']} (kept from an earlier sweep; "
-                                           "--overwrite failed runs it again)")
+    source = "failed in another sweep that ran it meanwhile" if by_another_sweep else "kept from an earlier sweep"
+    return JobOutcome(job, "failed", error=f"{failure['message']} ({source}; --overwrite failed runs it again)")
 
 
 # -- the sweep ---------------------------------------------------------------------------------------------------
@@ -307,8 +328,8 @@ def run_sweep(jobs: Sequence[Job], runner: Runner, overwrite: str = "never", eve
     started = time.perf_counter()
     pending, skipped = to_run(jobs, overwrite)
     # A job that was killed midway continues its training from the last epoch checkpoint; "always" starts afresh.
-    pending = [replace(job, request=replace(job.request, resume=job.resumable and overwrite != "always"))
-               for job in pending]
+    pending = [replace(job, request=replace(job.request, resume=job.resumable and overwrite != "always"),
+                       state_seen=job_state(job)) for job in pending]
     if command and out is not None:
         log_sweep(out, command, jobs)
     by_id: dict[str, JobOutcome] = {job.run_id: skipped_outcome(job) for job in skipped}

@@ -3,12 +3,15 @@ per-run lock so that two sweeps never run the same job at once."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import time
 import tracemalloc
 
 import pytest
 
-from bench_core import sweep
+from bench_core import records, sweep
 from bench_core.errors import UsageError
 from bench_core.run import plan_run
 from test_sweep import invoke, toy_jobs
@@ -196,3 +199,157 @@ def test_a_secured_scheduler_is_used_with_dasks_own_tls_settings(tmp_path):
                 dask.config.refresh()
     assert accepted.exit_code == 0, accepted.output
     assert len(list((tmp_path / "out").rglob("record.json"))) == 1
+
+
+# -- no orphaned workers --------------------------------------------------------------------------------------------
+
+SLOW_SWEEP = '''
+import os, sys, time
+import torch  # noqa: F401 - once here, not in each forked worker
+sys.path.insert(0, {tests!r})
+from bench_core import hookimpl
+from bench_core.cli import main
+from bench_core.plugins import pm
+from toy_plugin import ToyDetector, ToyPlugin
+
+
+class SlowDetector(ToyDetector):
+    def fit(self, train, progress):
+        open(os.path.join({markers!r}, str(os.getpid())), "w").close()  # a worker is running a job
+        time.sleep(120)
+
+
+class SlowPlugin:
+    __name__ = "slow"
+
+    @hookimpl
+    def register_detectors(self, register):
+        register("slow-detector", SlowDetector, summary="a job that takes two minutes")
+
+
+pm.register(ToyPlugin(), name="toy")
+pm.register(SlowPlugin(), name="slow")
+sys.argv = ["anobench", "sweep", "--detectors", "slow-detector", "--datasets", "toy-dataset", "--seeds", "0-5",
+            "--runner", "process", "--workers", "2", "--threads-per-job", "1", "--device", "cpu", "--out", {out!r}]
+main()
+'''
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="the process runner's workers are forked on POSIX")
+def test_a_killed_sweep_leaves_no_worker_running(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import psutil
+
+    tests = str(Path(__file__).resolve().parent)
+    sweeps = {}
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGKILL):
+        folder = tmp_path / signum.name
+        (folder / "markers").mkdir(parents=True)
+        script = folder / "sweep.py"
+        script.write_text(SLOW_SWEEP.format(tests=tests, markers=str(folder / "markers"), out=str(folder / "out")))
+        sweeps[signum] = (subprocess.Popen([sys.executable, str(script)], stdout=subprocess.DEVNULL,
+                                           stderr=subprocess.PIPE, env={**os.environ, "OMP_NUM_THREADS": "1"}),
+                          folder / "markers")
+    workers = {}
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and any(len(list(m.iterdir())) < 2 for _, m in sweeps.values()):
+            assert all(p.poll() is None for p, _ in sweeps.values()), "a sweep ended before its jobs started"
+            time.sleep(0.2)
+        for signum, (parent, markers) in sweeps.items():
+            workers[signum] = [psutil.Process(int(m.name)) for m in markers.iterdir()]
+            assert len(workers[signum]) == 2 and all(w.ppid() == parent.pid for w in workers[signum])
+            parent.send_signal(signum)
+        codes = {signum: parent.wait(timeout=60) for signum, (parent, _) in sweeps.items()}
+        for signum, running in workers.items():
+            _, alive = psutil.wait_procs(running, timeout=10)
+            assert not alive, f"after {signum.name} of the sweep, workers {[w.pid for w in alive]} still run"
+        assert codes == {signal.SIGINT: 130, signal.SIGTERM: 143, signal.SIGKILL: -signal.SIGKILL}, codes
+        assert b"interrupted" in sweeps[signal.SIGTERM][0].stderr.read()
+    finally:
+        for parent, _ in sweeps.values():
+            if parent.poll() is None:
+                parent.kill()
+            parent.stderr.close()
+        for running in workers.values():
+            for worker in running:
+                with contextlib.suppress(psutil.Error):
+                    worker.kill()
+
+
+# -- one job, one run, however many sweeps -------------------------------------------------------------------------
+
+def _sweep_in_child(out: str, report: str) -> None:
+    result = sweep.run_sweep(toy_jobs(out, seeds=(0, 1)), sweep.load_runner("serial", sweep.RunnerOptions()))
+    with open(report, "w") as handle:
+        json.dump([o.status for o in result.outcomes], handle)
+
+
+def _waiting_for_a_lock(pid: int) -> bool:
+    """Whether process ``pid`` is blocked on a file lock (Linux's /proc/locks marks waiters with '->')."""
+    with open("/proc/locks") as locks:
+        return any("->" in line and str(pid) in line.split() for line in locks)
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/locks") or not hasattr(os, "fork"),
+                    reason="watches Linux's /proc/locks; the lock is fcntl's")
+def test_a_second_sweep_waits_for_a_job_the_first_is_running_and_does_not_run_it_again(tmp_path, monkeypatch):
+    import multiprocessing
+
+    executions = tmp_path / "executions"
+    release = tmp_path / "release"
+    real_execute = sweep.execute
+
+    def held_execute(plan, progress=None):
+        with open(executions, "a") as log:  # O_APPEND: one whole line per execution, from either sweep
+            log.write(f"{os.getpid()} {plan.run_id}\n")
+        while not release.exists():  # the first sweep holds its first job until the test lets it go
+            time.sleep(0.05)
+        return real_execute(plan, progress)
+
+    monkeypatch.setattr(sweep, "execute", held_execute)
+    context = multiprocessing.get_context("fork")
+    first = context.Process(target=_sweep_in_child, args=(str(tmp_path / "out"), str(tmp_path / "first.json")))
+    first.start()
+    second = None
+    try:
+        deadline = time.monotonic() + 30
+        while not executions.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert executions.exists(), "the first sweep did not start its job"
+        second = context.Process(target=_sweep_in_child, args=(str(tmp_path / "out"), str(tmp_path / "second.json")))
+        second.start()
+        while not _waiting_for_a_lock(second.pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert _waiting_for_a_lock(second.pid), "the second sweep did not wait for the job's lock"
+        release.touch()
+        for process in (first, second):
+            process.join(timeout=60)
+            assert process.exitcode == 0
+    finally:
+        release.touch()
+        for process in (first, second):
+            if process is not None and process.is_alive():
+                process.kill()
+    ran = executions.read_text().splitlines()
+    assert len(ran) == 2 and len({line.split()[1] for line in ran}) == 2, ran  # each job exactly once
+    statuses = sorted(json.loads((tmp_path / name).read_text()) for name in ("first.json", "second.json"))
+    # whichever took each job ran it; the other waited and found its record
+    assert sorted(statuses[0] + statuses[1]) == ["done", "done", "skipped", "skipped"]
+    assert all(records.is_complete(job.path) for job in toy_jobs(tmp_path / "out", seeds=(0, 1)))
+
+
+def test_a_job_another_sweep_finished_since_it_was_chosen_is_not_run_again(tmp_path, monkeypatch):
+    (job,) = toy_jobs(tmp_path, seeds=(0,))
+    chosen = sweep.replace(job, state_seen=sweep.job_state(job))  # what run_sweep hands the runner: "missing"
+    assert sweep.run_job(chosen).status == "done"  # ...and meanwhile another sweep ran it
+    monkeypatch.setattr(sweep, "execute", lambda *args: pytest.fail("ran the job a second time"))
+    again = sweep.run_job(chosen)
+    assert again.status == "skipped" and again.metrics["frame_auroc_micro"] > 0.9
+    # run_job called on its own (no state seen) runs what it is given, as before
+    monkeypatch.undo()
+    assert sweep.run_job(job).status == "done"
