@@ -116,8 +116,8 @@ def test_the_local_cluster_refuses_clients_without_its_credentials_and_serves_no
     with local_cluster(1, processes=True) as cluster:
         address = cluster.scheduler_address
         assert address.startswith("tls://127.0.0.1:")
-        with Client(cluster) as client:  # the sweep's own client has the credentials
-            assert client.submit(operator.add, 1, 1).result() == 2
+        with Client(cluster, timeout="60s") as client:  # the sweep's own client has the credentials
+            assert client.submit(operator.add, 1, 1).result(timeout=60) == 2
         pids = [os.getpid()] + [p.pid for p in psutil.Process().children(recursive=True)]
         ports = _listening(pids) - before
         # the scheduler, the nanny and the worker; each on loopback, and none speaks HTTP (no dashboard, no
