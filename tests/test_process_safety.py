@@ -87,6 +87,15 @@ def _listening(pids) -> set[tuple[int, int]]:
     return found
 
 
+def _finalize_failed_clients() -> None:
+    """A Client whose connection failed is left in a reference cycle; when a later collection finalizes it while
+    another Client starts, its __del__ waits for dask's loop lock that the starting one holds, and the test hangs
+    (seen here). Collect such clients at once."""
+    import gc
+
+    gc.collect()
+
+
 def _answers_http(port: int) -> bool:
     import http.client
 
@@ -133,6 +142,7 @@ def test_the_local_cluster_refuses_clients_without_its_credentials_and_serves_no
                         {"address": address, "security": intruder}):
             with pytest.raises(Exception):  # noqa: B017 - dask raises TypeError, OSError or CommClosedError
                 Client(timeout="5s", **attempt).close()
+            _finalize_failed_clients()
 
 
 def test_the_dashboard_is_served_on_loopback_only_when_asked():
@@ -147,6 +157,20 @@ def test_the_dashboard_is_served_on_loopback_only_when_asked():
     with local_cluster(1, processes=False, dashboard=True) as cluster:
         (port,) = {port for _, port in _listening([os.getpid()]) - before}
         assert cluster.scheduler.http_server.address == "127.0.0.1" and _answers_http(port)
+
+
+def test_sweep_dashboard_serves_the_local_clusters_dashboard(tmp_path, monkeypatch):
+    pytest.importorskip("distributed")
+    from anobench_runners.dask_runner import DaskRunner
+
+    monkeypatch.setattr(DaskRunner, "processes", False)  # threads see the inline toy plugin
+    args = (*TOY_SWEEP, "--runner", "dask", "--workers", "1", "--out", str(tmp_path))
+    quiet = invoke(*args)
+    assert quiet.exit_code == 0, quiet.output
+    assert "dask dashboard" not in quiet.output
+    shown = invoke(*args, "--seeds", "1", "--dashboard")
+    assert shown.exit_code == 0, shown.output
+    assert "dask dashboard: http://127.0.0.1:" in shown.output
 
 
 @pytest.mark.parametrize("address, complaint", [
@@ -183,6 +207,7 @@ def test_a_secured_scheduler_is_used_with_dasks_own_tls_settings(tmp_path):
         args = (*TOY_SWEEP, "--runner", "dask", "--scheduler", cluster.scheduler_address, "--threads-per-job", "1",
                 "--out", str(tmp_path / "out"))
         refused = invoke(*args)
+        _finalize_failed_clients()
         assert refused.exit_code == 2, refused.output
         assert f"error: --scheduler {cluster.scheduler_address}: cannot connect" in refused.output
         assert "distributed.comm.tls" in refused.output

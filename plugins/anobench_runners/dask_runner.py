@@ -127,7 +127,9 @@ class DaskRunner(Runner):
             cluster = local_cluster(workers, self.processes, dashboard=self.options.dashboard)
             client = Client(cluster)  # with the cluster's own credentials
             if self.options.dashboard:
-                print(f"dask dashboard: {cluster.dashboard_link}", file=sys.stderr)
+                # not cluster.dashboard_link, which names the machine's address where threads talk inproc://
+                print(f"dask dashboard: http://127.0.0.1:{cluster.scheduler.http_server.port}/status",
+                      file=sys.stderr)
             threads = self.threads_for(workers)
         futures = {}
         try:
