@@ -358,6 +358,10 @@ def cmd_sweep(
                                 help="torch threads of every job, part of its run id (default 1; "
                                      "--threads-per-job is its old name)."),
     retries: int = typer.Option(1, "--retries", min=0, help="Dask: extra attempts for a job whose worker failed."),
+    dashboard: bool = typer.Option(False, "--dashboard", help="Dask: serve the local cluster's dashboard on "
+                                                              "127.0.0.1:8787 (off: no HTTP server at all)."),
+    max_jobs: Optional[int] = typer.Option(None, "--max-jobs", min=1, help="Refuse a sweep of more jobs than this "
+                                                                         "(default 10,000), before planning any."),
     leaderboard: Optional[Path] = typer.Option(None, "--leaderboard", help="Write OUT's leaderboard to this markdown "
                                                                            "file when the sweep ends."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Plan every job and say what would run; run nothing."),
@@ -367,7 +371,7 @@ def cmd_sweep(
     """Run every detector × dataset × seed (× --grid value) job; re-running skips what is complete."""
     from bench_core import sweep
     from bench_core.run import RunRequest
-    from bench_core.runners import RunnerOptions
+    from bench_core.runners import RunnerOptions, Terminated
     from bench_core.sweep_display import RichSweepDisplay
 
     base = RunRequest(
@@ -376,11 +380,13 @@ def cmd_sweep(
         out=out, device=device, threads=threads,
     )
     catalogue = get_catalogue()
+    max_jobs = max_jobs or sweep.MAX_JOBS
     sweep.check_grid(sweep.split_list(detectors, "--detectors"), sweep.parse_grid(grid), base, catalogue)
     requests = sweep.expand(base, sweep.split_list(detectors, "--detectors"), sweep.split_list(datasets, "--datasets"),
-                            sweep.parse_seeds(seeds), sweep.parse_grid(grid))
+                            sweep.parse_seeds(seeds, max_jobs), sweep.parse_grid(grid), max_jobs)
     the_runner = sweep.load_runner(runner, RunnerOptions(workers=workers, threads_per_job=threads,
-                                                         scheduler=scheduler, retries=retries), catalogue)
+                                                         scheduler=scheduler, retries=retries,
+                                                         dashboard=dashboard), catalogue)
     jobs = sweep.plan_jobs(requests, catalogue)
     pending, skipped = sweep.to_run(jobs, overwrite)
     err = stderr()
@@ -395,9 +401,9 @@ def cmd_sweep(
     try:
         with display:
             result = sweep.run_sweep(jobs, the_runner, overwrite, display, command=command, out=out)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (runners.Terminated): no worker is left running
         err.print("[yellow]interrupted:[/] finished jobs are recorded; run the same command again to continue")
-        raise typer.Exit(130) from None
+        raise typer.Exit(143 if isinstance(exc, Terminated) else 130) from None
     if as_json:
         _print_json(result.as_dict())
     else:

@@ -69,15 +69,25 @@ def atomic_write_json(path: Path, obj: Any) -> None:
 
 
 @contextlib.contextmanager
-def exclusive(path: Path) -> Iterator[None]:
+def exclusive(path: Path) -> Iterator[bool]:
     """Hold an exclusive lock on ``path`` + '.lock' while a read-modify-write of ``path`` runs, so that two sweeps
-    writing to one results folder do not drop each other's entries (filelock: every platform, threads too)."""
-    from filelock import FileLock
+    writing to one results folder do not drop each other's entries (filelock: every platform, threads too).
+    Yields whether another holder had to be waited for."""
+    from filelock import FileLock, Timeout
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(path.with_name(path.name + ".lock")):
-        yield
+    lock = FileLock(path.with_name(path.name + ".lock"))
+    try:
+        lock.acquire(timeout=0)
+        waited = False
+    except Timeout:
+        lock.acquire()
+        waited = True
+    try:
+        yield waited
+    finally:
+        lock.release()
 
 
 def run_dir(out: Path, dataset: str, detector: str, run_id: str) -> Path:

@@ -149,9 +149,8 @@ def make_run_id(preset: str, identity: dict) -> str:
     return f"{preset}-seed{identity['seed']}-{_digest(identity)[:10]}"
 
 
-def plan_run(request: RunRequest, catalogue: Catalogue | None = None, checked: dict | None = None) -> RunPlan:
-    """``checked`` (a sweep's planning passes one) remembers each dataset's fingerprint once its data passed its
-    checks, so planning many jobs on one dataset reads its files once."""
+def plan_run(request: RunRequest, catalogue: Catalogue | None = None, datasets: dict | None = None) -> RunPlan:
+    """``datasets``: a memo that plans of one sweep share, so a dataset is made, checked and fingerprinted once."""
     catalogue = catalogue or get_catalogue()
     check_seed(request.seed, "--seed")
     if Path(request.out).exists() and not Path(request.out).is_dir():
@@ -159,7 +158,9 @@ def plan_run(request: RunRequest, catalogue: Catalogue | None = None, checked: d
     for scorer in request.scorers:
         catalogue.get("scorer", scorer, "--scorer")
     detector_reg = catalogue.get("detector", request.detector, "--detector")
-    dataset = make_dataset(request.dataset, request.data_options, request.data_root, catalogue)
+    dataset_key = (request.dataset, tuple(request.data_options), request.data_root or os.environ.get(DATA_ROOT_ENV))
+    known = (datasets or {}).get(dataset_key)
+    dataset = known[0] if known else make_dataset(request.dataset, request.data_options, request.data_root, catalogue)
     detector_cls = detector_reg.load()
     overrides = parse_assignments(request.settings, "--set")
     resolved = fit_view(detector_cls, request.detector, request.preset, overrides, dataset)
@@ -173,14 +174,13 @@ def plan_run(request: RunRequest, catalogue: Catalogue | None = None, checked: d
         raise UsageError(f"protocol: {exc}") from None
     threads = check_threads(request.threads)
     device = resolve_device(request.device)
-    data_key = (request.dataset, json.dumps(to_jsonable(dataset.options), sort_keys=True))
-    if checked is not None and data_key in checked:
-        fingerprint = checked[data_key]
+    if known:
+        fingerprint = known[1]
     else:
         check_dataset(dataset)
         fingerprint = dataset.fingerprint()
-        if checked is not None:
-            checked[data_key] = fingerprint
+        if datasets is not None:
+            datasets[dataset_key] = (dataset, fingerprint)
     require_pixel_masks(dataset, request.scorers, catalogue)
     run_id = make_run_id(request.preset, {
         "detector": request.detector, "detector_version": detector_cls.version,

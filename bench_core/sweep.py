@@ -16,10 +16,12 @@ that checkpoint their epochs continue training from the last one (``RunRequest.r
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime
 import itertools
 import json
+import math
 import os
 import platform
 import shlex
@@ -40,6 +42,9 @@ from bench_core.runners import Runner, RunnerOptions, SweepEvents  # noqa: F401 
 FAILURE_FILE = "failed.json"
 SWEEP_LOG = "sweeps.json"
 OVERWRITE_POLICIES = ("never", "failed", "always")
+#: Jobs a sweep may hold without --max-jobs: a slip such as --seeds 0-99999999 is refused before anything is planned
+#: (a plan costs memory and a dataset check), instead of filling the machine's memory.
+MAX_JOBS = 10_000
 
 
 @dataclass
@@ -53,6 +58,9 @@ class Job:
     resumable: bool = False
     #: The plan made while sweeping, reused when the job runs in the same process; never sent to workers.
     plan: RunPlan | None = field(default=None, repr=False, compare=False)
+    #: The job's state (job_state) when the sweep chose to run it; if it differs when the job starts, another
+    #: sweep ran the job meanwhile. None: not known (run_job called directly).
+    state_seen: str | None = field(default=None, compare=False)
 
     def __getstate__(self) -> dict:
         return {**self.__dict__, "plan": None}
@@ -105,21 +113,40 @@ def split_list(text: str, option: str) -> list[str]:
     return items
 
 
-def parse_seeds(text: str) -> list[int]:
-    seeds = []
+def parse_seeds(text: str, max_jobs: int = MAX_JOBS) -> list[int]:
+    """``"0,2-4"`` → ``[0, 2, 3, 4]``; counted before being listed, so a huge range is refused without memory."""
+    spans = []  # each item as a range, which costs nothing whatever its length
     for item in split_list(text, "--seeds"):
         if "-" in item.lstrip("-") and not item.startswith("-"):  # a range "0-4"
             low, _, high = item.partition("-")
             if low.isdigit() and high.isdigit() and int(low) <= int(high):
                 check_seed(int(high), "--seeds")
-                seeds.extend(range(int(low), int(high) + 1))
+                spans.append(range(int(low), int(high) + 1))
                 continue
         try:
-            seeds.append(check_seed(int(item), "--seeds"))
+            seed = check_seed(int(item), "--seeds")
         except ValueError:
             raise UsageError(f"--seeds: {item!r} is not a seed", hint="give integers or ranges, e.g. 0,1,2 or 0-4") \
                 from None
-    return list(dict.fromkeys(seeds))
+        spans.append(range(seed, seed + 1))
+    check_job_count(_distinct(spans), max_jobs, f"--seeds {text}")
+    return list(dict.fromkeys(itertools.chain.from_iterable(spans)))
+
+
+def _distinct(spans: Sequence[range]) -> int:
+    """How many distinct integers the ranges hold (overlaps counted once), without listing them."""
+    count, covered = 0, None  # covered: the end of the union so far
+    for span in sorted(spans, key=lambda r: r.start):
+        start = span.start if covered is None else max(span.start, covered)
+        count += max(0, span.stop - start)
+        covered = span.stop if covered is None else max(covered, span.stop)
+    return count
+
+
+def check_job_count(count: int, max_jobs: int, what: str) -> None:
+    if count > max_jobs:
+        raise UsageError(f"{what}: {count:,} jobs, more than --max-jobs {max_jobs:,}",
+                         hint="narrow the sweep, or allow more with --max-jobs N")
 
 
 def parse_grid(items: Iterable[str]) -> list[tuple[str, list[str]]]:
@@ -159,8 +186,14 @@ def check_grid(detectors: Sequence[str], grid: Sequence[tuple[str, list[str]]], 
 
 
 def expand(base: RunRequest, detectors: Sequence[str], datasets: Sequence[str], seeds: Sequence[int],
-           grid: Sequence[tuple[str, list[str]]] = ()) -> list[RunRequest]:
-    """The cartesian product, ordered dataset → detector → grid point → seed (the leaderboard's row order)."""
+           grid: Sequence[tuple[str, list[str]]] = (), max_jobs: int = MAX_JOBS) -> list[RunRequest]:
+    """The cartesian product, ordered dataset → detector → grid point → seed (the leaderboard's row order).
+
+    Its size is counted first: more than ``max_jobs`` requests is a usage error, before any is made."""
+    n_points = math.prod(len(values) for _, values in grid)
+    factors = [f"{len(detectors)} detectors", f"{len(datasets)} datasets", f"{len(seeds)} seeds"]
+    check_job_count(len(detectors) * len(datasets) * len(seeds) * n_points, max_jobs,
+                    " × ".join(factors + ([f"{n_points} --grid points"] if grid else [])))
     keys = [key for key, _ in grid]
     points = list(itertools.product(*[values for _, values in grid])) if grid else [()]
     requests = []
@@ -179,13 +212,15 @@ def expand(base: RunRequest, detectors: Sequence[str], datasets: Sequence[str], 
 def plan_jobs(requests: Sequence[RunRequest], catalogue: Catalogue | None = None) -> list[Job]:
     """Resolve every request before anything runs, so a misspelled name or setting is a usage error up front.
 
-    Requests that resolve to the same run (e.g. a --grid value equal to the preset's) become one job.
+    Requests that resolve to the same run (e.g. a --grid value equal to the preset's) become one job. Jobs on the
+    same dataset share one checked Dataset object: each used to hold its own (5 MB and a second of checks a job
+    on synthetic-avenue), now a plan costs a few KB (benchmarks/bench_plan.py).
     """
     catalogue = catalogue or get_catalogue()
     jobs: dict[str, Job] = {}
-    checked: dict = {}  # each dataset's data is checked and fingerprinted once, not once per job
+    datasets: dict = {}  # each dataset is made, checked and fingerprinted once, not once per job
     for request in requests:
-        plan = plan_run(request, catalogue, checked)
+        plan = plan_run(request, catalogue, datasets)
         if plan.run_id in jobs:
             continue
         label = f"{request.detector} / {request.dataset} / seed {request.seed}" + "".join(
@@ -254,7 +289,24 @@ def run_job(job: Job, threads: int | None = None, progress: Progress | None = No
     for runners written before that and must agree with it when given.
     With ``raise_unexpected`` an error that is not an anobench error (a lost device, out of memory...) is raised
     after being written, so an engine with retries (dask) can try the job again elsewhere.
+
+    The job holds its run's lock (``.<run id>.lock`` beside the run folder) while it runs. A job whose lock is
+    held, by another sweep running the same job, waits for it and then takes that sweep's outcome (the record, or
+    its failure) instead of running the job a second time; it runs only if the other left nothing (was killed). So
+    does a job whose folder changed since its sweep chose to run it (``Job.state_seen``): another sweep ran it.
     """
+    with contextlib.ExitStack() as lock:
+        try:
+            waited = lock.enter_context(records.exclusive(job.path.parent / f".{job.path.name}"))
+        except OSError:  # an unwritable results folder: the job fails below, naming it
+            waited = False
+        state = job_state(job)
+        if state != "missing" and (waited or (job.state_seen is not None and state != job.state_seen)):
+            return skipped_outcome(job, by_another_sweep=True)
+        return _run_job(job, threads, progress, raise_unexpected)
+
+
+def _run_job(job: Job, threads: int | None, progress: Progress | None, raise_unexpected: bool) -> JobOutcome:
     started = time.perf_counter()
     try:
         if threads is not None and threads != job.request.threads:
@@ -285,7 +337,7 @@ def run_job(job: Job, threads: int | None = None, progress: Progress | None = No
     return JobOutcome(job, "done", time.perf_counter() - started, metrics=dict(record.get("metrics", {})))
 
 
-def skipped_outcome(job: Job) -> JobOutcome:
+def skipped_outcome(job: Job, by_another_sweep: bool = False) -> JobOutcome:
     state = job_state(job)
     try:
         if state == "complete":
@@ -296,8 +348,8 @@ def skipped_outcome(job: Job) -> JobOutcome:
         records.note_damaged(exc)
         return JobOutcome(job, "failed", error=f"{exc.message} (--overwrite always runs it again)")
     # A failed job kept by --overwrite never still counts as failed: the grid is not complete.
-    return JobOutcome(job, "failed", error=f"{failure['message']} (kept from an earlier sweep; "
-                                           "--overwrite failed runs it again)")
+    source = "failed in another sweep that ran it meanwhile" if by_another_sweep else "kept from an earlier sweep"
+    return JobOutcome(job, "failed", error=f"{failure['message']} ({source}; --overwrite failed runs it again)")
 
 
 # -- the sweep ---------------------------------------------------------------------------------------------------
@@ -317,8 +369,8 @@ def run_sweep(jobs: Sequence[Job], runner: Runner, overwrite: str = "never", eve
     started = time.perf_counter()
     pending, skipped = to_run(jobs, overwrite)
     # A job that was killed midway continues its training from the last epoch checkpoint; "always" starts afresh.
-    pending = [replace(job, request=replace(job.request, resume=job.resumable and overwrite != "always"))
-               for job in pending]
+    pending = [replace(job, request=replace(job.request, resume=job.resumable and overwrite != "always"),
+                       state_seen=job_state(job)) for job in pending]
     if command and out is not None:
         log_sweep(out, command, jobs)
     by_id: dict[str, JobOutcome] = {job.run_id: skipped_outcome(job) for job in skipped}

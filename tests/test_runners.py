@@ -117,7 +117,7 @@ def test_local_dask_workers_start_without_dasks_malloc_trim_setting():
 
     from anobench_runners.dask_runner import local_cluster
 
-    with local_cluster(1, processes=True, host="127.0.0.1") as cluster, Client(cluster) as client:
+    with local_cluster(1, processes=True) as cluster, Client(cluster) as client:
         environ = client.run(lambda: {k: os.environ.get(k) for k in ("MALLOC_TRIM_THRESHOLD_", "OMP_NUM_THREADS")})
     (worker_environ,) = environ.values()
     assert worker_environ == {"MALLOC_TRIM_THRESHOLD_": None, "OMP_NUM_THREADS": "1"}

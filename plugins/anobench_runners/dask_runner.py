@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import uuid
 from typing import Iterator, Sequence
 
@@ -17,25 +18,84 @@ def run_on_worker(job: Job) -> JobOutcome:
     return run_job(job, raise_unexpected=True)
 
 
-def local_cluster(workers: int, processes: bool, **network):
-    """A LocalCluster of one-thread workers. Dask's nanny starts worker processes with MALLOC_TRIM_THRESHOLD_=65536,
-    which makes glibc hand memory back after every small free: torch training (many small tensors) ran 1.5x slower
-    in such a worker (srnn, measured). Local workers start without it; the thread limits dask sets are kept."""
+def local_cluster(workers: int, processes: bool, dashboard: bool = False):
+    """A LocalCluster of one-thread workers that only this process can use.
+
+    - Worker processes and their nannies listen on 127.0.0.1 only and speak TLS with a certificate made for this
+      cluster (``Security.temporary()``, kept in memory): a client without it is refused, so another user of the
+      machine cannot connect and run code as the sweep's user. Thread workers talk in-process (inproc://), with
+      no socket at all.
+    - No HTTP server: dask starts one on the scheduler (port 8787) and on every worker even without a dashboard.
+      Their routes are emptied and each server is closed as soon as it has started (:func:`dask_setup`, run by
+      dask as a preload). With ``dashboard`` the scheduler keeps its dashboard, on 127.0.0.1 only.
+    - Dask's nanny starts worker processes with MALLOC_TRIM_THRESHOLD_=65536, which makes glibc hand memory back
+      after every small free: torch training (many small tensors) ran 1.5x slower in such a worker (srnn,
+      measured). Local workers start without it; the thread limits dask sets are kept.
+    """
     import dask
     from dask.distributed import LocalCluster
 
     environ = {key: value for key, value in dask.config.get("distributed.nanny.pre-spawn-environ", {}).items()
                if key != "MALLOC_TRIM_THRESHOLD_"}
-    with dask.config.set({"distributed.nanny.pre-spawn-environ": environ}):
-        return LocalCluster(n_workers=workers, threads_per_worker=1, processes=processes, dashboard_address=None,
-                            **network)
+    config = {"distributed.nanny.pre-spawn-environ": environ,
+              "distributed.worker.http.routes": [], "distributed.worker.preload": [__name__]}
+    if not dashboard:
+        config.update({"distributed.scheduler.http.routes": [], "distributed.scheduler.preload": [__name__]})
+    network = {}
+    if processes:
+        from distributed.security import Security
+
+        network = {"host": "127.0.0.1", "protocol": "tls://", "security": Security.temporary()}
+    with dask.config.set(config):
+        return LocalCluster(n_workers=workers, threads_per_worker=1, processes=processes,
+                            dashboard_address="127.0.0.1:8787" if dashboard else None, **network)
+
+
+def dask_setup(server) -> None:
+    """Dask preload (see :func:`local_cluster`): close the HTTP server a scheduler or worker has just started."""
+    http_server = getattr(server, "http_server", None)
+    if http_server is not None:
+        http_server.stop()
+        server.services.pop("dashboard", None)
+
+
+def check_scheduler_address(address: str) -> None:
+    """A usage error for an address Dask cannot use (an unknown scheme, no host, a bad port), before any work."""
+    try:
+        from distributed.comm import registry
+        from distributed.comm.addressing import parse_address, parse_host_port
+    except ImportError:
+        return  # DaskRunner.run says how to install dask
+    known = ", ".join(sorted(registry.backends))
+    example = "e.g. tcp://HOST:8786, or tls://HOST:8786 for a secured cluster"
+    try:
+        scheme, location = parse_address(address)
+    except ValueError as exc:
+        raise UsageError(f"--scheduler {address!r} is not an address: {exc}", hint=example) from None
+    if scheme not in registry.backends:
+        raise UsageError(f"--scheduler {address!r}: unknown scheme '{scheme}://'", hint=f"{example}; dask knows "
+                                                                                         f"{known}")
+    if scheme == "inproc":  # a scheduler in this very process (tests, notebooks)
+        return
+    try:
+        host, port = parse_host_port(location, 8786)
+    except ValueError as exc:
+        raise UsageError(f"--scheduler {address!r} is not an address: {exc}", hint=example) from None
+    if not host or not 0 < int(port) < 65536:
+        raise UsageError(f"--scheduler {address!r} is not an address: it needs a host and a port from 1 to 65535",
+                         hint=example)
 
 
 class DaskRunner(Runner):
-    """Connects to ``--scheduler`` or starts a LocalCluster bound to 127.0.0.1 with one thread per worker."""
+    """Connects to ``--scheduler`` or starts a LocalCluster (TLS, 127.0.0.1 only) with one thread per worker."""
 
     #: LocalCluster workers as processes (real parallelism); tests use threads, which see inline plugins.
     processes = True
+
+    def __init__(self, options=None):
+        super().__init__(options)
+        if self.options.scheduler:  # checked when the runner is chosen: before any job is planned or trained
+            check_scheduler_address(self.options.scheduler)
 
     def run(self, jobs: Sequence[Job], events: SweepEvents) -> Iterator[JobOutcome]:
         if not jobs:
@@ -47,20 +107,24 @@ class DaskRunner(Runner):
                              hint='pip install "anobench[dask]"') from None
         cluster = None
         if self.options.scheduler:
+            # The security settings are dask's own (distributed.comm.tls.*, from a dask config file or
+            # DASK_DISTRIBUTED__COMM__TLS__* variables): see docs/scaling.md.
             try:
                 client = Client(self.options.scheduler, timeout="30s")
-            except OSError as exc:
-                raise UsageError(f"--scheduler {self.options.scheduler}: cannot connect ({exc})",
-                                 hint="start 'dask scheduler' there, or leave --scheduler out for a local cluster") \
-                    from None
+            except (OSError, TypeError) as exc:  # TypeError: a tls:// address without TLS settings
+                raise UsageError(f"--scheduler {self.options.scheduler}: cannot connect "
+                                 f"({' '.join(str(exc).split())})",
+                                 hint="start 'dask scheduler' there, or leave --scheduler out for a local cluster; "
+                                      "for tls:// set distributed.comm.tls.* (docs/scaling.md)") from None
             workers = max(1, len(client.nthreads()))
         else:
             workers = min(len(jobs), self.options.workers or os.cpu_count() or 1)
-            # Bound to loopback: nothing outside this machine can reach the scheduler or the workers. Thread
-            # workers talk in-process (inproc://), with no socket at all.
-            network = {"host": "127.0.0.1"} if self.processes else {}
-            cluster = local_cluster(workers, self.processes, **network)
-            client = Client(cluster)
+            cluster = local_cluster(workers, self.processes, dashboard=self.options.dashboard)
+            client = Client(cluster)  # with the cluster's own credentials
+            if self.options.dashboard:
+                # not cluster.dashboard_link, which names the machine's address where threads talk inproc://
+                print(f"dask dashboard: http://127.0.0.1:{cluster.scheduler.http_server.port}/status",
+                      file=sys.stderr)
         futures = {}
         try:
             for job in jobs:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
+import threading
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from typing import Iterator, Sequence
 
-from bench_core.runners import Runner, SweepEvents
+from bench_core.runners import Runner, SweepEvents, die_with_parent, sigterm_interrupts
 from bench_core.sweep import Job, JobOutcome, run_job
 
 
@@ -22,10 +24,23 @@ class SerialRunner(Runner):
             yield run_job(job, progress=events.job_progress(job))
 
 
-def _claim_device(devices) -> None:
-    """Pool initializer: each worker takes one GPU for its lifetime, before torch initialises CUDA."""
+def _start_worker(devices, parent_pid: int, by_kernel: bool) -> None:
+    """Pool initializer: the worker ends with the sweep's process; it takes one GPU for its lifetime (if any),
+    before torch initialises CUDA."""
+    die_with_parent(parent_pid, by_kernel)
     if devices is not None:
         os.environ["CUDA_VISIBLE_DEVICES"] = devices.get()
+
+
+def _terminate_workers(pool: ProcessPoolExecutor) -> None:
+    """Stop the jobs still running: their runs are left missing, and the same command continues them."""
+    terminate = getattr(pool, "terminate_workers", None)  # Python >= 3.14
+    if terminate is not None:
+        terminate()
+        return
+    for process in list((getattr(pool, "_processes", None) or {}).values()):
+        with contextlib.suppress(OSError, ValueError):
+            process.terminate()
 
 
 def visible_gpus(jobs: Sequence[Job]) -> list[str]:
@@ -58,26 +73,39 @@ class ProcessRunner(Runner):
             devices = context.Queue()
             for gpu in gpus[:workers]:
                 devices.put(gpu)
-        queue = list(jobs)
-        pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_claim_device, initargs=(devices,))
+        # Workers are started by this thread (at the first submit); the kernel may tie their lives to it only when
+        # it lives as long as the process.
+        main_thread = threading.current_thread() is threading.main_thread()
+        pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker,
+                                   initargs=(devices, os.getpid(), main_thread))
+        completed = False
         try:
-            futures = {pool.submit(run_job, job): job for job in jobs}
-            for job in queue[:workers]:  # the pool starts jobs in submission order
-                events.job_started(job)
-            started = workers
-            pending = set(futures)
-            while pending:
-                finished, pending = wait(pending, return_when=FIRST_COMPLETED)
-                for future in finished:
-                    job = futures[future]
-                    try:
-                        outcome = future.result()
-                    except Exception as exc:  # a worker that died (killed, out of memory) breaks the pool
-                        outcome = JobOutcome(job, "failed", error=f"worker lost: {type(exc).__name__}: {exc}",
-                                             infrastructure=True)
-                    if started < len(queue):
-                        events.job_started(queue[started])
-                        started += 1
-                    yield outcome
+            with sigterm_interrupts():
+                yield from self._gather(pool, list(jobs), workers, events)
+            completed = True
         finally:
+            if not completed:  # Ctrl-C, SIGTERM, or the sweep stopped listening: no job may go on running
+                _terminate_workers(pool)
             pool.shutdown(wait=True, cancel_futures=True)
+
+    @staticmethod
+    def _gather(pool: ProcessPoolExecutor, jobs: Sequence[Job], workers: int,
+                events: SweepEvents) -> Iterator[JobOutcome]:
+        futures = {pool.submit(run_job, job): job for job in jobs}
+        for job in jobs[:workers]:  # the pool starts jobs in submission order
+            events.job_started(job)
+        started = workers
+        pending = set(futures)
+        while pending:
+            finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for future in finished:
+                job = futures[future]
+                try:
+                    outcome = future.result()
+                except Exception as exc:  # a worker that died (killed, out of memory) breaks the pool
+                    outcome = JobOutcome(job, "failed", error=f"worker lost: {type(exc).__name__}: {exc}",
+                                         infrastructure=True)
+                if started < len(jobs):
+                    events.job_started(jobs[started])
+                    started += 1
+                yield outcome

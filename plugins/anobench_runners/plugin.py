@@ -10,5 +10,5 @@ def register_runners(register):
     register("process", "anobench_runners.local:ProcessRunner",
              summary="A local process pool; with GPUs, one worker per GPU, each given its device")
     register("dask", "anobench_runners.dask_runner:DaskRunner",
-             summary="Dask distributed: --scheduler tcp://HOST:8786, or a LocalCluster on 127.0.0.1 "
+             summary="Dask distributed: --scheduler tcp://HOST:8786, or a LocalCluster on 127.0.0.1 with TLS "
                      "(needs the dask extra)")
