@@ -224,7 +224,7 @@ def plot_scores_overlaid(runs: list[dict], out_dir: Path, prefix: str = "scores"
                title=f"{video_id} of {data_name or data_label(reference_record)} (shaded: labelled abnormal)")
         ax.title.set_fontsize("small")
         ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.3), fontsize="x-small", frameon=False, ncol=2)
-        written.append(_save(fig, Path(out_dir) / f"{prefix}-{_safe(video_id)}.png", dpi=OVERVIEW_DPI))
+        written.append(_save(fig, Path(out_dir) / f"{prefix}-{safe_name(video_id)}.png", dpi=OVERVIEW_DPI))
     return written
 
 
