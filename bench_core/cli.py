@@ -14,6 +14,8 @@ from rich.table import Table
 from typer.core import TyperGroup
 
 import bench_core
+from bench_core import field
+from bench_core.calibration import DEFAULT_HOLDOUT
 from bench_core.errors import AnobenchError
 from bench_core.plugins import KINDS, get_catalogue, manager
 
@@ -133,7 +135,7 @@ def cmd_run(
     data_root: Optional[str] = typer.Option(None, "--data-root", envvar="ANOBENCH_DATA_ROOT",
                                             help="Folder holding the dataset's files."),
     normalization: str = typer.Option("minmax-per-video", "--normalization",
-                                      help="Score normalisation: minmax-per-video or none."),
+                                      help="Score normalisation: minmax-per-video, none or train-stats."),
     smoothing_sigma: float = typer.Option(0.0, "--smoothing-sigma",
                                           help="Temporal Gaussian smoothing of scores, in frames (0 = off)."),
     scorers: List[str] = typer.Option(["frame-auroc"], "--scorer", help="Scorer(s) to apply (repeatable)."),
@@ -142,6 +144,9 @@ def cmd_run(
     overwrite: bool = typer.Option(False, "--overwrite", help="Run again even if this exact run is complete."),
     resume: bool = typer.Option(False, "--resume",
                                 help="Continue an interrupted training from its last epoch checkpoint."),
+    calibration_holdout: float = typer.Option(
+        DEFAULT_HOLDOUT, "--calibration-holdout",
+        help="Share of each training video held out to set the alert threshold on normal scores (0 = none)."),
     as_json: bool = typer.Option(False, "--json", help="Print the run record as JSON on stdout."),
 ) -> None:
     """Train a detector on a dataset's normal footage, score every test frame, and write a run record."""
@@ -153,7 +158,7 @@ def cmd_run(
         detector=detector, dataset=dataset, preset=preset, seed=seed, settings=list(settings),
         data_options=list(data_options), data_root=data_root, normalization=normalization,
         smoothing_sigma=smoothing_sigma, scorers=tuple(scorers), out=out, device=device, overwrite=overwrite,
-        resume=resume,
+        resume=resume, calibration_holdout=calibration_holdout,
     )
     err = stderr()
     plan = plan_run(request)
@@ -231,7 +236,7 @@ def cmd_sweep(
     data_root: Optional[str] = typer.Option(None, "--data-root", envvar="ANOBENCH_DATA_ROOT",
                                             help="Folder holding the datasets' files."),
     normalization: str = typer.Option("minmax-per-video", "--normalization",
-                                      help="Score normalisation: minmax-per-video or none."),
+                                      help="Score normalisation: minmax-per-video, none or train-stats."),
     smoothing_sigma: float = typer.Option(0.0, "--smoothing-sigma", help="Temporal Gaussian smoothing, in frames."),
     scorers: List[str] = typer.Option(["frame-auroc"], "--scorer", help="Scorer(s) to apply (repeatable)."),
     out: Path = typer.Option(Path("results"), "--out", help="Results folder; each job goes to OUT/dataset/detector/id."),
@@ -247,6 +252,9 @@ def cmd_sweep(
     retries: int = typer.Option(1, "--retries", min=0, help="Dask: extra attempts for a job whose worker failed."),
     leaderboard: Optional[Path] = typer.Option(None, "--leaderboard", help="Write OUT's leaderboard to this markdown "
                                                                            "file when the sweep ends."),
+    calibration_holdout: float = typer.Option(
+        DEFAULT_HOLDOUT, "--calibration-holdout",
+        help="Share of each training video held out to set the alert threshold on normal scores (0 = none)."),
     as_json: bool = typer.Option(False, "--json", help="Print the job summary as JSON on stdout."),
 ) -> None:
     """Run every detector × dataset × seed (× --grid value) job; re-running skips what is complete."""
@@ -258,7 +266,7 @@ def cmd_sweep(
     base = RunRequest(
         detector="", dataset="", preset=preset, settings=list(settings), data_options=list(data_options),
         data_root=data_root, normalization=normalization, smoothing_sigma=smoothing_sigma, scorers=tuple(scorers),
-        out=out, device=device,
+        out=out, device=device, calibration_holdout=calibration_holdout,
     )
     if overwrite not in sweep.OVERWRITE_POLICIES:
         from bench_core.errors import UsageError
@@ -461,6 +469,7 @@ def build_app() -> typer.Typer:
     app.command("sweep")(cmd_sweep)
     app.command("leaderboard")(cmd_leaderboard)
     app.command("report")(cmd_report)
+    app.command("score")(field.cmd_score)
     plot = typer.Typer(cls=_Group, no_args_is_help=True, help="Figures from run records, as PNG files.")
     plot.command("roc")(cmd_plot_roc)
     plot.command("scores")(cmd_plot_scores)

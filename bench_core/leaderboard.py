@@ -9,10 +9,13 @@ import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bench_core.calibration import DEFAULT_HOLDOUT
 from bench_core.errors import UsageError
 from bench_core.records import iter_records, read_scores
 
 CONFIDENCE = 0.95
+#: The frame-metrics scorer's operating points, summarised over seeds in ``--json`` rows.
+OPERATING_METRICS = ("tpr_at_1pct_fpr", "tpr_at_5pct_fpr", "false_alarms_per_hour", "event_detection_rate")
 
 
 @dataclass
@@ -40,6 +43,8 @@ class Row:
     dataset_label: str = ""
     #: Per run (when asked for), the frame AUROC of each kind of anomaly: see ``per_kind_auroc``.
     by_kind: list[dict[str, float]] = field(default_factory=list)
+    #: Per metric of ``OPERATING_METRICS``, each run's value (None where the run has none).
+    operating: dict[str, list] = field(default_factory=dict)
 
     def kind_summaries(self) -> dict[str, dict]:
         kinds = sorted({kind for run in self.by_kind for kind in run})
@@ -55,6 +60,7 @@ class Row:
             "frame_auroc_macro": summarise(self.macro),
             "aupr": summarise(self.aupr), "eer": summarise(self.eer), "inference_fps": summarise(self.fps),
             "published": self.published, "runs": self.runs,
+            **{name: summarise(values) for name, values in self.operating.items()},
             **({"frame_auroc_by_kind": self.kind_summaries()} if self.by_kind else {}),
         }
 
@@ -98,6 +104,17 @@ def protocol_label(protocol: dict) -> str:
     return f"{protocol.get('normalization')}, {smoothing}, labels: {protocol.get('label_convention') or '?'}"
 
 
+def holdout_of(record: dict) -> float:
+    """The share of each training video the run held out for its normal scores; 0 for records from before."""
+    return float((record.get("calibration") or {}).get("holdout", 0.0))
+
+
+def holdout_label(record: dict) -> str:
+    """What the protocol column adds for a run that held out normal footage (it trained on less)."""
+    holdout = holdout_of(record)
+    return f", normal hold-out {holdout:g}" if holdout else ""
+
+
 def reproduce_command(record: dict, out: str) -> str:
     parts = ["anobench", "run", "--detector", record["detector"]["name"], "--dataset", record["dataset"]["name"],
              "--preset", record["preset"], "--seed", str(record["seed"])]
@@ -114,6 +131,8 @@ def reproduce_command(record: dict, out: str) -> str:
         parts += ["--normalization", protocol["normalization"]]
     if protocol.get("smoothing_sigma"):
         parts += ["--smoothing-sigma", f"{protocol['smoothing_sigma']:g}"]
+    if holdout_of(record) != DEFAULT_HOLDOUT:
+        parts += ["--calibration-holdout", f"{holdout_of(record):g}"]
     parts += ["--out", out]
     return " ".join(shlex.quote(p) for p in parts)
 
@@ -193,7 +212,8 @@ def collect(results: Path, published_by_detector: dict[str, dict], datasets: lis
         det, data = record["detector"], record["dataset"]
         if datasets and data["name"] not in datasets:
             continue
-        protocol = protocol_label(record["protocol"])
+        # A run that held out normal footage trained on less: its own row, never pooled with one that did not.
+        protocol = protocol_label(record["protocol"]) + holdout_label(record)
         settings = tuple(det.get("settings", []))
         # One row per experiment: the resolved config, not how it was spelled (`--set epochs=30` on a preset whose
         # value is 30 is the same experiment as no --set at all).
@@ -214,6 +234,8 @@ def collect(results: Path, published_by_detector: dict[str, dict], datasets: lis
         row.macro.append(metrics.get("frame_auroc_macro"))
         row.aupr.append(metrics.get("aupr"))
         row.eer.append(metrics.get("eer"))
+        for name in OPERATING_METRICS:
+            row.operating.setdefault(name, []).append(metrics.get(name))
         row.fps.append(record["timing"].get("inference_fps"))
         row.runs.append(record["_path"])
         row.run_ids.append(record.get("run_id", ""))

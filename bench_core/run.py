@@ -16,14 +16,14 @@ from pathlib import Path
 
 import numpy as np
 
-from bench_core import records
+from bench_core import calibration, records
 from bench_core.config import build_config, parse_assignments, to_jsonable
 from bench_core.dataset import Dataset
 from bench_core.detector import Detector
 from bench_core.errors import DataError, RunFailed, UsageError, did_you_mean
 from bench_core.plugins import Catalogue, get_catalogue, manager
 from bench_core.progress import Progress, SharedTask
-from bench_core.scoring import Protocol, apply_protocol, fill_leading_frames
+from bench_core.scoring import OperatingPoint, Protocol, apply_protocol, fill_leading_frames
 from bench_core.training import TrainingCheckpoints
 
 DATA_ROOT_ENV = "ANOBENCH_DATA_ROOT"
@@ -48,6 +48,8 @@ class RunRequest:
     device: str = "auto"
     overwrite: bool = False
     resume: bool = False  # continue an interrupted training from its last epoch checkpoint
+    #: Share of each training video held back to measure normal scores (bench_core/calibration.py); 0: none.
+    calibration_holdout: float = calibration.DEFAULT_HOLDOUT
 
 
 @dataclass
@@ -131,6 +133,13 @@ def plan_run(request: RunRequest, catalogue: Catalogue | None = None) -> RunPlan
         protocol = Protocol(request.normalization, request.smoothing_sigma, dataset.label_convention)
     except ValueError as exc:
         raise UsageError(f"protocol: {exc}") from None
+    try:
+        holdout = calibration.check_holdout(request.calibration_holdout)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    if protocol.normalization == "train-stats" and not holdout:
+        raise UsageError("--normalization train-stats needs the normal scores of a hold-out",
+                         hint="give --calibration-holdout a fraction above 0, e.g. 0.1")
     check_dataset(dataset)
     fingerprint = dataset.fingerprint()
     identity = {
@@ -138,6 +147,8 @@ def plan_run(request: RunRequest, catalogue: Catalogue | None = None) -> RunPlan
         "config": identity_config(detector_cls, detector_config),
         "dataset": request.dataset, "fingerprint": fingerprint, "seed": request.seed, "protocol": protocol,
         "scorers": list(request.scorers),
+        # Part of the id only when something is held out: runs from before the hold-out existed keep their ids.
+        **({"calibration_holdout": holdout} if holdout else {}),
     }
     run_id = f"{request.preset}-seed{request.seed}-{_digest(identity)[:10]}"
     path = records.run_dir(request.out, request.dataset, request.detector, run_id)
@@ -219,11 +230,13 @@ def execute(plan: RunPlan, progress: Progress | None = None) -> dict:
             test.append(prepare(video, spec, key))
             task.advance()
     prepare_seconds = time.perf_counter() - started
+    train, held_out, split = calibration.split_holdout(train, request.calibration_holdout, spec.window)
 
     started = time.perf_counter()
     detector.checkpoints.start()
     training_log = detector.fit(train, progress)
     train_seconds = time.perf_counter() - started
+    normal = calibration.score_normal(detector, held_out, request.detector, progress) if held_out else None
 
     raw_scores, window_outputs = [], []
     n_windows = sum(max(len(v) - spec.window + 1, 1) for v in test)
@@ -239,11 +252,15 @@ def execute(plan: RunPlan, progress: Progress | None = None) -> dict:
         if not np.isin(video.labels, (0, 1)).all():
             raise DataError(f"test video '{video.id}' of '{request.dataset}' has labels other than 0 and 1")
         labels.append(np.asarray(video.labels, dtype=np.int8))
-    scores = [apply_protocol(s, plan.protocol) for s in raw_scores]
+    scores = [apply_protocol(s, plan.protocol, normal) for s in raw_scores]
+    operating_point = None if normal is None else OperatingPoint(
+        normal.raw_threshold(calibration.DEFAULT_FALSE_ALARM_RATE), calibration.DEFAULT_FALSE_ALARM_RATE,
+        raw_scores, [v.fps for v in test])
     metrics: dict = {}
     for name in request.scorers:
         scorer = plan.catalogue.get("scorer", name).load()()
-        produced = scorer.compute(scores, labels)
+        produced = (scorer.compute(scores, labels, operating_point) if scorer.uses_operating_point
+                    else scorer.compute(scores, labels))
         clash = sorted(set(produced) & set(metrics))
         if clash:
             raise RunFailed(f"scorer '{name}' reports {', '.join(clash)}, which an earlier scorer already reported",
@@ -282,6 +299,9 @@ def execute(plan: RunPlan, progress: Progress | None = None) -> dict:
         "leading_frames_note": (f"the first {spec.window - 1} frames of each test video precede the first full "
                                 f"window of {spec.window} and take its score"),
         "scorers": list(request.scorers),
+        "calibration": {**split, **({"normal_scores": calibration.NORMAL_SCORES_FILE, "n_normal_scores": normal.n,
+                                     "alert_threshold_raw": operating_point.threshold,
+                                     "false_alarm_rate": operating_point.false_alarm_rate} if normal else {})},
         "metrics": to_jsonable(metrics),
         "n_test_frames": n_test_frames,
         "timing": {
@@ -308,6 +328,8 @@ def execute(plan: RunPlan, progress: Progress | None = None) -> dict:
             np.savez_compressed(stage / "scores" / f"{_safe(video.id)}.npz", raw=raw, score=score, label=label,
                                 **extra)
         detector.save(stage / "checkpoint.pt")
+        if normal is not None:
+            records.atomic_write_json(stage / calibration.NORMAL_SCORES_FILE, normal.as_json())
         records.atomic_write_json(stage / "config.json", record["detector"]["config"])
         # record.json last: its presence is what marks a run complete.
         records.atomic_write_json(stage / records.RECORD_FILE, record)

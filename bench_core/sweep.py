@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 from bench_core import records
+from bench_core.calibration import DEFAULT_HOLDOUT
 from bench_core.errors import AnobenchError, UsageError
 from bench_core.plugins import Catalogue, get_catalogue
 from bench_core.progress import Progress
@@ -324,6 +325,8 @@ def reproduce_command(base: RunRequest, detectors: str, datasets: str, seeds: st
         parts += ["--normalization", base.normalization]
     if base.smoothing_sigma:
         parts += ["--smoothing-sigma", f"{base.smoothing_sigma:g}"]
+    if base.calibration_holdout != DEFAULT_HOLDOUT:
+        parts += ["--calibration-holdout", f"{base.calibration_holdout:g}"]
     if tuple(base.scorers) != ("frame-auroc",):
         for scorer in base.scorers:
             parts += ["--scorer", scorer]
