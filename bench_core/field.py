@@ -27,8 +27,8 @@ from bench_core.errors import DataError, RunFailed, UsageError
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".mov", ".webm", ".mpg", ".mpeg", ".m4v")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
-#: Frames decoded per read from a file (as ``views.prepare`` reads a run's videos).
-FILE_CHUNK = 128
+#: Frames decoded per read from a file: small, since a frame's latency includes waiting for its chunk.
+FILE_CHUNK = 16
 #: Seconds of score history drawn in the annotated video's curve.
 CURVE_SECONDS = 10.0
 
@@ -232,12 +232,12 @@ class WindowScorer:
     complete it goes to ``detector.score`` and only the last ``window - 1`` frames are kept. ``push`` returns the
     raw scores of the frames it completed, in frame order."""
 
-    def __init__(self, run: ScoringRun, fps: float):
+    def __init__(self, run: ScoringRun, fps: float, batch: int | None = None):
         from bench_core.views import PreparedVideo
 
         self._make = PreparedVideo
         self._detector, self._fps = run.detector, fps
-        self.window, self.batch = run.spec.window, run.batch
+        self.window, self.batch = run.spec.window, batch or run.batch
         spec = run.spec
         self._buffer = np.empty((self.batch + self.window - 1, spec.channels, spec.height, spec.width), np.uint8)
         self._filled = 0  # frames in the buffer
@@ -287,6 +287,9 @@ class ScoreOptions:
     max_seconds: Optional[float] = None  # seconds of footage per stream
     stall_seconds: float = 10.0
     annotate: bool = False
+    #: Windows per detector call; None: the detector's own scoring batch (raw scores identical to a run's). Fewer
+    #: lower the latency on a live stream; the raw scores may then differ from a run's in the last bits.
+    batch_windows: Optional[int] = None
 
 
 def threshold_of(run: ScoringRun, options: ScoreOptions) -> tuple[float, str]:
@@ -319,7 +322,7 @@ def score_source(run: ScoringRun, source: Source, out: Path, threshold: float, o
 
     frames = _Frames(source, options.stall_seconds)
     fps = frames.fps
-    scorer = WindowScorer(run, fps)
+    scorer = WindowScorer(run, fps, options.batch_windows)
     tracker = calibration.EventTracker(options.min_event_frames, options.merge_gap)
     events: list[calibration.Event] = []
     max_frames = math.inf if options.max_seconds is None or not source.live else int(options.max_seconds * fps)
@@ -495,6 +498,9 @@ def cmd_score(
                                                 help="Stop a stream after this many seconds of footage."),
     annotate: bool = typer.Option(False, "--annotate", help="Also write <source>.annotated.mp4: the footage with "
                                                             "the score curve and alert frames marked."),
+    batch_windows: Optional[int] = typer.Option(None, "--batch-windows", min=1, help="Windows per detector call "
+                                                "(default: the detector's own batch, which reproduces a run's raw "
+                                                "scores exactly); fewer lower a live stream's latency."),
     device: str = typer.Option("cpu", "--device", help="auto, cpu or cuda."),
     as_json: bool = typer.Option(False, "--json", help="Print the outcome as JSON on stdout."),
 ) -> None:
@@ -510,7 +516,7 @@ def cmd_score(
     if threshold is not None and not math.isfinite(threshold):
         raise UsageError(f"--threshold {threshold} is not a finite number")
     options = ScoreOptions(false_alarm_rate, threshold, min_event_frames, merge_gap, max_seconds,
-                           annotate=annotate)
+                           annotate=annotate, batch_windows=batch_windows)
     run = load_run(run_dir, resolve_device(device))
     found = expand_sources(list(sources))
     level, rule = threshold_of(run, options)
