@@ -270,3 +270,29 @@ def test_events_from_alerts_merge_gaps_and_drop_short_runs():
     told = [(i, what) for i, a in enumerate(alerts) for what, _ in tracker.push(i, bool(a), 0.0)]
     told += [(len(alerts), what) for what, _ in tracker.finish()]
     assert told == [(2, "start"), (3, "end"), (11, "start"), (14, "end")]
+
+
+def test_published_records_re_plan_to_their_run_ids(tmp_path):
+    """Every published record of a generated dataset (no files needed) plans to its own id again: records from
+    before the hold-out re-plan with --calibration-holdout 0, which the leaderboard's reproduce command spells."""
+    from bench_core.leaderboard import holdout_of, reproduce_command
+    from bench_core.run import RunRequest, plan_run
+
+    published = Path(__file__).resolve().parents[1] / "leaderboards" / "results"
+    checked = 0
+    for path in sorted(published.rglob("record.json")):
+        record = json.loads(path.read_text())
+        if not record["dataset"]["name"].startswith("synthetic-"):
+            continue
+        options = [f"{k}={','.join(map(str, v)) if isinstance(v, list) else v}"
+                   for k, v in record["dataset"]["options"].items() if k != "data_root" and v not in ("", None)]
+        request = RunRequest(
+            detector=record["detector"]["name"], dataset=record["dataset"]["name"], preset=record["preset"],
+            seed=record["seed"], settings=list(record["detector"]["settings"]), data_options=options,
+            normalization=record["protocol"]["normalization"], smoothing_sigma=record["protocol"]["smoothing_sigma"],
+            scorers=tuple(record["scorers"]), out=tmp_path, calibration_holdout=holdout_of(record))
+        assert plan_run(request).run_id == record["run_id"], path
+        record["_path"] = str(path.parent)
+        assert f"--calibration-holdout {holdout_of(record):g}" in reproduce_command(record, "results")
+        checked += 1
+    assert checked >= 90
