@@ -273,8 +273,9 @@ def test_events_from_alerts_merge_gaps_and_drop_short_runs():
 
 
 def test_published_records_re_plan_to_their_run_ids(tmp_path):
-    """Every published record of a generated dataset (no files needed) plans to its own id again: records from
-    before the hold-out re-plan with --calibration-holdout 0, which the leaderboard's reproduce command spells."""
+    """Every published synthetic-avenue record (generated: no files needed; synthetic-industrial takes 40 s a plan)
+    plans to its own id again: records from before the hold-out re-plan with --calibration-holdout 0, which the
+    leaderboard's reproduce command spells."""
     from bench_core.leaderboard import holdout_of, reproduce_command
     from bench_core.run import RunRequest, plan_run
 
@@ -282,7 +283,7 @@ def test_published_records_re_plan_to_their_run_ids(tmp_path):
     checked = 0
     for path in sorted(published.rglob("record.json")):
         record = json.loads(path.read_text())
-        if not record["dataset"]["name"].startswith("synthetic-"):
+        if record["dataset"]["name"] != "synthetic-avenue":
             continue
         options = [f"{k}={','.join(map(str, v)) if isinstance(v, list) else v}"
                    for k, v in record["dataset"]["options"].items() if k != "data_root" and v not in ("", None)]
@@ -295,4 +296,4 @@ def test_published_records_re_plan_to_their_run_ids(tmp_path):
         record["_path"] = str(path.parent)
         assert f"--calibration-holdout {holdout_of(record):g}" in reproduce_command(record, "results")
         checked += 1
-    assert checked >= 90
+    assert checked >= 18
