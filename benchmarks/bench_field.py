@@ -59,7 +59,8 @@ def train_tiny(detector: str, out: Path) -> Path:
     """A run of ``detector``'s cpu preset, one epoch on a tiny generated dataset (with its normal hold-out)."""
     from bench_core.run import RunRequest, run
 
-    request = RunRequest(detector=detector, dataset="synthetic-avenue", preset="cpu", settings=["epochs=1"],
+    request = RunRequest(detector=detector, dataset="synthetic-avenue", preset="cpu",
+                         settings=["epochs=1", "view=frames"],
                          data_options=["n_train=2", "n_test=1", "frames_per_video=96"], out=out, device="cpu",
                          calibration_holdout=0.4)
     record, _ = run(request)
