@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import os
 import sys
 import time
 from collections import deque
@@ -166,10 +167,12 @@ class _Frames:
         self.source = source
         self.error: str | None = None
         if source.kind == "file":
-            from bench_core.video_io import open_video
+            from bench_core.video_io import BACKEND_ENV, open_video
 
-            # The reader a run uses (decord where installed), so a run's own video decodes to the same pixels.
-            self._reader = open_video(source.target)
+            # PyAV unless ANOBENCH_VIDEO_BACKEND says otherwise: decord's memory grows with the length of the file
+            # read (756 -> 1,103 MiB peak RSS from 750 to 1,500 frames; PyAV: 420 MiB for both), and on the files
+            # runs read both give the same pixels (tests/test_score.py compares with a run that used decord).
+            self._reader = open_video(source.target, None if os.environ.get(BACKEND_ENV) else "pyav")
             self.fps = float(self._reader.fps or 25.0)
         elif source.kind == "frames":
             self._paths = _images(Path(source.target))
