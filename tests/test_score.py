@@ -297,3 +297,17 @@ def test_published_records_re_plan_to_their_run_ids(tmp_path):
         assert f"--calibration-holdout {holdout_of(record):g}" in reproduce_command(record, "results")
         checked += 1
     assert checked >= 18
+
+
+def test_leaderboards_keep_hold_out_runs_apart_and_give_operating_points(toy_plugin, tmp_path):
+    from bench_core.leaderboard import collect
+
+    for extra in ((), ("--calibration-holdout", "0")):
+        result = toy_run(tmp_path, *extra)
+        assert result.exit_code == 0, result.output
+    rows = {row.protocol: row.as_dict() for row in collect(tmp_path / "results", {})}
+    assert set(rows) == {"minmax-per-video, no smoothing, labels: frame",
+                         "minmax-per-video, no smoothing, labels: frame, normal hold-out 0.1"}
+    with_holdout = rows["minmax-per-video, no smoothing, labels: frame, normal hold-out 0.1"]
+    assert with_holdout["false_alarms_per_hour"]["n"] == 1 and with_holdout["tpr_at_1pct_fpr"]["mean"] is not None
+    assert rows["minmax-per-video, no smoothing, labels: frame"]["event_detection_rate"]["mean"] is None
