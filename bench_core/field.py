@@ -210,7 +210,7 @@ class _Frames:
             for path in self._paths:
                 try:
                     with Image.open(path) as image:
-                        yield np.asarray(image.convert("RGB"))[None]
+                        yield np.array(image.convert("RGB"))[None]  # writable, as torch wants
                 except OSError as exc:
                     self.error = f"{path}: cannot be read ({exc})"
                     return
