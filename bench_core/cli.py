@@ -15,7 +15,8 @@ from rich.table import Table
 from typer.core import TyperGroup
 
 import bench_core
-from bench_core import schemas
+from bench_core import field, schemas
+from bench_core.calibration import DEFAULT_HOLDOUT
 from bench_core.cli_options import (Device, Normalization, OverwritePolicy, complete_names, complete_presets,
                                     expand_bare_overwrite, show_flags_as_flags)
 from bench_core.errors import AnobenchError
@@ -215,6 +216,9 @@ def cmd_run(
                                                    "run is complete (never and failed reuse a complete run)."),
     resume: bool = typer.Option(False, "--resume",
                                 help="Continue an interrupted training from its last epoch checkpoint."),
+    calibration_holdout: float = typer.Option(
+        DEFAULT_HOLDOUT, "--calibration-holdout",
+        help="Share of each training video held out to set the alert threshold on normal scores (0 = none)."),
     as_json: bool = typer.Option(False, "--json", help="Print the run record as JSON on stdout."),
 ) -> None:
     """Train a detector on a dataset's normal footage, score every test frame, and write a run record."""
@@ -231,7 +235,7 @@ def cmd_run(
         detector=detector, dataset=dataset, preset=preset, seed=seed, settings=list(settings),
         data_options=list(data_options), data_root=data_root, normalization=normalization,
         smoothing_sigma=smoothing_sigma, scorers=tuple(scorers), out=out, device=device, threads=threads,
-        overwrite=overwrite == "always", resume=resume,
+        overwrite=overwrite == "always", resume=resume, calibration_holdout=calibration_holdout,
     )
     err = stderr()
     plan = plan_run(request)
@@ -365,6 +369,9 @@ def cmd_sweep(
     leaderboard: Optional[Path] = typer.Option(None, "--leaderboard", help="Write OUT's leaderboard to this markdown "
                                                                            "file when the sweep ends."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Plan every job and say what would run; run nothing."),
+    calibration_holdout: float = typer.Option(
+        DEFAULT_HOLDOUT, "--calibration-holdout",
+        help="Share of each training video held out to set the alert threshold on normal scores (0 = none)."),
     as_json: bool = typer.Option(False, "--json", help="Print the job summary as JSON on stdout."),
     strict: bool = typer.Option(False, "--strict", help=_STRICT_HELP),
 ) -> None:
@@ -377,7 +384,7 @@ def cmd_sweep(
     base = RunRequest(
         detector="", dataset="", preset=preset, settings=list(settings), data_options=list(data_options),
         data_root=data_root, normalization=normalization, smoothing_sigma=smoothing_sigma, scorers=tuple(scorers),
-        out=out, device=device, threads=threads,
+        out=out, device=device, threads=threads, calibration_holdout=calibration_holdout,
     )
     catalogue = get_catalogue()
     max_jobs = max_jobs or sweep.MAX_JOBS
@@ -711,6 +718,7 @@ def build_app() -> typer.Typer:
     app.command("sweep")(_names_damaged_files(cmd_sweep))
     app.command("leaderboard")(_names_damaged_files(cmd_leaderboard))
     app.command("report")(_names_damaged_files(cmd_report))
+    app.command("score")(field.cmd_score)
     plot = typer.Typer(cls=_Group, no_args_is_help=True, help="Figures from run records, as PNG files.")
     plot.command("roc")(cmd_plot_roc)
     plot.command("scores")(cmd_plot_scores)

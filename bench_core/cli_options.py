@@ -9,7 +9,7 @@ from typing import Callable, Literal
 
 #: The choices that are the harness's own (plugin-defined names are completed from the registry instead).
 Device = Literal["auto", "cpu", "cuda"]
-Normalization = Literal["minmax-per-video", "none"]
+Normalization = Literal["minmax-per-video", "none", "train-stats"]
 OverwritePolicy = Literal["never", "failed", "always"]
 #: ``--overwrite`` given alone (a flag, as ``run`` always took it) means this policy.
 OVERWRITE_ALONE = "always"

@@ -8,6 +8,7 @@ import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bench_core.calibration import DEFAULT_HOLDOUT
 from bench_core.errors import DamagedFile, UsageError, did_you_mean
 from bench_core.records import RECORD_FILE, RUN_KEYS, iter_records, read_json, read_scores, skip_damaged
 from bench_core.run import DEFAULT_THREADS
@@ -17,6 +18,8 @@ CONFIDENCE = 0.95
 LOCALIZATION_METRICS = {"pixel_auroc": "Pixel AUROC", "rbdc": "RBDC", "tbdc": "TBDC"}
 #: Stands for the folder holding a dataset's files in the reproduce commands (each reader's own path).
 DATA_ROOT_PLACEHOLDER = "DIR"
+#: The frame-metrics scorer's operating points, summarised over seeds in ``--json`` rows.
+OPERATING_METRICS = ("tpr_at_1pct_fpr", "tpr_at_5pct_fpr", "false_alarms_per_hour", "event_detection_rate")
 
 
 @dataclass
@@ -53,6 +56,8 @@ class Row:
     data_root_used: bool = False
     #: Set when the table's rows ran on more than one device or thread count: the preset cell then says where.
     show_compute: bool = False
+    #: Per metric of ``OPERATING_METRICS``, each run's value (None where the run has none).
+    operating: dict[str, list] = field(default_factory=dict)
 
     def kind_summaries(self) -> dict[str, dict]:
         kinds = sorted({kind for run in self.by_kind for kind in run})
@@ -68,6 +73,7 @@ class Row:
             "frame_auroc_macro": summarise(self.macro),
             "aupr": summarise(self.aupr), "eer": summarise(self.eer), "inference_fps": summarise(self.fps),
             "published": self.published, "compute": self.compute, "runs": self.runs,
+            **{name: summarise(values) for name, values in self.operating.items()},
             **({"frame_auroc_by_kind": self.kind_summaries()} if self.by_kind else {}),
             **{name: summarise(values) for name, values in self.localization.items()},
         }
@@ -112,6 +118,17 @@ def protocol_label(protocol: dict) -> str:
     return f"{protocol.get('normalization')}, {smoothing}, labels: {protocol.get('label_convention') or '?'}"
 
 
+def holdout_of(record: dict) -> float:
+    """The share of each training video the run held out for its normal scores; 0 for records from before."""
+    return float((record.get("calibration") or {}).get("holdout", 0.0))
+
+
+def holdout_label(record: dict) -> str:
+    """What the protocol column adds for a run that held out normal footage (it trained on less)."""
+    holdout = holdout_of(record)
+    return f", normal hold-out {holdout:g}" if holdout else ""
+
+
 def reproduce_command(record: dict, out: str) -> str:
     parts = ["anobench", "run", "--detector", record["detector"]["name"], "--dataset", record["dataset"]["name"],
              "--preset", record["preset"], "--seed", str(record["seed"])]
@@ -136,6 +153,8 @@ def reproduce_command(record: dict, out: str) -> str:
         parts += ["--threads", str(threads)]
     if options.get("data_root"):
         parts += ["--data-root", DATA_ROOT_PLACEHOLDER]  # where the files are is the reader's own
+    if holdout_of(record) != DEFAULT_HOLDOUT:
+        parts += ["--calibration-holdout", f"{holdout_of(record):g}"]
     parts += ["--out", out]
     return " ".join(shlex.quote(p) for p in parts)
 
@@ -222,7 +241,8 @@ def collect(results: Path, published_by_detector: dict[str, dict], datasets: lis
         present.add(data["name"])
         if datasets and data["name"] not in datasets:
             continue
-        protocol = protocol_label(record["protocol"])
+        # A run that held out normal footage trained on less: its own row, never pooled with one that did not.
+        protocol = protocol_label(record["protocol"]) + holdout_label(record)
         settings = tuple(det.get("settings", []))
         # One row per experiment: the resolved config, not how it was spelled (`--set epochs=30` on a preset whose
         # value is 30 is the same experiment as no --set at all).
@@ -248,6 +268,8 @@ def collect(results: Path, published_by_detector: dict[str, dict], datasets: lis
         for name in LOCALIZATION_METRICS:
             if name in metrics:
                 row.localization.setdefault(name, []).append(metrics[name])
+        for name in OPERATING_METRICS:
+            row.operating.setdefault(name, []).append(metrics.get(name))
         row.fps.append(record["timing"].get("inference_fps"))
         row.data_root_used = row.data_root_used or bool(data.get("options", {}).get("data_root"))
         row.runs.append(record["_path"])

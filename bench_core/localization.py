@@ -300,10 +300,9 @@ class MapRecording:
         self.sources.append(VideoMaps(video.id, path, video, self.normalization))
         self.files[video.id] = f"maps/{file_stem}.npz"
 
-    def compute(self, scorer: "Scorer", scores: list[np.ndarray], labels: list[np.ndarray]) -> dict:
-        if not needs_maps(type(scorer)):
-            return scorer.compute(scores, labels)
-        return scorer.compute(scores, labels, maps=self.sources if self.available else None)
+    def given(self) -> list | None:
+        """What a scorer that needs maps gets: one source per test video, or None when the detector gave none."""
+        return self.sources if self.available else None
 
     def store(self, run_folder: Path) -> None:
         if self.available:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench_core import records
+from bench_core import calibration, records
 from bench_core.config import build_config, check_seed, parse_assignments, to_jsonable
 from bench_core.dataset import Dataset
 from bench_core.detector import Detector
@@ -24,7 +24,7 @@ from bench_core.errors import DataError, RunFailed, UsageError, did_you_mean
 from bench_core.localization import MapRecording, require_pixel_masks
 from bench_core.plugins import Catalogue, get_catalogue, manager
 from bench_core.progress import Progress, SharedTask
-from bench_core.scoring import Protocol, apply_protocol, fill_leading_frames
+from bench_core.scoring import OperatingPoint, Protocol, apply_protocol, call_scorer, fill_leading_frames
 from bench_core.training import TrainingCheckpoints
 from bench_core.cache import remember_owner
 from bench_core.view_choice import fit_view
@@ -59,6 +59,8 @@ class RunRequest:
     threads: int = DEFAULT_THREADS
     overwrite: bool = False
     resume: bool = False  # continue an interrupted training from its last epoch checkpoint
+    #: Share of each training video held back to measure normal scores (bench_core/calibration.py); 0: none.
+    calibration_holdout: float = calibration.DEFAULT_HOLDOUT
 
 
 @dataclass
@@ -172,6 +174,13 @@ def plan_run(request: RunRequest, catalogue: Catalogue | None = None, datasets: 
         protocol = Protocol(request.normalization, request.smoothing_sigma, dataset.label_convention)
     except ValueError as exc:
         raise UsageError(f"protocol: {exc}") from None
+    try:
+        holdout = calibration.check_holdout(request.calibration_holdout)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    if protocol.normalization == "train-stats" and not holdout:
+        raise UsageError("--normalization train-stats needs the normal scores of a hold-out",
+                         hint="give --calibration-holdout a fraction above 0, e.g. 0.1")
     threads = check_threads(request.threads)
     device = resolve_device(request.device)
     if known:
@@ -188,6 +197,8 @@ def plan_run(request: RunRequest, catalogue: Catalogue | None = None, datasets: 
         "dataset": request.dataset, "fingerprint": fingerprint, "seed": request.seed, "protocol": protocol,
         "scorers": list(request.scorers),
         **compute_identity(device, threads),
+        # Part of the id only when something is held out: runs from before the hold-out existed keep their ids.
+        **({"calibration_holdout": holdout} if holdout else {}),
     })
     path = records.run_dir(request.out, request.dataset, request.detector, run_id)
     return RunPlan(request, detector_cls, detector_config, dataset, protocol, fingerprint, run_id, path, catalogue,
@@ -286,11 +297,15 @@ def _execute(plan: RunPlan, progress: Progress | None) -> dict:
             task.advance()
     remember_owner([v.frames for v in train + test], request.dataset)  # for 'anobench cache', per dataset
     prepare_seconds = time.perf_counter() - started
+    # The record counts the whole train split; its calibration section says which frames were held out of fit.
+    n_train_frames = int(sum(len(v) for v in train))
+    train, held_out, split = calibration.split_holdout(train, request.calibration_holdout, spec.window)
 
     started = time.perf_counter()
     detector.checkpoints.start()
     training_log = detector.fit(train, progress)
     train_seconds = time.perf_counter() - started
+    normal = calibration.score_normal(detector, held_out, request.detector, progress) if held_out else None
 
     raw_scores, window_outputs = [], []
     n_windows = sum(max(len(v) - spec.window + 1, 1) for v in test)
@@ -314,10 +329,14 @@ def _execute(plan: RunPlan, progress: Progress | None) -> dict:
         if not np.isin(video.labels, (0, 1)).all():
             raise DataError(f"test video '{video.id}' of '{request.dataset}' has labels other than 0 and 1")
         labels.append(np.asarray(video.labels, dtype=np.int8))
-    scores = [apply_protocol(s, plan.protocol) for s in raw_scores]
+    scores = [apply_protocol(s, plan.protocol, normal) for s in raw_scores]
+    operating_point = None if normal is None else OperatingPoint(
+        normal.raw_threshold(calibration.DEFAULT_FALSE_ALARM_RATE), calibration.DEFAULT_FALSE_ALARM_RATE,
+        raw_scores, [v.fps for v in test])
     metrics: dict = {}
     for name, scorer_cls in ({} if unlabelled else scorers).items():
-        produced = maps.compute(scorer_cls(), scores, labels)
+        produced = call_scorer(scorer_cls(), scores, labels, maps=maps.given(),
+                               operating_point=operating_point)
         clash = sorted(set(produced) & set(metrics))
         if clash:
             raise RunFailed(f"scorer '{name}' reports {', '.join(clash)}, which an earlier scorer already reported",
@@ -345,7 +364,7 @@ def _execute(plan: RunPlan, progress: Progress | None) -> dict:
             "plugin": plan.catalogue.get("dataset", request.dataset).plugin,
             "options": to_jsonable(plan.dataset.options),
             "fingerprint": plan.fingerprint,
-            "n_train_videos": len(train), "n_train_frames": int(sum(len(v) for v in train)),
+            "n_train_videos": len(train), "n_train_frames": n_train_frames,
             "n_test_videos": len(test),
             "notes": plan.dataset.notes(),
             "extras": to_jsonable(plan.dataset.record_extras(spec.view, test_videos)),
@@ -358,6 +377,9 @@ def _execute(plan: RunPlan, progress: Progress | None) -> dict:
         "leading_frames_note": (f"the first {spec.window - 1} frames of each test video precede the first full "
                                 f"window of {spec.window} and take its score"),
         "scorers": list(request.scorers),
+        "calibration": {**split, **({"normal_scores": calibration.NORMAL_SCORES_FILE, "n_normal_scores": normal.n,
+                                     "alert_threshold_raw": operating_point.threshold,
+                                     "false_alarm_rate": operating_point.false_alarm_rate} if normal else {})},
         "metrics": to_jsonable(metrics),
         **({"metrics_note": f"the test videos of '{request.dataset}' have no labels: scores were written, no AUROC "
                             "or other metric"} if unlabelled else {}),
@@ -389,6 +411,8 @@ def _execute(plan: RunPlan, progress: Progress | None) -> dict:
                                 **({} if label is None else {"label": label}), **extra)
         maps.store(stage)
         detector.save(stage / "checkpoint.pt")
+        if normal is not None:
+            records.atomic_write_json(stage / calibration.NORMAL_SCORES_FILE, normal.as_json())
         records.atomic_write_json(stage / "config.json", record["detector"]["config"])
         # record.json last: its presence is what marks a run complete.
         records.atomic_write_json(stage / records.RECORD_FILE, record)

@@ -13,13 +13,14 @@ from typing import ClassVar
 
 import numpy as np
 
-NORMALISATIONS = ("minmax-per-video", "none")
+NORMALISATIONS = ("minmax-per-video", "none", "train-stats")
 LEADING_FRAMES = ("first-window-score",)
 
 
 @dataclass(frozen=True)
 class Protocol:
-    #: 'minmax-per-video' (as the papers do) or 'none'.
+    #: 'minmax-per-video' (as the papers do), 'none', or 'train-stats' (by the run's held-out normal scores, see
+    #: bench_core/calibration.py: the only one that works on a stream, before its end is known).
     normalization: str = "minmax-per-video"
     #: Std of a temporal Gaussian in frames, applied per video (never across videos); 0 turns it off.
     smoothing_sigma: float = 0.0
@@ -55,8 +56,9 @@ def fill_leading_frames(window_scores: np.ndarray, n_frames: int, window: int) -
     return np.concatenate([np.full(lead, window_scores[0]), window_scores]) if lead > 0 else window_scores
 
 
-def apply_protocol(scores: np.ndarray, protocol: Protocol) -> np.ndarray:
-    """Smoothing then normalisation of one video's scores. Labels never enter here."""
+def apply_protocol(scores: np.ndarray, protocol: Protocol, normal=None) -> np.ndarray:
+    """Smoothing then normalisation of one video's scores. Labels never enter here. ``normal`` (the run's
+    ``calibration.NormalScores``) is needed by 'train-stats' only."""
     out = np.asarray(scores, dtype=np.float64)
     if protocol.smoothing_sigma > 0 and len(out) > 1:
         from scipy.ndimage import gaussian_filter1d
@@ -65,17 +67,34 @@ def apply_protocol(scores: np.ndarray, protocol: Protocol) -> np.ndarray:
     if protocol.normalization == "minmax-per-video" and len(out) > 0:
         lo, hi = out.min(), out.max()
         out = (out - lo) / (hi - lo) if hi > lo else np.zeros_like(out)
+    elif protocol.normalization == "train-stats":
+        if normal is None:
+            raise ValueError("normalization 'train-stats' needs the run's normal-score statistics")
+        out = normal.normalise(out)
     return out
+
+
+@dataclass(frozen=True)
+class OperatingPoint:
+    """What a scorer whose ``needs`` names ``"operating_point"`` gets besides the scores: the alert threshold set on
+    held-out normal footage (on raw scores, as ``anobench score`` alerts), each test video's raw scores and fps."""
+
+    #: Raw score above which a frame alerts: the (1 - false_alarm_rate) quantile of the normal scores.
+    threshold: float
+    false_alarm_rate: float
+    raw_scores: list
+    fps: list
 
 
 class Scorer(abc.ABC):
     """Computes metrics from per-video frame scores (after the protocol) and per-video 0/1 labels."""
 
     version: ClassVar[str] = "1"
-    #: What the scorer reads besides frame scores and labels. A scorer naming ``"maps"`` (the localization
-    #: scorers) is asked only of datasets with pixel masks, and ``compute`` gets the keyword ``maps``: one
-    #: ``bench_core.localization.MapSource`` per test video, or None when the detector gives no maps (its metrics
-    #: are then None, "not available").
+    #: What the scorer reads besides frame scores and labels, each given to ``compute`` as a keyword of that name
+    #: (see ``call``). ``"maps"`` (the localization scorers): one ``bench_core.localization.MapSource`` per test
+    #: video, or None when the detector gives no maps (its metrics are then None, "not available"); such a scorer is
+    #: asked only of datasets with pixel masks. ``"operating_point"``: an ``OperatingPoint``, or None for a run
+    #: without a normal hold-out (``--calibration-holdout 0``).
     needs: ClassVar[frozenset[str]] = frozenset()
     #: Metric name -> what it measures, for ``anobench info SCORER`` (declare every name ``compute`` returns).
     metrics: ClassVar[dict[str, str]] = {}
@@ -83,3 +102,9 @@ class Scorer(abc.ABC):
     @abc.abstractmethod
     def compute(self, scores: list[np.ndarray], labels: list[np.ndarray]) -> dict[str, float | int | None]:
         """Metric name → value. Names are flat and unique across scorers (e.g. ``frame_auroc_micro``)."""
+
+
+def call_scorer(scorer: "Scorer", scores: list[np.ndarray], labels: list[np.ndarray], **available) -> dict:
+    """``scorer.compute(scores, labels)`` plus, as keywords, the ``available`` inputs its ``needs`` names (a need
+    nothing offers is given as None)."""
+    return scorer.compute(scores, labels, **{name: available.get(name) for name in type(scorer).needs})

@@ -188,10 +188,12 @@ def _check_range(path: Path, start: int, stop: int, n_frames: int) -> None:
 
 
 _BACKENDS = {"decord": DecordReader, "pyav": PyAVReader}
+#: Forces one backend for every reader.
+BACKEND_ENV = "ANOBENCH_VIDEO_BACKEND"
 
 
 def available_backend() -> str:
-    forced = os.environ.get("ANOBENCH_VIDEO_BACKEND")
+    forced = os.environ.get(BACKEND_ENV)
     if forced:
         if forced not in _BACKENDS:
             raise DataError(f"ANOBENCH_VIDEO_BACKEND={forced} is not a video backend", hint="use decord or pyav")

@@ -119,10 +119,13 @@ def test_cuda_where_there_is_none_is_a_usage_error(toy_plugin, tmp_path):
 
 
 def test_a_failed_run_exits_1_and_leaves_no_record(toy_plugin, tmp_path):
-    result = invoke(*run_args(tmp_path, "--set", "scale=nan"))
+    result = invoke(*run_args(tmp_path, "--set", "scale=nan", "--calibration-holdout", "0"))
     assert result.exit_code == 1
     assert "gave non-finite scores on test video 'test0'" in result.stderr
     assert not list((tmp_path / "results").rglob("record.json"))
+    # With the normal hold-out (the default), its scores come first and fail first.
+    result = invoke(*run_args(tmp_path, "--set", "scale=nan"))
+    assert result.exit_code == 1 and "non-finite scores on the held-out part of 'train0'" in result.stderr
 
 
 def test_debug_shows_the_traceback(toy_plugin, tmp_path):

@@ -16,6 +16,7 @@ from bench_core.scoring import Scorer
 KEYS = {
     "frame_auroc_micro", "frame_auroc_macro", "macro_videos_used", "macro_videos_left_out",
     "aupr", "eer", "n_frames", "n_abnormal_frames",
+    "tpr_at_1pct_fpr", "tpr_at_5pct_fpr", "false_alarms_per_hour", "event_detection_rate",
 }
 
 
@@ -242,3 +243,45 @@ def test_invalid_input_raises_run_failed_naming_the_fault(scores, labels, messag
     assert "\n" not in str(caught.value)
     assert caught.value.exit_code == 1
     assert caught.value.hint
+
+
+# --- operating points --------------------------------------------------------------------------------------------
+
+def test_tpr_at_a_false_positive_rate_is_the_best_tpr_within_it():
+    # 100 normal frames scored 0..99, 10 abnormal scored 95.5, 96.5 ... 104.5.
+    normal, abnormal = np.arange(100.0), 95.5 + np.arange(10.0)
+    labels = np.r_[np.zeros(100), np.ones(10)]
+    result = score([np.r_[normal, abnormal]], [labels])
+    # FPR <= 1% allows one normal frame (99) above the threshold: the abnormal frames above 98 are 98.5 ... 104.5.
+    assert result["tpr_at_1pct_fpr"] == pytest.approx(0.7)
+    assert result["tpr_at_5pct_fpr"] == pytest.approx(1.0)
+    fpr, tpr, _ = roc_curve(labels, np.r_[normal, abnormal])
+    assert result["tpr_at_1pct_fpr"] == tpr[fpr <= 0.01].max()
+    assert result["tpr_at_5pct_fpr"] == tpr[fpr <= 0.05].max()
+
+
+def test_false_alarms_per_hour_and_event_detection_at_the_normal_threshold():
+    from bench_core.scoring import OperatingPoint
+
+    fps = 10.0
+    # Video 0: 3600 frames (6 min at 10 fps), two labelled events (100-110 and 2000-2050); alerts (raw > 1) at
+    # 105-107 (inside the first event) and in two false alarms, 500-502 and 900 (one frame).
+    raw0 = np.zeros(3600)
+    raw0[105:108] = 5.0
+    raw0[500:503] = 3.0
+    raw0[900] = 2.0
+    label0 = np.zeros(3600, dtype=np.int8)
+    label0[100:110] = 1
+    label0[2000:2050] = 1
+    # Video 1: 1800 normal frames at 20 fps, one false alarm.
+    raw1 = np.zeros(1800)
+    raw1[10] = 9.0
+    point = OperatingPoint(threshold=1.0, false_alarm_rate=0.01, raw_scores=[raw0, raw1], fps=[fps, 20.0])
+    labels = [label0, np.zeros(1800, dtype=np.int8)]
+    result = FrameAUROC().compute([raw0, raw1], labels, point)
+    normal_hours = ((3600 - 60) / fps + 1800 / 20.0) / 3600
+    assert result["false_alarms_per_hour"] == pytest.approx(3 / normal_hours)
+    assert result["event_detection_rate"] == 0.5
+    # Without a threshold (a run with --calibration-holdout 0) the two are undefined, not zero.
+    plain = FrameAUROC().compute([raw0, raw1], labels)
+    assert plain["false_alarms_per_hour"] is None and plain["event_detection_rate"] is None

@@ -157,7 +157,7 @@ def test_valid_settings_are_accepted():
 
 
 def test_unknown_normalisation_names_the_choices():
-    with pytest.raises(ValueError, match="normalization must be one of minmax-per-video, none, not 'zscore'"):
+    with pytest.raises(ValueError, match="normalization must be one of minmax-per-video, none, train-stats, not 'zscore'"):
         Protocol(normalization="zscore")
 
 

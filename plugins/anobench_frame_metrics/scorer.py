@@ -1,4 +1,6 @@
-"""Frame-level metrics: AUROC (micro over all frames, macro over videos), average precision and equal error rate.
+"""Frame-level metrics: AUROC (micro over all frames, macro over videos), average precision and equal error rate,
+and operating points: the TPR at 1% and 5% FPR and, at the alert threshold set on held-out normal footage, the
+false alarms per hour of normal test footage and the share of labelled events that raise an alert.
 
 Every metric follows scikit-learn's definition (roc_auc_score, average_precision_score, roc_curve) and is
 computed from one sort of all frames, so scoring a million frames takes a fraction of a second.
@@ -12,8 +14,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from bench_core.calibration import events_of, labelled_spans
 from bench_core.errors import RunFailed
-from bench_core.scoring import Scorer
+from bench_core.scoring import OperatingPoint, Scorer
 
 _INPUT_HINT = "the detector's scores and the dataset's frame labels must line up frame by frame"
 
@@ -23,6 +26,13 @@ class FrameAUROC(Scorer):
 
     Frames labelled 1 (abnormal) are the positive class and higher scores mean more abnormal.
     Invalid input raises :class:`bench_core.errors.RunFailed` naming the video index (0-based) at fault.
+
+    Operating points: ``tpr_at_1pct_fpr`` and ``tpr_at_5pct_fpr`` are the highest TPR of the pooled ROC curve at an
+    FPR no higher than 1% (5%). Given the run's normal-score threshold (``operating_point``), a frame alerts when
+    its raw score is above it; alert frames form events as ``anobench score`` forms them (a run of consecutive
+    alert frames). ``false_alarms_per_hour`` counts the events holding no abnormal frame per hour of normal test
+    frames (at each video's frame rate); ``event_detection_rate`` is the share of labelled events (runs of frames
+    labelled 1) with at least one alert frame. Both are None without a threshold.
     """
 
     version = "1"
@@ -36,8 +46,10 @@ class FrameAUROC(Scorer):
         "n_frames": "test frames scored",
         "n_abnormal_frames": "test frames labelled abnormal",
     }
+    needs = frozenset({"operating_point"})
 
-    def compute(self, scores: Sequence[np.ndarray], labels: Sequence[np.ndarray]) -> dict[str, float | int | None]:
+    def compute(self, scores: Sequence[np.ndarray], labels: Sequence[np.ndarray],
+                operating_point: OperatingPoint | None = None) -> dict[str, float | int | None]:
         frame_scores, frame_abnormal, video_lengths = _pool_checked(scores, labels)
         n_frames = len(frame_scores)
         n_abnormal = int(np.count_nonzero(frame_abnormal))
@@ -59,6 +71,8 @@ class FrameAUROC(Scorer):
 
         micro = _pooled_metrics(sorted_abnormal, starts_tie_group)
         macro_auroc, videos_used = _per_video_auroc(sorted_abnormal, starts_tie_group, order, video_lengths)
+        at_threshold = (_at_threshold(operating_point, labels) if operating_point is not None
+                        else {"false_alarms_per_hour": None, "event_detection_rate": None})
         return {
             "frame_auroc_micro": micro["auroc"],
             "frame_auroc_macro": macro_auroc,
@@ -68,7 +82,33 @@ class FrameAUROC(Scorer):
             "eer": micro["eer"],
             "n_frames": n_frames,
             "n_abnormal_frames": n_abnormal,
+            "tpr_at_1pct_fpr": micro["tpr_at_1pct_fpr"],
+            "tpr_at_5pct_fpr": micro["tpr_at_5pct_fpr"],
+            **at_threshold,
         }
+
+
+def _at_threshold(point: OperatingPoint, labels: Sequence[np.ndarray]) -> dict[str, float | None]:
+    """False alarms per hour of normal footage and the share of labelled events alerted, at ``point.threshold``."""
+    if len(point.raw_scores) != len(labels) or len(point.fps) != len(labels):
+        raise RunFailed(f"the operating point holds {len(point.raw_scores)} videos' raw scores for {len(labels)} "
+                        "videos' labels", hint=_INPUT_HINT)
+    false_alarms, normal_seconds, events, alerted = 0, 0.0, 0, 0
+    for index, (raw, label, fps) in enumerate(zip(point.raw_scores, labels, point.fps)):
+        raw, label = np.asarray(raw, dtype=np.float64), np.asarray(label) == 1
+        if len(raw) != len(label) or not fps or fps <= 0:
+            raise RunFailed(f"video index {index}: {len(raw)} raw scores, {len(label)} labels, {fps} fps",
+                            hint=_INPUT_HINT)
+        alert = raw > point.threshold
+        false_alarms += sum(1 for e in events_of(alert, raw) if not label[e.start:e.stop].any())
+        normal_seconds += np.count_nonzero(~label) / fps
+        for start, stop in labelled_spans(label):
+            events += 1
+            alerted += bool(alert[start:stop].any())
+    return {
+        "false_alarms_per_hour": false_alarms / (normal_seconds / 3600) if normal_seconds > 0 else None,
+        "event_detection_rate": alerted / events if events else None,
+    }
 
 
 def _pool_checked(scores, labels) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -157,7 +197,10 @@ def _pooled_metrics(sorted_abnormal: np.ndarray, starts_tie_group: np.ndarray) -
     else:
         fraction = -gap[before] / (gap[after] - gap[before])
         eer = float(fpr[before] + fraction * (fpr[after] - fpr[before]))
-    return {"auroc": auroc, "aupr": aupr, "eer": eer}
+    # The best TPR at a given FPR: the ROC points are in rising FPR, so the last one within it.
+    tpr_at = {rate: float(tpr[np.searchsorted(fpr, rate, side="right") - 1]) for rate in (0.01, 0.05)}
+    return {"auroc": auroc, "aupr": aupr, "eer": eer, "tpr_at_1pct_fpr": tpr_at[0.01],
+            "tpr_at_5pct_fpr": tpr_at[0.05]}
 
 
 def _per_video_auroc(
