@@ -7,9 +7,11 @@ from __future__ import annotations
 
 from typing import Callable, Literal
 
+from bench_core.scoring import NORMALISATIONS
+
 #: The choices that are the harness's own (plugin-defined names are completed from the registry instead).
 Device = Literal["auto", "cpu", "cuda"]
-Normalization = Literal["minmax-per-video", "none", "train-stats"]
+Normalization = Literal[NORMALISATIONS]  # type: ignore[valid-type] - the protocol's own list
 OverwritePolicy = Literal["never", "failed", "always"]
 #: ``--overwrite`` given alone (a flag, as ``run`` always took it) means this policy.
 OVERWRITE_ALONE = "always"
