@@ -8,7 +8,6 @@ import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench_core.calibration import DEFAULT_HOLDOUT
 from bench_core.errors import DamagedFile, UsageError, did_you_mean
 from bench_core.records import RECORD_FILE, RUN_KEYS, iter_records, read_json, read_scores, skip_damaged
 from bench_core.run import DEFAULT_THREADS
@@ -56,6 +55,8 @@ class Row:
     data_root_used: bool = False
     #: Set when the table's rows ran on more than one device or thread count: the preset cell then says where.
     show_compute: bool = False
+    #: The share of each training video its runs held out for their normal scores (0: none, as before it existed).
+    holdout: float = 0.0
     #: Per metric of ``OPERATING_METRICS``, each run's value (None where the run has none).
     operating: dict[str, list] = field(default_factory=dict)
 
@@ -153,8 +154,8 @@ def reproduce_command(record: dict, out: str) -> str:
         parts += ["--threads", str(threads)]
     if options.get("data_root"):
         parts += ["--data-root", DATA_ROOT_PLACEHOLDER]  # where the files are is the reader's own
-    if holdout_of(record) != DEFAULT_HOLDOUT:
-        parts += ["--calibration-holdout", f"{holdout_of(record):g}"]
+    # Always spelled out: a default that changes must not change what a published command runs.
+    parts += ["--calibration-holdout", f"{holdout_of(record):g}"]
     parts += ["--out", out]
     return " ".join(shlex.quote(p) for p in parts)
 
@@ -271,6 +272,7 @@ def collect(results: Path, published_by_detector: dict[str, dict], datasets: lis
         for name in OPERATING_METRICS:
             row.operating.setdefault(name, []).append(metrics.get(name))
         row.fps.append(record["timing"].get("inference_fps"))
+        row.holdout = holdout_of(record)
         row.data_root_used = row.data_root_used or bool(data.get("options", {}).get("data_root"))
         row.runs.append(record["_path"])
         row.run_ids.append(record.get("run_id", ""))
@@ -372,6 +374,11 @@ def reproduce_commands(rows: list[Row], results: Path) -> list[str]:
             break
         if any(row.data_root_used and set(row.run_ids) & ids for row in rows) and "--data-root" not in command:
             command += f" --data-root {DATA_ROOT_PLACEHOLDER}"  # logged before sweeps said so
+        holdouts = {row.holdout for row in rows if set(row.run_ids) & ids}
+        if "--calibration-holdout" not in command and len(holdouts) == 1:
+            # Logged before sweeps spelled the hold-out out: say the one its runs used, so the command still plans
+            # the same runs whatever the default is now.
+            command += f" --calibration-holdout {holdouts.pop():g}"
         if command not in commands:
             commands.append(command)
         covered |= ids

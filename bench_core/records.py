@@ -70,24 +70,44 @@ def atomic_write_json(path: Path, obj: Any) -> None:
 
 @contextlib.contextmanager
 def exclusive(path: Path) -> Iterator[bool]:
-    """Hold an exclusive lock on ``path`` + '.lock' while a read-modify-write of ``path`` runs, so that two sweeps
-    writing to one results folder do not drop each other's entries (filelock: every platform, threads too).
-    Yields whether another holder had to be waited for."""
-    from filelock import FileLock, Timeout
+    """Hold an exclusive lock on ``path`` + '.lock' while a read-modify-write of ``path`` (or a run) goes on, so that
+    two sweeps writing to one results folder do not drop each other's entries or run one job twice. Yields whether
+    another holder had to be waited for.
 
+    On POSIX a blocking ``flock`` (the kernel queues the waiter, and lists it in /proc/locks); elsewhere
+    ``filelock``, which polls. Either way separate opens conflict, so threads of one process exclude each other too.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    lock = FileLock(path.with_name(path.name + ".lock"))
+    lock_path = path.with_name(path.name + ".lock")
     try:
-        lock.acquire(timeout=0)
-        waited = False
-    except Timeout:
-        lock.acquire()
-        waited = True
-    try:
-        yield waited
-    finally:
-        lock.release()
+        import fcntl
+    except ImportError:  # pragma: no cover - not on POSIX
+        from filelock import FileLock, Timeout
+
+        lock = FileLock(lock_path)
+        try:
+            lock.acquire(timeout=0)
+            waited = False
+        except Timeout:
+            lock.acquire()
+            waited = True
+        try:
+            yield waited
+        finally:
+            lock.release()
+        return
+    with open(lock_path, "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            waited = False
+        except BlockingIOError:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            waited = True
+        try:
+            yield waited
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def run_dir(out: Path, dataset: str, detector: str, run_id: str) -> Path:

@@ -34,7 +34,6 @@ from typing import Iterable, Sequence
 from bench_core import records, schemas
 from bench_core.config import build_config, check_seed, parse_assignments
 from bench_core.errors import AnobenchError, DamagedFile, UsageError
-from bench_core.calibration import DEFAULT_HOLDOUT
 from bench_core.plugins import Catalogue, get_catalogue
 from bench_core.progress import Progress
 from bench_core.run import DEFAULT_THREADS, RunPlan, RunRequest, execute, plan_run
@@ -447,8 +446,8 @@ def reproduce_command(base: RunRequest, detectors: str, datasets: str, seeds: st
         parts += ["--normalization", base.normalization]
     if base.smoothing_sigma:
         parts += ["--smoothing-sigma", f"{base.smoothing_sigma:g}"]
-    if base.calibration_holdout != DEFAULT_HOLDOUT:
-        parts += ["--calibration-holdout", f"{base.calibration_holdout:g}"]
+    # Always spelled out: a default that changes must not change what a logged command runs.
+    parts += ["--calibration-holdout", f"{base.calibration_holdout:g}"]
     if tuple(base.scorers) != ("frame-auroc",):
         for scorer in base.scorers:
             parts += ["--scorer", scorer]

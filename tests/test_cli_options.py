@@ -25,7 +25,7 @@ def test_help_shows_choices_and_plain_flags(command):
     result = invoke(command, "--help", env={"COLUMNS": "200"})
     assert result.exit_code == 0
     assert "<bool>" not in result.stdout
-    for choices in ("<auto|cpu|cuda>", "<minmax-per-video|none>", "<never|failed|always>"):
+    for choices in ("<auto|cpu|cuda>", "<minmax-per-video|none|train-stats>", "<never|failed|always>"):
         assert choices in result.stdout
     assert "--detector,--detectors" in result.stdout or "--detectors,--detector" in result.stdout
     assert "--seed,--seeds" in result.stdout or "--seeds,--seed" in result.stdout
