@@ -1,10 +1,10 @@
 """Which view of a dataset a detector reads: its default where the dataset offers it, else one both have.
 
-``ae`` and ``vae`` default to the skeleton view (seed 002's input), which a frames-only dataset lacks; rather than
-fail at run time, the plan picks the first view the dataset offers that the detector can read, and the run record
-lists it under ``detector.resolved_settings``. The resolved config is the one ``--set view=...`` gives, so the run
-id is that run's id (and no published id changes: a default view that fits is left alone). A view set by the user
-(``--set``, ``--grid``, the preset) is never changed: one the dataset lacks is refused while planning, so a sweep
+``ae`` and ``vae`` default to the skeleton view (the skeleton LSTM-VAE paper's input), which a frames-only dataset
+lacks; rather than fail at run time, the plan picks the first view the dataset offers that the detector can read, and
+the run record lists it under ``detector.resolved_settings``. The resolved config is the one ``--set view=...`` gives,
+so the run id is that run's id (and no published id changes: a default view that fits is left alone). A view set by the
+user (``--set``, ``--grid``, the preset) is never changed: one the dataset lacks is refused while planning, so a sweep
 refuses before any job starts.
 """
 

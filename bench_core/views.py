@@ -27,10 +27,10 @@ from bench_core.errors import DataError
 # Bump when preprocessing or the entry format changes, so stale cache entries are never read. 3: verified entries.
 PREP_VERSION = 3
 CACHE_ENV = "ANOBENCH_CACHE_DIR"
-#: The views the built-in detectors read: video frames, or seed 002's binary skeleton maps.
+#: The views the built-in detectors read: video frames, or the skeleton LSTM-VAE paper's binary skeleton maps.
 VIEWS = ("frames", "skeleton")
-#: Side of the skeleton view's maps (seed 002's 28x28). Datasets draw them at this size and detectors read them
-#: at it, since resizing a binary map would only blur it.
+#: Side of the skeleton view's maps (the skeleton LSTM-VAE paper's 28x28). Datasets draw them at this size and detectors
+#: read them at it, since resizing a binary map would only blur it.
 SKELETON_MAP_SIZE = 28
 
 

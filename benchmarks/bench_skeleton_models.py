@@ -7,8 +7,8 @@ Run with (a few minutes; the training comparison is two epochs of about a minute
 Targets:
 * inference of each detector's cpu preset >= 30 frames/s on 2 CPU threads (a 500-frame skeleton-map video, as in
   synthetic-industrial; speed does not depend on the weights, so the models are untrained);
-* one epoch of LSTM-VAE paper-preset training on 4,589 windows (seed 002's count: one 4,618-frame video with
-  T = 30) through ``LSTMVAE.fit`` <= 1.10 x the plain loop. The plain loop is what a paper's own script does:
+* one epoch of LSTM-VAE paper-preset training on 4,589 windows (the skeleton LSTM-VAE paper's count: one 4,618-frame
+  video with T = 30) through ``LSTMVAE.fit`` <= 1.10 x the plain loop. The plain loop is what a paper's own script does:
   the same model class, every window cut beforehand into one uint8 tensor, the same batch size, order, noise,
   loss and Adam; it keeps no log, no checkpoint and no progress bar.
 """
@@ -26,8 +26,9 @@ from bench_core.views import PreparedVideo
 
 MIN_FPS = 30.0
 MAX_TRAINING_RATIO = 1.10
-# Seed 002's normal training frames; with T = 30 they give its 4,589 windows. SKELETON_BENCH_TRAIN_FRAMES makes the
-# epoch shorter on a busy machine (the ratio is per batch, so it holds for any length).
+# The skeleton LSTM-VAE paper's normal training frames; with T = 30 they give its 4,589 windows.
+# SKELETON_BENCH_TRAIN_FRAMES makes the epoch shorter on a busy machine (the ratio is per batch, so it holds for any
+# length).
 TRAIN_FRAMES = int(os.environ.get("SKELETON_BENCH_TRAIN_FRAMES", 4618))
 TEST_FRAMES = 500
 timings: dict[str, float] = {}

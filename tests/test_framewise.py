@@ -1,4 +1,5 @@
-"""The ae and vae detectors (seed 002's frame-wise baselines) on tiny configs and hand-made skeleton-like maps.
+"""The ae and vae detectors (the skeleton LSTM-VAE paper's frame-wise baselines) on tiny configs and hand-made
+skeleton-like maps.
 
 The checks every detector shares (determinism, save/load, resume, short videos, views) are the detector contract:
 tests/test_detector_contract.py."""

@@ -58,7 +58,7 @@ def test_rows_group_seeds_and_sort_stably(tmp_path):
     fake_record(tmp_path, "avenue", "conv-ae", 0, 0.6)
     fake_record(tmp_path, "avenue", "conv-ae", 0, 0.65, settings=("epochs=9",))
     fake_record(tmp_path, "synthetic-avenue", "conv-ae", 0, 0.75)
-    rows = collect(tmp_path, {"stgan": {"avenue": {"frame_auroc": 0.829, "source": "seed 000, Table 1"}}})
+    rows = collect(tmp_path, {"stgan": {"avenue": {"frame_auroc": 0.829, "source": "STGAN paper, Table 1"}}})
     assert [(r.dataset, r.detector, r.settings) for r in rows] == [
         ("avenue", "conv-ae", ()), ("avenue", "conv-ae", ("epochs=9",)), ("avenue", "stgan", ()),
         ("synthetic-avenue", "conv-ae", ()),
@@ -78,7 +78,7 @@ def test_rows_group_seeds_and_sort_stably(tmp_path):
     assert stgan["Frame AUROC (macro)"] == "**0.700 ± 0.100**"
     # t(0.975, df=2) = 4.303; 4.303 * 0.1 / sqrt(3) = 0.248
     assert stgan["95% interval"] == "[0.552, 1.048]"
-    assert stgan["Inference fps"] == "100.0" and stgan["Published AUROC"] == "0.829 (seed 000, Table 1)"
+    assert stgan["Inference fps"] == "100.0" and stgan["Published AUROC"] == "0.829 (STGAN paper, Table 1)"
     assert "Protocol: minmax-per-video, no smoothing, labels: frame." in text
     assert "[s0](../avenue/stgan/cpu-seed0-x/record.json)" in stgan["Runs"]
     assert avenue[1]["Frame AUROC (micro)"] == "0.650" and avenue[1]["95% interval"] == "—"

@@ -1,5 +1,5 @@
-"""The lstm-vae detector (seed 002) on tiny configs and hand-made skeleton-like maps, plus one CLI run that
-stores the latent means of the test windows. Determinism, save/load, resume and short videos: the detector
+"""The lstm-vae detector (the skeleton LSTM-VAE paper) on tiny configs and hand-made skeleton-like maps, plus one CLI
+run that stores the latent means of the test windows. Determinism, save/load, resume and short videos: the detector
 contract (tests/test_detector_contract.py)."""
 
 from __future__ import annotations

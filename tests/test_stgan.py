@@ -1,4 +1,4 @@
-"""The stgan detector (seed paper 000) on tiny configs, its switches, NaN guard and ablation command.
+"""The stgan detector (the STGAN paper) on tiny configs, its switches, NaN guard and ablation command.
 
 The checks every detector shares (determinism, save/load, resume, short videos, views) are the detector contract:
 tests/test_detector_contract.py."""

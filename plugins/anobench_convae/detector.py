@@ -20,9 +20,9 @@ Where this implementation had to choose (the paper is silent, or we follow a con
 * Temporal augmentation: the paper also trains on windows that skip frames (strides 1, 2 and 3); see
   ``temporal_strides``. Scoring always uses consecutive frames.
 * Epochs and weight decay are not given in the paper; the ``paper`` preset's values for them are our choice.
-* Views: ``view="frames"`` (the paper's input) resizes frames to ``input_size``; ``view="skeleton"`` reads seed
-  002's 28x28 binary skeleton maps (``industrial``, ``synthetic-industrial``) at their own size: the network is
-  then built for 28x28 and ``input_size`` is not used, because resizing a binary map would only blur it. Any
+* Views: ``view="frames"`` (the paper's input) resizes frames to ``input_size``; ``view="skeleton"`` reads the
+  skeleton LSTM-VAE paper's 28x28 binary skeleton maps (``industrial``, ``synthetic-industrial``) at their own size: the
+  network is then built for 28x28 and ``input_size`` is not used, because resizing a binary map would only blur it. Any
   preset works with either view (``--set view=skeleton``); the paper's 11x11 stride-4 first layer still fits 28.
 """
 
@@ -57,8 +57,8 @@ _ARCHITECTURE_FIELDS = ("view", "input_size", "window", "channels", "kernel_size
 class Config(TorchSettings):
     """Conv-AE settings. The defaults are the paper's (Hasan et al., CVPR 2016, Sec. 3.2 and 4)."""
 
-    #: Which view of the dataset to read: 'frames' (video frames, the paper's input) or 'skeleton' (seed 002's
-    #: 28x28 skeleton maps, read at 28x28 whatever input_size says).
+    #: Which view of the dataset to read: 'frames' (video frames, the paper's input) or 'skeleton' (the skeleton
+    #: LSTM-VAE paper's 28x28 skeleton maps, read at 28x28 whatever input_size says).
     view: str = "frames"
     #: Side of the square grayscale input in pixels for the frames view; the paper resizes frames to 227x227.
     input_size: int = 227

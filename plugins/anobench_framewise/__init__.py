@@ -1,1 +1,2 @@
-"""Built-in plugin: seed 002's frame-wise baselines, a convolutional AE and VAE on single skeleton maps."""
+"""Built-in plugin: the frame-wise baselines of the skeleton LSTM-VAE paper, a convolutional AE and VAE on single
+skeleton maps."""

@@ -1,24 +1,24 @@
-"""AE and VAE: seed 002's frame-wise baselines, a convolutional autoencoder and a convolutional variational
-autoencoder on single 28x28 skeleton maps (or resized grayscale frames), scored by reconstruction error.
+"""AE and VAE: the skeleton LSTM-VAE paper's frame-wise baselines, a convolutional autoencoder and a convolutional
+variational autoencoder on single 28x28 skeleton maps (or resized grayscale frames), scored by reconstruction error.
 
-Seed 002 (Table 2) gives J = 16 latent dimensions, 30 epochs and batch 32 for both, and says they read the 4,618
-single skeleton maps where the LSTM-VAE reads sequences. The two detectors here share everything (network, data,
-training loop, scoring) and differ only in the variational part: the VAE's encoder outputs the mean and log-variance
-of a Gaussian posterior, samples z with the reparameterisation trick and adds the KL divergence to N(0, I) to the
-loss; the AE maps a frame straight to z.
+The skeleton LSTM-VAE paper (Table 2) gives J = 16 latent dimensions, 30 epochs and batch 32 for both, and says they
+read the 4,618 single skeleton maps where the LSTM-VAE reads sequences. The two detectors here share everything
+(network, data, training loop, scoring) and differ only in the variational part: the VAE's encoder outputs the mean and
+log-variance of a Gaussian posterior, samples z with the reparameterisation trick and adds the KL divergence to N(0, I)
+to the loss; the AE maps a frame straight to z.
 
-Where this implementation had to choose (seed 002 is silent):
+Where this implementation had to choose (the skeleton LSTM-VAE paper is silent):
 
 * Network: the same per-frame CNN as our LSTM-VAE, so that the comparison isolates the temporal part. Encoder:
-  two 4x4 stride-2 convolutions (28 -> 14 -> 7), each followed by batch normalisation (seed 002 puts BN on every
-  CNN layer of its model; we do the same for the baselines) and ReLU, then a fully connected layer to J (AE) or to
-  the mean and log-variance of J Gaussians (VAE). Decoder: the mirror, a fully connected layer and two 4x4
+  two 4x4 stride-2 convolutions (28 -> 14 -> 7), each followed by batch normalisation (the skeleton LSTM-VAE paper puts
+  BN on every CNN layer of its model; we do the same for the baselines) and ReLU, then a fully connected layer to J (AE)
+  or to the mean and log-variance of J Gaussians (VAE). Decoder: the mirror, a fully connected layer and two 4x4
   stride-2 transposed convolutions, BN and ReLU between them; the output is one logit per pixel.
 * Loss: binary cross-entropy summed over the D pixels of a frame (computed on logits for numerical stability),
   plus for the VAE the KL divergence, averaged over the batch. Adam, learning rate 1e-3.
 * Score of a frame: the same binary cross-entropy between the frame and its reconstruction; the VAE reconstructs
   from the posterior mean (no sampling), so scores are deterministic.
-* Views: ``view="skeleton"`` (the default, seed 002's input) reads the 28x28 binary maps as they are;
+* Views: ``view="skeleton"`` (the default, the skeleton LSTM-VAE paper's input) reads the 28x28 binary maps as they are;
   ``view="frames"`` resizes grayscale frames to ``input_size`` (a multiple of 4) and uses the grey level in [0, 1]
   as the cross-entropy target.
 """
@@ -50,25 +50,27 @@ _ARCHITECTURE_FIELDS = ("view", "input_size", "latent_dim", "channels", "batch_n
 
 @dataclass(frozen=True)
 class Config(TorchSettings):
-    """AE / VAE settings. Defaults are seed 002's (Table 2) where it gives them."""
+    """AE / VAE settings. Defaults are the skeleton LSTM-VAE paper's (Table 2) where it gives them."""
 
-    #: 'skeleton' (seed 002's 28x28 binary skeleton maps) or 'frames' (grayscale frames resized to input_size).
+    #: 'skeleton' (the skeleton LSTM-VAE paper's 28x28 binary skeleton maps) or 'frames' (grayscale frames resized to
+    #: input_size).
     view: str = "skeleton"
     #: Side of the resized frames for the frames view (a multiple of 4); the skeleton view always uses 28.
     input_size: int = 28
-    #: J, the dimension of the latent code (seed 002: 16).
+    #: J, the dimension of the latent code (the skeleton LSTM-VAE paper: 16).
     latent_dim: int = 16
     #: Filters of the two encoder convolutions (the decoder mirrors them). Our choice.
     channels: tuple[int, ...] = (32, 64)
-    #: Batch normalisation after every convolution but the output layer (seed 002 uses BN on its CNN layers).
+    #: Batch normalisation after every convolution but the output layer (the skeleton LSTM-VAE paper uses BN on its CNN
+    #: layers).
     batch_norm: bool = True
-    #: Passes over the training frames (seed 002: 30).
+    #: Passes over the training frames (the skeleton LSTM-VAE paper: 30).
     epochs: int = 30
-    #: Frames per optimiser step (seed 002: 32).
+    #: Frames per optimiser step (the skeleton LSTM-VAE paper: 32).
     batch_size: int = 32
     #: Frames per forward pass when scoring; changes speed and memory, not the scores.
     score_batch_size: int = 512
-    #: Adam learning rate. Our choice (seed 002 does not give one).
+    #: Adam learning rate. Our choice (the skeleton LSTM-VAE paper does not give one).
     lr: float = 1e-3
 
     @property
@@ -201,14 +203,16 @@ class _FramewiseDetector(Detector):
 
 
 class AE(_FramewiseDetector):
-    """Seed 002's AE baseline: convolutional autoencoder on single frames; score = the frame's BCE."""
+    """The AE baseline of the skeleton LSTM-VAE paper: convolutional autoencoder on single frames; score = the
+    frame's BCE."""
 
     variational = False
     name = "ae"
 
 
 class VAE(_FramewiseDetector):
-    """Seed 002's VAE baseline: convolutional VAE on single frames; score = the frame's BCE from the mean."""
+    """The VAE baseline of the skeleton LSTM-VAE paper: convolutional VAE on single frames; score = the frame's BCE
+    from the mean."""
 
     variational = True
     name = "vae"

@@ -1,5 +1,5 @@
-"""The AE / VAE network of seed 002's frame-wise baselines; the detector glue and the design choices are in
-detector.py."""
+"""The AE / VAE network of the skeleton LSTM-VAE paper's frame-wise baselines; the detector glue and the design choices
+are in detector.py."""
 
 from __future__ import annotations
 

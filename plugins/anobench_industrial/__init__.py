@@ -1,2 +1,2 @@
-"""Built-in plugin: the seeds' industrial-accident setting (``industrial``, on the user's own recordings with
-OpenPose output) and a generator of the same files (``synthetic-industrial``)."""
+"""Built-in plugin: the industrial-accident setting of the STGAN and skeleton LSTM-VAE papers (``industrial``, on
+the user's own recordings with OpenPose output) and a generator of the same files (``synthetic-industrial``)."""

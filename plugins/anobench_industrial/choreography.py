@@ -1,4 +1,5 @@
-"""The worker's actions of seed 002's Table 1 as pose sequences, and bystanders walking or working behind.
+"""The worker's actions of the skeleton LSTM-VAE paper's Table 1 as pose sequences, and bystanders walking or working
+behind.
 
 A ``Choreographer`` appends frames to one worker's performance, action after action, each starting where the last
 one ended (the angles of the first frames of an action are blended from the previous pose, so nothing teleports).

@@ -1,5 +1,5 @@
 """``industrial``: a user's own recordings of factory work with OpenPose output, in the layout of
-``datasets/industrial.md``, served as raw frames and as seed 002's skeleton maps.
+``datasets/industrial.md``, served as raw frames and as the skeleton LSTM-VAE paper's skeleton maps.
 
     <data root>/videos/<name>.avi                                   (.avi, .mp4, .mkv or .mov; 640x480, 30 fps)
     <data root>/openpose/<name>/<name>_<12-digit frame>_keypoints.json   (one per frame, from --write_json)
@@ -42,7 +42,7 @@ LAYOUT_HINT = "see datasets/industrial.md for the layout"
 class IndustrialOptions(DatasetOptions):
     """Options of ``industrial`` (``--data-option key=value``); they shape the ``skeleton`` view."""
 
-    #: Limb width, in pixels of the 480x480 crop (the seed's crop of a 640x480 frame).
+    #: Limb width, in pixels of the 480x480 crop (the skeleton LSTM-VAE paper's crop of a 640x480 frame).
     line_width: int = DEFAULT_LINE_WIDTH
     #: Grey level (0-254) above which a pixel of the shrunken 28x28 map is set.
     threshold: int = DEFAULT_THRESHOLD
@@ -157,7 +157,7 @@ def _check_range(video: Video, start: int, stop: int) -> None:
 
 
 class Industrial(Dataset):
-    """The seeds' industrial-accident setting on the user's own recordings: a worker carrying chairs and boxes,
+    """The two papers' industrial-accident setting on the user's own recordings: a worker carrying chairs and boxes,
     cutting paper and discarding trash; test videos add one-handed work, throwing, digging in the trash, running."""
 
     Options = IndustrialOptions
@@ -211,7 +211,7 @@ class Industrial(Dataset):
         if (self.root / GENERATED_MARKER).is_file():
             # Its sizes and actions are the generator's choice: one note says so, instead of one per video.
             notes.append(f"{self.root}: a generated copy written by 'anobench data generate', not recordings; its "
-                         "results are not comparable with the seeds' figures")
+                         "results are not comparable with the papers' figures")
             return notes
         odd = []
         if self.inventory.problems:
@@ -224,7 +224,8 @@ class Industrial(Dataset):
             if ((probe.width, probe.height) != EXPECTED_SIZE or abs(probe.fps - EXPECTED_FPS) > 0.5):
                 odd.append(f"{name} ({probe.width}x{probe.height}, {probe.fps:g} fps)")
         if odd:
-            notes.append(f"{len(odd)} videos are not 640x480 at 30 fps as the seed's: {', '.join(odd[:5])}"
+            notes.append(f"{len(odd)} videos are not 640x480 at 30 fps as the skeleton LSTM-VAE paper's: "
+                         f"{', '.join(odd[:5])}"
                          + (" ..." if len(odd) > 5 else "") + "; the skeleton crop is a square of the frame height")
         return notes
 

@@ -1,4 +1,5 @@
-"""A 3D stick body with BODY_25's joints, posed by a handful of angles, and the camera of the seed's set-up.
+"""A 3D stick body with BODY_25's joints, posed by a handful of angles, and the camera of the skeleton LSTM-VAE paper's
+set-up.
 
 Lengths are fractions of the body height (Winter's anthropometric tables, rounded). A pose is a vector of
 ``POSE_FIELDS``: where the person stands on the floor (metres), which way they face (yaw: 0 faces the camera,
@@ -6,8 +7,8 @@ Lengths are fractions of the body height (Winter's anthropometric tables, rounde
 head's pitch, each arm (flexion forward from hanging, abduction outward, elbow flexion) and each leg (hip flexion
 forward, knee flexion backward). The feet rest on the floor: the hip height follows from the straighter leg.
 
-The camera hangs 2.7 m above the floor (as in seed 002), tilted 15 degrees down, with a focal length of 1.62 frame
-heights: a 1.7 m worker 5 m away is about 235 px tall in a 480 px frame, feet near the bottom.
+The camera hangs 2.7 m above the floor (as in the skeleton LSTM-VAE paper), tilted 15 degrees down, with a focal length
+of 1.62 frame heights: a 1.7 m worker 5 m away is about 235 px tall in a 480 px frame, feet near the bottom.
 """
 
 from __future__ import annotations

@@ -9,7 +9,8 @@ def register_datasets(register):
     register(
         "industrial",
         "anobench_industrial.dataset:Industrial",
-        summary="Your own factory-work recordings with OpenPose JSON (seed 002's layout); frames and skeleton views",
+        summary="Your own factory-work recordings with OpenPose JSON (the skeleton LSTM-VAE paper's layout); "
+                "frames and skeleton views",
     )
     register(
         "synthetic-industrial",

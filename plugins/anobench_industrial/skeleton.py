@@ -1,9 +1,9 @@
-"""Seed 002's skeleton maps: the main person's BODY_25 limbs drawn white on black, a square crop centred on the
-neck, shrunk to 28x28 with bilinear interpolation, and binarised to 0/255.
+"""The skeleton LSTM-VAE paper's skeleton maps: the main person's BODY_25 limbs drawn white on black, a square crop
+centred on the neck, shrunk to 28x28 with bilinear interpolation, and binarised to 0/255.
 
-The crop is a square whose side is the frame height, i.e. the seed's 480x480 on its 640x480 videos; it is drawn on
-a 480x480 canvas whatever the video size, so that line width and threshold mean the same on any footage. Where the
-crop reaches past the frame's edge it is background (black), as if the frame had been padded before cropping.
+The crop is a square whose side is the frame height, i.e. the skeleton LSTM-VAE paper's 480x480 on its 640x480 videos;
+it is drawn on a 480x480 canvas whatever the video size, so that line width and threshold mean the same on any footage.
+Where the crop reaches past the frame's edge it is background (black), as if the frame had been padded before cropping.
 
 Surviving the 17x shrink (480 -> 28): OpenPose's own renderings at 640x480 use lines about 3 px wide, and a plain
 bilinear resize (OpenCV's INTER_LINEAR) reads only the 2x2 source pixels around each of the 28x28 sample points,
@@ -28,9 +28,9 @@ from bench_core.views import SKELETON_MAP_SIZE
 from anobench_industrial.openpose import BODY_25_LIMBS
 from anobench_industrial.tracking import DEFAULT_MIN_CONFIDENCE, Track
 
-#: The canvas the crop is drawn on: the seed's 480x480 crop of a 640x480 frame.
+#: The canvas the crop is drawn on: the skeleton LSTM-VAE paper's 480x480 crop of a 640x480 frame.
 CANVAS = 480
-#: The map side (the seed's 28x28), the size every detector reads the skeleton view at.
+#: The map side (the skeleton LSTM-VAE paper's 28x28), the size every detector reads the skeleton view at.
 MAP_SIZE = SKELETON_MAP_SIZE
 #: Limb width on the 480 px canvas, in pixels (see the module docstring for why).
 DEFAULT_LINE_WIDTH = 10

@@ -1,9 +1,9 @@
 """``synthetic-industrial``: a generated copy of the industrial set, written in the layout ``industrial`` reads.
 
 A camera 2.7 m up watches a worker on a shop floor with a table (left) and a trash box (right); one or two
-bystanders walk or work at the back. Training videos hold the normal actions of seed 002's Table 1 (carrying a
-chair or a box with both hands, cutting paper with both hands, discarding trash in front of the box) linked by
-walks and pauses; test videos alternate them with the abnormal ones (the same with one hand, throwing the trash,
+bystanders walk or work at the back. Training videos hold the normal actions of the skeleton LSTM-VAE paper's Table 1
+(carrying a chair or a box with both hands, cutting paper with both hands, discarding trash in front of the box) linked
+by walks and pauses; test videos alternate them with the abnormal ones (the same with one hand, throwing the trash,
 digging in the trash box, running), and label each abnormal action's frames.
 
 The OpenPose-style JSON is what a pose estimator would write rather than the truth: joints jitter (correlated over
@@ -81,7 +81,7 @@ class SyntheticIndustrialOptions(IndustrialOptions):
     n_test: int = 3
     #: Frames per video, at 30 fps.
     frames_per_video: int = 500
-    #: Frame width and height in pixels (the seed's 640x480; smaller sizes are for quick tests).
+    #: Frame width and height in pixels (the skeleton LSTM-VAE paper's 640x480; smaller sizes are for quick tests).
     width: int = 640
     height: int = 480
     #: At most this many bystanders per video (0 to this many, drawn at random).

@@ -1,1 +1,1 @@
-"""Built-in plugin: LSTM-VAE on sequential skeleton maps (seed 002)."""
+"""Built-in plugin: LSTM-VAE on sequential skeleton maps (the skeleton LSTM-VAE paper)."""

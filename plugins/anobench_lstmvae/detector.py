@@ -1,4 +1,4 @@
-"""LSTM-VAE: seed 002's detector of abnormal work from sequential skeleton maps (Fig. 6, Table 2).
+"""LSTM-VAE: the skeleton LSTM-VAE paper's detector of abnormal work from sequential skeleton maps (Fig. 6, Table 2).
 
 A window of T = 30 consecutive 28x28 binary skeleton maps goes through a CNN with batch normalisation, frame by
 frame; an LSTM (300 units) reads the T feature vectors, and its last output is compressed to the mean and the
@@ -6,22 +6,23 @@ log-variance of a J = 16 dimensional Gaussian posterior (prior N(0, I)). A decod
 a sample z. The loss is the binary cross-entropy over the D = T x 28 x 28 pixels plus the KL divergence; the
 anomaly score of a window is its reconstruction error, given to the frame that ends it.
 
-Where this implementation had to choose (seed 002 is silent, or this project has a convention):
+Where this implementation had to choose (the skeleton LSTM-VAE paper is silent, or this project has a convention):
 
 * Frame CNN: two 4x4 stride-2 convolutions (28 -> 14 -> 7) with 32 and 64 filters, each followed by batch
   normalisation and ReLU, then a fully connected layer to a 256-dimensional frame feature (ReLU). The same
   convolutions as our AE/VAE baselines, so that the comparison isolates the temporal part.
 * Encoder LSTM: one layer of 300 units; its output at the last time step feeds two linear layers, to the mean and
   the log-variance of z.
-* Decoder: z is repeated T times (Keras's RepeatVector, the usual LSTM-VAE decoder of the Keras era seed 002 used)
-  into a one-layer LSTM of 300 units; each of its T outputs is turned into one map by a fully connected layer and
-  two 4x4 stride-2 transposed convolutions (BN and ReLU between them), ending in one logit per pixel.
+* Decoder: z is repeated T times (Keras's RepeatVector, the usual LSTM-VAE decoder of the Keras era the skeleton
+  LSTM-VAE paper used) into a one-layer LSTM of 300 units; each of its T outputs is turned into one map by a fully
+  connected layer and two 4x4 stride-2 transposed convolutions (BN and ReLU between them), ending in one logit per
+  pixel.
 * Loss: binary cross-entropy summed over the D pixels of a window (computed on logits, which is exact and
   stable) plus the KL divergence to N(0, I), averaged over the batch. Adam, learning rate 1e-3.
 * Score: the same binary cross-entropy between the window and its reconstruction from the posterior mean (no
-  sampling, so scores are deterministic), summed over the window's T x 28 x 28 pixels (seed 002's reconstruction
-  error of the sequential map). ``score_frames="last"`` sums over the window's last map only, the frame the
-  score is given to; it lost to the whole window on our validation set and is off in both presets. Value ``i``
+  sampling, so scores are deterministic), summed over the window's T x 28 x 28 pixels (the skeleton LSTM-VAE paper's
+  reconstruction error of the sequential map). ``score_frames="last"`` sums over the window's last map only, the frame
+  the score is given to; it lost to the whole window on our validation set and is off in both presets. Value ``i``
   belongs to the window of frames ``i .. i + T - 1`` and so to frame ``i + T - 1``; the core gives the first
   T - 1 frames of a video the first window's score. A video shorter than T is padded at the front with copies
   of its first frame and gets one value.
@@ -29,7 +30,8 @@ Where this implementation had to choose (seed 002 is silent, or this project has
   evaluation mode a frame's features do not depend on the window it sits in, so this equals running the CNN on
   every window and is T times cheaper.
 * ``store_latents``: the posterior means of the scored windows are kept (``last_outputs()["latent_mean"]``), and a
-  run stores them as ``window_latent_mean`` beside the scores, for ``anobench plot latent RUN`` (seed 002, Fig. 11).
+  run stores them as ``window_latent_mean`` beside the scores, for ``anobench plot latent RUN`` (the skeleton LSTM-VAE
+  paper, Fig. 11).
 * Views: ``view="skeleton"`` (the default) reads the 28x28 maps; ``view="frames"`` resizes grayscale frames to
   ``input_size`` (a multiple of 4) and uses the grey level in [0, 1] as the cross-entropy target.
 """
@@ -64,37 +66,39 @@ _ARCHITECTURE_FIELDS = ("view", "input_size", "window", "latent_dim", "lstm_unit
 
 @dataclass(frozen=True)
 class Config(TorchSettings):
-    """LSTM-VAE settings. Defaults are seed 002's (Table 2) where it gives them."""
+    """LSTM-VAE settings. Defaults are the skeleton LSTM-VAE paper's (Table 2) where it gives them."""
 
-    #: 'skeleton' (seed 002's 28x28 binary skeleton maps) or 'frames' (grayscale frames resized to input_size).
+    #: 'skeleton' (the skeleton LSTM-VAE paper's 28x28 binary skeleton maps) or 'frames' (grayscale frames resized to
+    #: input_size).
     view: str = "skeleton"
     #: Side of the resized frames for the frames view (a multiple of 4); the skeleton view always uses 28.
     input_size: int = 28
-    #: T, the frames of one sequential skeleton map (seed 002: 30).
+    #: T, the frames of one sequential skeleton map (the skeleton LSTM-VAE paper: 30).
     window: int = 30
-    #: J, the dimension of the latent code (seed 002: 16).
+    #: J, the dimension of the latent code (the skeleton LSTM-VAE paper: 16).
     latent_dim: int = 16
-    #: Units of the encoder and decoder LSTMs (seed 002's "latent dimension of LSTM": 300).
+    #: Units of the encoder and decoder LSTMs (the skeleton LSTM-VAE paper's "latent dimension of LSTM": 300).
     lstm_units: int = 300
     #: Size of the per-frame CNN feature the encoder LSTM reads. Our choice.
     feature_dim: int = 256
     #: Filters of the two frame convolutions (the decoder mirrors them). Our choice.
     channels: tuple[int, ...] = (32, 64)
-    #: Batch normalisation after every convolution but the output layer (seed 002: BN on each CNN layer).
+    #: Batch normalisation after every convolution but the output layer (the skeleton LSTM-VAE paper: BN on each CNN
+    #: layer).
     batch_norm: bool = True
-    #: Passes over the training windows (seed 002: 30).
+    #: Passes over the training windows (the skeleton LSTM-VAE paper: 30).
     epochs: int = 30
-    #: Windows per optimiser step (seed 002: 16).
+    #: Windows per optimiser step (the skeleton LSTM-VAE paper: 16).
     batch_size: int = 16
-    #: Frames between the starts of consecutive training windows (seed 002 slides by 1).
+    #: Frames between the starts of consecutive training windows (the skeleton LSTM-VAE paper slides by 1).
     train_stride: int = 1
     #: Windows per forward pass when scoring; changes speed and memory, not the scores. Large batches matter on
     #: CPU: the LSTMs step through time one small operation at a time, and fewer, larger steps cost less.
     score_batch_size: int = 256
-    #: Adam learning rate. Our choice (seed 002 does not give one).
+    #: Adam learning rate. Our choice (the skeleton LSTM-VAE paper does not give one).
     lr: float = 1e-3
-    #: Which frames' reconstruction error makes a window's score: "window" (all T maps, seed 002's "reconstruction
-    #: error" of the sequential map) or "last" (only the map of the frame the score is given to).
+    #: Which frames' reconstruction error makes a window's score: "window" (all T maps, the skeleton LSTM-VAE paper's
+    #: "reconstruction error" of the sequential map) or "last" (only the map of the frame the score is given to).
     score_frames: str = "window"
     #: Keep the posterior means of the scored windows for the run record (``window_latent_mean``).
     store_latents: bool = True
@@ -121,7 +125,8 @@ class Config(TorchSettings):
 
 
 class LSTMVAE(Detector):
-    """Seed 002's LSTM-VAE. Score of a window: BCE of its T maps' reconstruction, for the frame that ends it."""
+    """The LSTM-VAE of the skeleton LSTM-VAE paper. Score of a window: BCE of its T maps' reconstruction, for the
+    frame that ends it."""
 
     Config = Config
     presets = {

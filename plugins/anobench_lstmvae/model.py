@@ -1,4 +1,4 @@
-"""The LSTM-VAE network and its objective (seed 002); the detector glue and the design choices are in
+"""The LSTM-VAE network and its objective (the skeleton LSTM-VAE paper); the detector glue and the design choices are in
 detector.py."""
 
 from __future__ import annotations
@@ -64,7 +64,8 @@ class LSTMVAENet(nn.Module):
 
 
 def lstm_vae_loss(model: LSTMVAENet, windows: torch.Tensor, noise: torch.Tensor):
-    """Seed 002's objective on a batch: mean over windows of (BCE over the D pixels + KL); also both parts."""
+    """The skeleton LSTM-VAE paper's objective on a batch: mean over windows of (BCE over the D pixels + KL); also
+    both parts."""
     logits, mean, log_var = model(windows, noise)
     reconstruction = summed_bce(logits, windows).mean()
     kl = kl_to_standard_normal(mean, log_var).mean()

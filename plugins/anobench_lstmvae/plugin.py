@@ -1,4 +1,4 @@
-"""Built-in plugin: LSTM-VAE on sequential skeleton maps (seed 002)."""
+"""Built-in plugin: LSTM-VAE on sequential skeleton maps (the skeleton LSTM-VAE paper)."""
 
 from bench_core import hookimpl
 
@@ -8,8 +8,8 @@ def register_detectors(register):
     register(
         "lstm-vae",
         "anobench_lstmvae.detector:LSTMVAE",
-        summary="CNN + LSTM variational autoencoder on windows of 30 skeleton maps, J=16 (seed 002)",
+        summary="CNN + LSTM variational autoencoder on windows of 30 skeleton maps, J=16 (the skeleton LSTM-VAE paper)",
         published={
-            "industrial": {"frame_auroc": 0.74, "source": "seed 002 (LSTM-VAE paper), Table 3 (skeleton maps)"},
+            "industrial": {"frame_auroc": 0.74, "source": "skeleton LSTM-VAE paper, Table 3 (skeleton maps)"},
         },
     )

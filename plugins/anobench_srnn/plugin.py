@@ -11,6 +11,6 @@ def register_detectors(register):
         summary="Temporally-coherent sparse coding unrolled as a stacked RNN (ISTA), on patches of the frames "
                 "(Luo et al., ICCV 2017)",
         published={
-            "avenue": {"frame_auroc": 0.817, "source": "seed 000 (STGAN paper), Table 1 (Avenue)"},
+            "avenue": {"frame_auroc": 0.817, "source": "STGAN paper, Table 1 (Avenue)"},
         },
     )

@@ -1,1 +1,1 @@
-"""Built-in plugin: STGAN, the spatio-temporal GAN anomaly detector of seed paper 000."""
+"""Built-in plugin: STGAN, the spatio-temporal GAN anomaly detector of the STGAN paper."""

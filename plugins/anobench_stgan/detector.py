@@ -1,4 +1,4 @@
-"""STGAN: the spatio-temporal GAN of seed paper 000 ("GAN を用いた動画像異常検知", an anomaly detector for
+"""STGAN: the spatio-temporal GAN of the STGAN paper ("GAN を用いた動画像異常検知", an anomaly detector for
 preventing industrial accidents), trained on normal footage and scored by the reconstruction error of a window's
 last frame.
 
@@ -171,7 +171,7 @@ class Config(TorchSettings):
 
 
 class STGAN(Detector):
-    """Spatio-temporal GAN (seed paper 000). Score of a window: L1 reconstruction error of its last frame."""
+    """Spatio-temporal GAN (the STGAN paper). Score of a window: L1 reconstruction error of its last frame."""
 
     Config = Config
     presets = {

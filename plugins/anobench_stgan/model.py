@@ -1,4 +1,4 @@
-"""STGAN's three networks (encoder, decoder, discriminator) and its adversarial losses (seed paper 000); the
+"""STGAN's three networks (encoder, decoder, discriminator) and its adversarial losses (the STGAN paper); the
 detector glue and the design choices are in detector.py."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Built-in plugin: STGAN (seed paper 000), and the ``anobench stgan ablation`` command."""
+"""Built-in plugin: STGAN, the detector of the STGAN paper, and the ``anobench stgan ablation`` command."""
 
 from __future__ import annotations
 
@@ -16,17 +16,17 @@ def register_detectors(register):
         "stgan",
         "anobench_stgan.detector:STGAN",
         summary="Spatio-temporal GAN: 3D-conv encoder/decoder/discriminator with SAGAN stabilisers, scored by "
-                "the L1 error of the last frame (seed paper 000)",
+                "the L1 error of the last frame (the STGAN paper)",
         published={
-            "avenue": {"frame_auroc": 0.829, "source": "seed 000 (STGAN paper), Table 1 (Avenue)"},
-            "industrial": {"frame_auroc": 0.728, "source": "seed 000, Table 2 (industrial set)"},
+            "avenue": {"frame_auroc": 0.829, "source": "STGAN paper, Table 1 (Avenue)"},
+            "industrial": {"frame_auroc": 0.728, "source": "STGAN paper, Table 2 (industrial set)"},
         },
     )
 
 
 @hookimpl
 def register_commands(app):
-    stgan = typer.Typer(no_args_is_help=True, help="STGAN (seed paper 000) tools.")
+    stgan = typer.Typer(no_args_is_help=True, help="Tools for STGAN, the detector of the STGAN paper.")
 
     @stgan.command("ablation")
     def ablation(

@@ -8,8 +8,8 @@
     ROOT/poses/<name>/*.json                     optional OpenPose JSON, one file per frame: the skeleton view
 
 Video files are decoded through ``bench_core.video_io``; the skeleton view is the ``industrial`` pipeline
-(OpenPose parsing, main-person tracking, seed 002's maps) on the files under ``poses/``. Without a labels file the
-test videos are served without labels: a run scores them and reports no metrics.
+(OpenPose parsing, main-person tracking, the skeleton LSTM-VAE paper's maps) on the files under ``poses/``. Without a
+labels file the test videos are served without labels: a run scores them and reports no metrics.
 """
 
 from __future__ import annotations
