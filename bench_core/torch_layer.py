@@ -140,12 +140,12 @@ def train_epochs(
     each batch of ``batch_size`` windows (uint8, as ``WindowIndex.gather`` reads them) under the runtime's autocast;
     ``windows_per_epoch`` (0 = all) keeps only the first that many windows of each epoch's permutation, a fresh
     random sample each epoch. ``step`` takes its optimisation step(s) and returns its loss values as floats. The
-    log gets, per name, the mean over the epoch's windows as ``<name>_per_epoch`` (in the order of the names). A value that is not finite
-    stops the training, named as ``guard_names`` says (default ``{"loss": "training"}``: "training loss is nan"),
-    with ``hint``. ``parts`` (model, optimisers, generators of the detector's own) are saved after every epoch with
-    the order's generator, and restored from the last saved epoch under ``--resume``. ``early_stop(epoch, log)``
-    may stop the training (through ``checkpoints.stop``) before the epoch is saved. Progress notes name the values
-    in ``notes``.
+    log gets, per name, the mean over the epoch's windows as ``<name>_per_epoch`` (in the order of the names). A
+    value that is not finite stops the training, named as ``guard_names`` says (default ``{"loss": "training"}``:
+    "training loss is nan"), with ``hint``. ``parts`` (model, optimisers, generators of the detector's own) are
+    saved after every epoch with the order's generator, and restored from the last saved epoch under ``--resume``.
+    ``early_stop(epoch, log)`` may stop the training (through ``checkpoints.stop``) before the epoch is saved.
+    Progress notes name the values in ``notes``.
     """
     guard_names = guard_names or {"loss": "training"}
     order_generator = torch.Generator().manual_seed(seed)

@@ -189,6 +189,24 @@ def test_a_jump_scores_higher_than_smooth_motion(trained):
     assert set(np.argsort(scores)[-2:]) == {12 - 4, 13 - 4}
 
 
+def test_the_torch_layer_levers_are_ffp_settings_and_only_a_changed_one_enters_the_run_id():
+    from bench_core.run import identity_config
+
+    neutral = identity_config(FFP, TINY)
+    assert "precision" not in neutral and "channels_last" not in neutral
+    assert identity_config(FFP, dataclasses.replace(TINY, channels_last=True))["channels_last"] is True
+    runs = []
+    for channels_last in (False, True):
+        detector = FFP(dataclasses.replace(TINY, epochs=2, channels_last=channels_last))
+        log = detector.fit(normal_train(), Progress())
+        runs.append((log["g_loss_per_epoch"], detector.score(square_video(12), Progress())))
+    assert detector.generator.down[0][0].weight.is_contiguous(memory_format=torch.channels_last)
+    assert detector.discriminator.net[0].weight.is_contiguous(memory_format=torch.channels_last)
+    # Another memory order only rounds differently.
+    np.testing.assert_allclose(runs[1][0], runs[0][0], rtol=1e-4)
+    np.testing.assert_allclose(runs[1][1], runs[0][1], rtol=1e-4)
+
+
 # Determinism, the save/load round trip and resume are the detector contract's (tests/test_detector_contract.py
 # runs it on ffp through FFP.test_settings); here only what a bad checkpoint says.
 def test_load_names_what_is_wrong_with_a_checkpoint(trained, tmp_path):

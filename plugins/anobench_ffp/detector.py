@@ -244,8 +244,9 @@ class FFP(Detector):
 
         log, n_batches = train_epochs(
             index=index, step=step, model=networks, parts=parts, seed=self.seed, epochs=cfg.epochs,
-            batch_size=cfg.batch_size, windows_per_epoch=cfg.windows_per_epoch, checkpoints=self.checkpoints, progress=progress,
-            runtime=self.runtime, notes=("g_loss", "d_loss") if self.discriminator is not None else ("g_loss",),
+            batch_size=cfg.batch_size, windows_per_epoch=cfg.windows_per_epoch, checkpoints=self.checkpoints,
+            progress=progress, runtime=self.runtime,
+            notes=("g_loss", "d_loss") if self.discriminator is not None else ("g_loss",),
             guard_names={"g_loss": "generator", "d_loss": "discriminator"},
             hint=f"lower the detector settings g_lr (now {cfg.g_lr:g}) and d_lr (now {cfg.d_lr:g}), and run again")
         return {
