@@ -132,32 +132,35 @@ def train_epochs(
     parts: Mapping[str, Any], seed: int, epochs: int, batch_size: int, checkpoints: "TrainingCheckpoints",
     progress: "Progress", runtime: Runtime, hint: str, notes: Sequence[str] = ("loss",),
     guard_names: Mapping[str, str] | None = None, early_stop: Callable[[int, dict], None] | None = None,
+    windows_per_epoch: int = 0,
 ) -> tuple[dict, int]:
     """Train ``model`` for ``epochs`` passes over ``index``; return the epoch log and the batches per epoch.
 
     Every epoch draws a permutation of the windows from a generator seeded with ``seed`` and calls ``step`` on
-    each batch of ``batch_size`` windows (uint8, as ``WindowIndex.gather`` reads them) under the runtime's autocast.
-    ``step`` takes its optimisation step(s) and returns its loss values as floats. The log gets, per name, the
-    mean over the epoch's windows as ``<name>_per_epoch`` (in the order of the names). A value that is not finite
-    stops the training, named as ``guard_names`` says (default ``{"loss": "training"}``: "training loss is nan"),
-    with ``hint``. ``parts`` (model, optimisers, generators of the detector's own) are saved after every epoch with
-    the order's generator, and restored from the last saved epoch under ``--resume``. ``early_stop(epoch, log)``
-    may stop the training (through ``checkpoints.stop``) before the epoch is saved. Progress notes name the values
-    in ``notes``.
+    each batch of ``batch_size`` windows (uint8, as ``WindowIndex.gather`` reads them) under the runtime's autocast;
+    ``windows_per_epoch`` (0 = all) keeps only the first that many windows of each epoch's permutation, a fresh
+    random sample each epoch. ``step`` takes its optimisation step(s) and returns its loss values as floats. The
+    log gets, per name, the mean over the epoch's windows as ``<name>_per_epoch`` (in the order of the names). A
+    value that is not finite stops the training, named as ``guard_names`` says (default ``{"loss": "training"}``:
+    "training loss is nan"), with ``hint``. ``parts`` (model, optimisers, generators of the detector's own) are
+    saved after every epoch with the order's generator, and restored from the last saved epoch under ``--resume``.
+    ``early_stop(epoch, log)`` may stop the training (through ``checkpoints.stop``) before the epoch is saved.
+    Progress notes name the values in ``notes``.
     """
     guard_names = guard_names or {"loss": "training"}
     order_generator = torch.Generator().manual_seed(seed)
     parts = {**parts, "order_generator": order_generator}
-    n_batches = math.ceil(len(index) / batch_size)
+    per_epoch = min(windows_per_epoch or len(index), len(index))
+    n_batches = math.ceil(per_epoch / batch_size)
     first_epoch, saved_log = checkpoints.restore(parts)
     log = {key: list(values) for key, values in saved_log.items()}
     model.train()
     with progress.task("train", total=epochs * n_batches) as task:
         task.advance((first_epoch - 1) * n_batches)
         for epoch in range(first_epoch, epochs + 1):
-            order = torch.randperm(len(index), generator=order_generator).numpy()
+            order = torch.randperm(len(index), generator=order_generator).numpy()[:per_epoch]
             sums: dict[str, float] = {}
-            for first in range(0, len(index), batch_size):
+            for first in range(0, per_epoch, batch_size):
                 positions = order[first:first + batch_size]
                 with runtime.autocast():
                     values = step(index.gather(positions))
@@ -167,7 +170,7 @@ def train_epochs(
                 task.advance()
                 task.note(f"epoch {epoch}/{epochs} " + " ".join(f"{n} {values[n]:.4g}" for n in notes))
             for name, total in sums.items():
-                log.setdefault(f"{name}_per_epoch", []).append(total / len(index))
+                log.setdefault(f"{name}_per_epoch", []).append(total / per_epoch)
             task.note(f"epoch {epoch}/{epochs} mean " + " ".join(f"{n} {log[f'{n}_per_epoch'][-1]:.4g}" for n in notes))
             if early_stop is not None:
                 early_stop(epoch, log)

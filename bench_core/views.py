@@ -85,18 +85,6 @@ def window_frames(video: PreparedVideo, window: int) -> np.ndarray:
     return frames
 
 
-def window_batches(video: PreparedVideo, window: int, batch: int):
-    """The video's windows, ``batch`` at a time, for scoring: yields ``(first, stacks)`` with ``stacks`` uint8 of
-    shape (n, window, channels, height, width), the windows that start on frames ``first .. first + n - 1`` of
-    ``window_frames`` (so a video shorter than the window gives one). One read covers a batch's overlapping
-    windows, which are views of it."""
-    frames = window_frames(video, window)
-    n_windows = len(frames) - window + 1
-    for first in range(0, n_windows, batch):
-        chunk = np.asarray(frames[first:min(first + batch, n_windows) + window - 1])
-        yield first, np.lib.stride_tricks.sliding_window_view(chunk, window, axis=0).transpose(0, 4, 1, 2, 3)
-
-
 def _to_input(chunk: np.ndarray, spec: InputSpec):
     import torch
     import torch.nn.functional as F

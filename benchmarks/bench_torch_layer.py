@@ -46,6 +46,7 @@ DETECTORS = {
     "srnn": ("anobench_srnn.detector", "SRNN"),
     "ae": ("anobench_framewise.detector", "AE"),
     "vae": ("anobench_framewise.detector", "VAE"),
+    "ffp": ("anobench_ffp.detector", "FFP"),
 }
 results: dict[str, dict] = {}
 
@@ -117,7 +118,7 @@ def timed_fit(name: str, bare: bool, **settings) -> dict:
 
     def bare_loop(*, index, step, model, seed, batch_size, runtime, **_):
         """The loop every detector had before the layer: seeded order, read a batch, step; nothing else."""
-        captured.update(index=index, step=step, runtime=runtime, batch_size=batch_size)
+        captured.update(index=index, step=step, model=model, runtime=runtime, batch_size=batch_size)
         start = time.perf_counter()
         order = torch.randperm(len(index), generator=torch.Generator().manual_seed(seed)).numpy()
         sums: dict[str, float] = {}
@@ -137,7 +138,6 @@ def timed_fit(name: str, bare: bool, **settings) -> dict:
         detector.fit(train, Progress())
     finally:
         module.train_epochs = original
-    captured["detector"] = detector
     return captured
 
 
@@ -146,7 +146,7 @@ def step_efficiency(captured: dict) -> tuple[float, float, float]:
     peak is the best of measurements just before and just after the step's."""
     index, step, runtime = captured["index"], captured["step"], captured["runtime"]
     batch = index.gather(np.arange(min(captured["batch_size"], len(index))))
-    captured["detector"].model.train()
+    captured["model"].train()
     with runtime.autocast():
         step(batch)  # warm-up
         with FlopCounterMode(display=False) as counter:

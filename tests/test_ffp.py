@@ -18,7 +18,7 @@ from bench_core.detector import InputSpec
 from bench_core.errors import DataError, UsageError
 from bench_core.plugins import get_catalogue
 from bench_core.progress import Progress
-from bench_core.views import PreparedVideo, window_batches
+from bench_core.views import PreparedVideo
 
 from anobench_ffp.detector import FFP, OMITTED_LOSSES, Config
 from anobench_ffp.model import (PatchDiscriminator, UNetGenerator, discriminator_lsgan_loss, generator_lsgan_loss,
@@ -161,15 +161,16 @@ def test_one_score_per_full_window_and_a_short_video_gets_one(trained):
         trained.score(PreparedVideo("empty", square_video(3).frames[:0], 25.0), Progress())
 
 
-def test_window_batches_cover_every_window_once_in_order():
-    video = PreparedVideo("v", np.arange(9, dtype=np.uint8).reshape(9, 1, 1, 1).repeat(2, axis=1), 25.0)
-    batches = list(window_batches(video, 5, 2))
-    assert [first for first, _ in batches] == [0, 2, 4]
-    stacks = np.concatenate([stacks for _, stacks in batches])
-    assert stacks.shape == (5, 5, 2, 1, 1)
-    np.testing.assert_array_equal(stacks[:, :, 0, 0, 0], [np.arange(k, k + 5) for k in range(5)])
-    (_, short), = window_batches(PreparedVideo("s", video.frames[:2], 25.0), 5, 4)
-    np.testing.assert_array_equal(short[0, :, 0, 0, 0], [0, 0, 0, 0, 1])  # first frame repeated in front
+def test_scoring_batches_pair_each_windows_past_with_its_own_last_frame(monkeypatch):
+    detector = FFP(dataclasses.replace(TINY, score_batch_size=2))
+    video = square_video(9)
+    # A U-Net that repeats the newest past frame: window i then scores frame i + 3 as a prediction of frame i + 4,
+    # in every batch of the scoring loop (5 windows in batches of 2).
+    monkeypatch.setattr(detector.generator, "forward", lambda past: past[:, -1:].clone())
+    scores = detector.score(video, Progress())
+    frames = video.frames.astype(np.float64) / 255.0
+    expected = [-10 * math.log10(1 / ((frames[i + 4] - frames[i + 3]) ** 2).mean()) for i in range(9 - 5 + 1)]
+    np.testing.assert_allclose(scores, expected, rtol=1e-5)
 
 
 def test_scores_do_not_depend_on_the_scoring_batch_size(trained):
@@ -186,6 +187,24 @@ def test_a_jump_scores_higher_than_smooth_motion(trained):
     scores = trained.score(PreparedVideo("jump", frames, 25.0), Progress())
     # The windows that predict frame 12 (wrong) and frame 13 (from a wrong past) are the least predictable.
     assert set(np.argsort(scores)[-2:]) == {12 - 4, 13 - 4}
+
+
+def test_the_torch_layer_levers_are_ffp_settings_and_only_a_changed_one_enters_the_run_id():
+    from bench_core.run import identity_config
+
+    neutral = identity_config(FFP, TINY)
+    assert "precision" not in neutral and "channels_last" not in neutral
+    assert identity_config(FFP, dataclasses.replace(TINY, channels_last=True))["channels_last"] is True
+    runs = []
+    for channels_last in (False, True):
+        detector = FFP(dataclasses.replace(TINY, epochs=2, channels_last=channels_last))
+        log = detector.fit(normal_train(), Progress())
+        runs.append((log["g_loss_per_epoch"], detector.score(square_video(12), Progress())))
+    assert detector.generator.down[0][0].weight.is_contiguous(memory_format=torch.channels_last)
+    assert detector.discriminator.net[0].weight.is_contiguous(memory_format=torch.channels_last)
+    # Another memory order only rounds differently.
+    np.testing.assert_allclose(runs[1][0], runs[0][0], rtol=1e-4)
+    np.testing.assert_allclose(runs[1][1], runs[0][1], rtol=1e-4)
 
 
 # Determinism, the save/load round trip and resume are the detector contract's (tests/test_detector_contract.py

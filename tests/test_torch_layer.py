@@ -94,6 +94,34 @@ def test_epoch_loop_draws_a_seeded_order_logs_epoch_means_and_calls_the_early_st
     assert not model.training
 
 
+def test_windows_per_epoch_trains_on_a_fresh_seeded_sample_of_that_many_windows_each_epoch():
+    model, optimizer, index, step, seen = linear_problem()
+    losses = []
+
+    def recorded_step(batch: np.ndarray) -> dict[str, float]:
+        losses.append(step(batch)["loss"])
+        return {"loss": losses[-1]}
+
+    log, n_batches = train_epochs(
+        index=index, step=recorded_step, model=model, parts={"model": model, "optimizer": optimizer}, seed=5,
+        epochs=2, batch_size=4, checkpoints=TrainingCheckpoints.disabled(), progress=Progress(),
+        runtime=Runtime(TorchSettings()), hint="h", windows_per_epoch=6)
+    assert n_batches == 2 and [len(batch) for batch in seen] == [4, 2, 4, 2]
+    generator = torch.Generator().manual_seed(5)
+    epochs = [torch.randperm(10, generator=generator)[:6].tolist() for _ in range(2)]
+    assert [v for batch in seen[:2] for v in batch] == epochs[0]  # the first 6 of the epoch's seeded order
+    assert [v for batch in seen[2:] for v in batch] == epochs[1] and epochs[0] != epochs[1]
+    # The epoch's mean is over the windows it drew: 4 in the first batch, 2 in the second.
+    assert log["loss_per_epoch"] == pytest.approx([(4 * losses[0] + 2 * losses[1]) / 6,
+                                                   (4 * losses[2] + 2 * losses[3]) / 6])
+    # More than the index holds means every window, as 0 does.
+    _, n_all = train_epochs(
+        index=index, step=step, model=model, parts={"model": model, "optimizer": optimizer}, seed=5, epochs=1,
+        batch_size=4, checkpoints=TrainingCheckpoints.disabled(), progress=Progress(), runtime=Runtime(TorchSettings()),
+        hint="h", windows_per_epoch=50)
+    assert n_all == 3 and sorted(v for batch in seen[4:] for v in batch) == list(range(10))
+
+
 def test_epoch_loop_stops_on_a_non_finite_loss_naming_it(tmp_path):
     model, optimizer, index, _, _ = linear_problem()
     checkpoints = TrainingCheckpoints(tmp_path / "training", "toy")

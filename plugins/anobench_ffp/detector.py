@@ -21,11 +21,14 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
+from torch import nn
 
 from bench_core.checkpoint import load_model, save_model
 from bench_core.detector import Detector, InputSpec
 from bench_core.errors import DataError
-from bench_core.views import check_frames, window_batches
+from bench_core.torch_layer import (TORCH_NEUTRAL_SETTINGS, Runtime, TorchSettings, WindowIndex, score_windows,
+                                    train_epochs)
+from bench_core.views import check_frames
 
 from anobench_ffp.model import (PatchDiscriminator, UNetGenerator, discriminator_lsgan_loss, generator_lsgan_loss,
                                 gradient_loss, intensity_loss, psnr)
@@ -40,7 +43,7 @@ OMITTED_LOSSES = ["optical_flow: needs a pretrained FlowNet, which anobench neve
 
 
 @dataclass(frozen=True)
-class Config:
+class Config(TorchSettings):
     """FFP settings. The defaults are the ``paper`` preset's (Liu et al., CVPR 2018, Sec. 4 and their code)."""
 
     #: Side of the square input in pixels; the paper resizes every frame to 256x256. A multiple of
@@ -82,6 +85,7 @@ class Config:
         return self.n_inputs + 1
 
     def __post_init__(self):
+        super().__post_init__()
         if self.image_channels not in (1, 3):
             raise ValueError(f"image_channels must be 1 (grey) or 3 (RGB), not {self.image_channels}")
         for name in ("widths", "d_widths"):
@@ -148,16 +152,19 @@ class FFP(Detector):
     #: A training of about a second, for the detector contract checks (bench_core.testing on main).
     test_settings = {"input_size": 16, "widths": (4, 8), "d_widths": (4, 8), "epochs": 2, "batch_size": 8,
                      "g_lr": 1e-3, "d_lr": 1e-4}
+    neutral_settings = TORCH_NEUTRAL_SETTINGS
 
     def __init__(self, config: Config, device: str = "cpu", seed: int = 0):
         super().__init__(config, device, seed)
+        self.runtime = Runtime(config, device)
         # Layer initialisation draws from torch's global RNG; drawing it from the seed alone makes the networks
         # independent of what ran before.
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.seed)
             c = config.image_channels
-            self.generator = UNetGenerator(c * config.n_inputs, c, config.widths).to(device)
-            self.discriminator = PatchDiscriminator(c, config.d_widths).to(device) if config.adversarial else None
+            self.generator = self.runtime.prepare(UNetGenerator(c * config.n_inputs, c, config.widths))
+            self.discriminator = (self.runtime.prepare(PatchDiscriminator(c, config.d_widths))
+                                  if config.adversarial else None)
 
     @property
     def input_spec(self) -> InputSpec:
@@ -167,24 +174,16 @@ class FFP(Detector):
 
     # -- data ----------------------------------------------------------------------------------------------------
 
-    def _to_input(self, windows: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-        """uint8 (batch, window, c, h, w) -> (past frames stacked as channels (batch, n_inputs * c, h, w), the
-        target frame (batch, c, h, w)), float32 on the device in [-1, 1]."""
+    def _to_input(self, frames: np.ndarray) -> torch.Tensor:
+        """uint8 frames (..., c, h, w) -> float32 on the device in [-1, 1]."""
         # Slices of a read-only memmap come through unchanged; torch wants arrays it may write to.
-        x = torch.from_numpy(np.require(windows, requirements=["C", "W"])).to(self.device).float()
-        x = x.div_(127.5).sub_(1.0)
-        return x[:, :-1].flatten(1, 2), x[:, -1]
+        x = torch.from_numpy(np.require(frames, requirements=["C", "W"])).to(self.device).float()
+        return x.div_(127.5).sub_(1.0)
 
-    def _training_windows(self, train: list["PreparedVideo"]) -> np.ndarray:
-        """(video index, first frame) of every training window; frames are read per batch."""
-        rows = []
-        for video_index, video in enumerate(train):
-            starts = np.arange(0, len(video) - self.config.window + 1)
-            rows.append(np.stack([np.full_like(starts, video_index), starts], 1))
-        return np.concatenate(rows) if rows else np.zeros((0, 2), dtype=np.int64)
-
-    def _gather(self, train: list["PreparedVideo"], windows: np.ndarray) -> np.ndarray:
-        return np.stack([train[v].frames[start:start + self.config.window] for v, start in windows.tolist()])
+    def _split(self, windows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Windows (batch, window, c, h, w) -> (past frames stacked as channels (batch, n_inputs * c, h, w), the
+        target frame (batch, c, h, w)), in the runtime's memory format."""
+        return self.runtime.layout(windows[:, :-1].flatten(1, 2)), self.runtime.layout(windows[:, -1].contiguous())
 
     # -- training ------------------------------------------------------------------------------------------------
 
@@ -208,61 +207,48 @@ class FFP(Detector):
         cfg = self.config
         for video in train:
             check_frames(video, self.input_spec, "ffp")
-        windows = self._training_windows(train)
-        if len(windows) == 0:
+        index = WindowIndex([video.frames for video in train], cfg.window)
+        if len(index) == 0:
             raise DataError(
                 f"no training video has the {cfg.window} frames ffp needs for one window",
                 hint="use a dataset with longer training videos, or lower the detector setting n_inputs",
             )
-        per_epoch = min(cfg.windows_per_epoch or len(windows), len(windows))
         g_optimizer = torch.optim.Adam(self.generator.parameters(), lr=cfg.g_lr)
+        networks = nn.ModuleDict({"generator": self.generator})
         parts = {"generator": self.generator, "g_optimizer": g_optimizer}
         d_optimizer = None
         if self.discriminator is not None:
             d_optimizer = torch.optim.Adam(self.discriminator.parameters(), lr=cfg.d_lr)
+            networks["discriminator"] = self.discriminator
             parts.update(discriminator=self.discriminator, d_optimizer=d_optimizer)
-        order_generator = torch.Generator().manual_seed(self.seed)
-        parts["order_generator"] = order_generator
-        n_batches = math.ceil(per_epoch / cfg.batch_size)
-        first_epoch, log = self.checkpoints.restore(parts)
-        log = log or {"g_loss_per_epoch": []}
-        hint = f"lower the detector settings g_lr (now {cfg.g_lr:g}) and d_lr (now {cfg.d_lr:g}), and run again"
-        self.generator.train()
-        with progress.task("train", total=cfg.epochs * n_batches) as task:
-            task.advance((first_epoch - 1) * n_batches)
-            for epoch in range(first_epoch, cfg.epochs + 1):
-                order = torch.randperm(len(windows), generator=order_generator).numpy()[:per_epoch]
-                sums: dict[str, float] = {}
-                for first in range(0, per_epoch, cfg.batch_size):
-                    past, target = self._to_input(self._gather(train, windows[order[first:first + cfg.batch_size]]))
-                    if self.discriminator is not None:
-                        # The discriminator's weights get no gradient from the U-Net's step: it is not theirs.
-                        self.discriminator.requires_grad_(False)
-                    prediction, terms = self.generator_losses(past, target)
-                    g_loss = sum(terms.values())
-                    values = {"g_loss": g_loss.item(), **{name: t.item() for name, t in terms.items()}}
-                    self.checkpoints.check_finite(epoch, values, hint=hint)
-                    g_optimizer.zero_grad(set_to_none=True)
-                    g_loss.backward()
-                    g_optimizer.step()
-                    if self.discriminator is not None:
-                        self.discriminator.requires_grad_(True)
-                        d_loss = discriminator_lsgan_loss(self.discriminator(target),
-                                                          self.discriminator(prediction.detach()))
-                        values["d_loss"] = d_loss.item()
-                        self.checkpoints.check_finite(epoch, {"discriminator": values["d_loss"]}, hint=hint)
-                        d_optimizer.zero_grad(set_to_none=True)
-                        d_loss.backward()
-                        d_optimizer.step()
-                    for name, value in values.items():
-                        sums[name] = sums.get(name, 0.0) + value * len(target)
-                    task.advance()
-                    task.note(f"epoch {epoch}/{cfg.epochs} G {values['g_loss']:.4g}")
-                for name, total in sums.items():
-                    log.setdefault(f"{name}_per_epoch", []).append(total / per_epoch)
-                task.note(f"epoch {epoch}/{cfg.epochs} mean G {log['g_loss_per_epoch'][-1]:.4g}")
-                self.checkpoints.save_parts(epoch, parts, log)
-        self.generator.eval()
+
+        def step(windows: np.ndarray) -> dict[str, float]:
+            past, target = self._split(self._to_input(windows))
+            if self.discriminator is not None:
+                # The discriminator's weights get no gradient from the U-Net's step: it is not theirs.
+                self.discriminator.requires_grad_(False)
+            prediction, terms = self.generator_losses(past, target)
+            g_loss = sum(terms.values())
+            g_optimizer.zero_grad(set_to_none=True)
+            g_loss.backward()
+            g_optimizer.step()
+            values = {"g_loss": g_loss.item(), **{name: t.item() for name, t in terms.items()}}
+            if self.discriminator is not None:
+                self.discriminator.requires_grad_(True)
+                d_loss = discriminator_lsgan_loss(self.discriminator(target), self.discriminator(prediction.detach()))
+                d_optimizer.zero_grad(set_to_none=True)
+                d_loss.backward()
+                d_optimizer.step()
+                values["d_loss"] = d_loss.item()
+            return values
+
+        log, n_batches = train_epochs(
+            index=index, step=step, model=networks, parts=parts, seed=self.seed, epochs=cfg.epochs,
+            batch_size=cfg.batch_size, windows_per_epoch=cfg.windows_per_epoch, checkpoints=self.checkpoints,
+            progress=progress, runtime=self.runtime,
+            notes=("g_loss", "d_loss") if self.discriminator is not None else ("g_loss",),
+            guard_names={"g_loss": "generator", "d_loss": "discriminator"},
+            hint=f"lower the detector settings g_lr (now {cfg.g_lr:g}) and d_lr (now {cfg.d_lr:g}), and run again")
         return {
             **log,
             "losses": ("per window mean over the epoch of each weighted term: intensity = lambda_int * mean squared "
@@ -270,8 +256,8 @@ class FFP(Detector):
                        "lambda_adv * least squares GAN loss of the U-Net; g_loss is their sum; d_loss is the "
                        "PatchGAN's least squares loss"),
             "omitted_losses": list(OMITTED_LOSSES),
-            "n_train_windows": int(len(windows)),
-            "n_windows_per_epoch": int(per_epoch),
+            "n_train_windows": int(len(index)),
+            "n_windows_per_epoch": min(cfg.windows_per_epoch or len(index), len(index)),
             "n_batches_per_epoch": n_batches,
             "n_parameters": {
                 "generator": sum(p.numel() for p in self.generator.parameters()),
@@ -291,14 +277,15 @@ class FFP(Detector):
         """
         check_frames(video, self.input_spec, "ffp")
         window = self.config.window
-        scores = np.empty(max(len(video), window) - window + 1, dtype=np.float64)
-        self.generator.eval()
-        with torch.inference_mode(), progress.task("score", total=len(scores)) as task:
-            for first, stacks in window_batches(video, window, self.config.score_batch_size):
-                past, target = self._to_input(stacks)
-                scores[first:first + len(stacks)] = (-psnr(self.generator(past), target)).cpu().numpy()
-                task.advance(len(stacks))
-        return scores
+
+        def score_batch(frames: np.ndarray, n: int) -> torch.Tensor:
+            # One read covers the batch's overlapping windows; unfold makes them views of it.
+            windows = self._to_input(frames).unfold(0, window, 1).permute(0, 4, 1, 2, 3)
+            past, target = self._split(windows)
+            return -psnr(self.generator(past), target)
+
+        return score_windows(video, window, self.config.score_batch_size, score_batch, self.generator, self.runtime,
+                             progress)
 
     # -- checkpoints ---------------------------------------------------------------------------------------------
 
