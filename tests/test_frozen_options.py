@@ -12,7 +12,6 @@ from typer.testing import CliRunner
 
 from bench_core import hookimpl
 from bench_core.cli import build_app
-from bench_core.plugins import pm
 from toy_plugin import ToyDataset
 
 runner = CliRunner()
@@ -59,12 +58,8 @@ class FrozenPlugin:
 
 
 @pytest.fixture
-def frozen_plugin(toy_plugin):
-    pm.register(FrozenPlugin(), name="frozen")
-    try:
-        yield
-    finally:
-        pm.unregister(name="frozen")
+def frozen_plugin(toy_plugin, register_plugin):
+    register_plugin(FrozenPlugin(), "frozen")
 
 
 def test_a_frozen_options_dataset_runs_end_to_end(frozen_plugin, tmp_path):
