@@ -56,12 +56,29 @@ class Video(abc.ABC):
 
 @dataclass
 class DatasetOptions:
-    """Options every dataset accepts; a dataset subclasses this to add its own (set with ``--data-option``)."""
+    """Options every dataset accepts; a dataset subclasses this to add its own (set with ``--data-option``).
+
+    A frozen Options class cannot subclass it (Python refuses a frozen dataclass with a non-frozen base): it declares
+    the same two fields itself instead (see ``options_class_problem``). Core code never mutates an options object;
+    a dataset that resolves one (e.g. a default root) stores a ``dataclasses.replace`` copy."""
 
     #: Where the files are. Datasets that are generated ignore it.
     data_root: str = ""
     #: Which frame-label convention the test labels follow; '' means the dataset's default.
     label_convention: str = ""
+
+
+def options_class_problem(cls: object) -> str | None:
+    """Why ``cls`` cannot be a dataset's ``Options`` (None when it can): it must be a dataclass with the fields of
+    ``DatasetOptions`` (``data_root``, ``label_convention``), by subclassing it or, when frozen, by declaring them."""
+    name = getattr(cls, "__qualname__", repr(cls))
+    if not (isinstance(cls, type) and dataclasses.is_dataclass(cls)):
+        return f"its Options {name} is not a dataclass"
+    fields = {f.name for f in dataclasses.fields(cls)}
+    missing = [f.name for f in dataclasses.fields(DatasetOptions) if f.name not in fields]
+    if missing:
+        return f"its Options {name} has no field {', '.join(repr(m) for m in missing)}"
+    return None
 
 
 class Dataset(abc.ABC):

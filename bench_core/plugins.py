@@ -62,10 +62,17 @@ class Registration:
         return obj
 
     def _check(self, obj: Any) -> None:
-        """Refuse settings that --set / --data-option would read wrongly (see config.unreadable_annotations)."""
+        """Refuse settings that --set / --data-option would read wrongly (see config.unreadable_annotations), and a
+        dataset's Options without the fields every dataset's options have (dataset.options_class_problem)."""
         from bench_core.config import unreadable_annotations
+        from bench_core.dataset import options_class_problem
 
         settings = getattr(obj, {"detector": "Config", "dataset": "Options"}.get(self.kind, ""), None)
+        problem = options_class_problem(settings) if self.kind == "dataset" and isinstance(obj, type) else None
+        if problem:
+            raise PluginError(f"dataset '{self.name}' from plugin '{self.plugin}': {problem}",
+                              hint="subclass bench_core.DatasetOptions, or (for a frozen dataclass) declare "
+                                   "data_root: str = '' and label_convention: str = '' (docs/plugins.md)")
         if settings is None or not dataclasses.is_dataclass(settings):
             return
         for field_name, problem, fix in unreadable_annotations(settings):

@@ -1,4 +1,5 @@
-"""Shared fixtures: an isolated cache, the toy plugin registered as an inline plugin object, one torch thread."""
+"""Shared fixtures: an isolated cache, the toy plugin registered as an inline plugin object, inline plugin objects
+registered for one test (register_plugin), one torch thread."""
 
 from __future__ import annotations
 
@@ -25,6 +26,24 @@ def toy_plugin():
         yield
     finally:
         pm.unregister(name="toy")
+
+
+@pytest.fixture
+def register_plugin():
+    """Registers plugin objects on the process-wide manager and always unregisters them afterwards."""
+    names = []
+
+    def register(plugin, name):
+        pm.register(plugin, name=name)
+        names.append(name)
+        return plugin
+
+    try:
+        yield register
+    finally:
+        for name in reversed(names):
+            if pm.has_plugin(name):
+                pm.unregister(name=name)
 
 
 @pytest.fixture(scope="module")

@@ -23,24 +23,6 @@ BUILTIN_PLUGINS = {"conv-ae", "frame-metrics", "synthetic-avenue"}
 
 
 @pytest.fixture
-def register_plugin():
-    """Registers plugin objects on the process-wide manager and always unregisters them afterwards."""
-    names = []
-
-    def register(plugin, name):
-        pm.register(plugin, name=name)
-        names.append(name)
-        return plugin
-
-    try:
-        yield register
-    finally:
-        for name in reversed(names):
-            if pm.has_plugin(name):
-                pm.unregister(name=name)
-
-
-@pytest.fixture
 def module_dir(tmp_path, monkeypatch):
     """A folder on sys.path for throw-away modules; ``write(source)`` returns a fresh, unique module name."""
     monkeypatch.syspath_prepend(str(tmp_path))

@@ -85,3 +85,29 @@ def test_a_big_report_keeps_to_one_plot_per_video_with_sections_per_dataset(tmp_
     images = re.findall(r"src='data:image/png;base64,", page)
     assert len(images) == 2 * (2 + 3)  # per dataset: 2 ROC views and 3 videos with both detectors overlaid
     assert "--each-run" in page and not (tmp_path / "report" / "roc.png").exists()
+
+
+def test_values_with_html_special_characters_are_escaped(tmp_path, monkeypatch):
+    import json
+    from pathlib import Path
+
+    from toy_plugin import ToyDataset
+
+    def record_extras(self, view, test_videos):
+        return {"events": {v.id: [{"kind": "<i>square</i>", "start": 0, "stop": len(v.labels)}]
+                           for v in test_videos}}
+
+    monkeypatch.setattr(ToyDataset, "record_extras", record_extras)
+    source = tmp_path / "<script>r"
+    record = toy_run(source, 0)
+    path = Path(record["_path"]) / "record.json"
+    saved = json.loads(path.read_text())
+    saved["run_id"] = "<b>run</b>"
+    saved["preset"] = "<b>preset</b>"
+    path.write_text(json.dumps(saved))
+    page = build_report(source, tmp_path / "report").read_text()
+    assert "<b>" not in page and "<i>" not in page and "<script" not in page
+    assert "<code>&lt;b&gt;run&lt;/b&gt;</code>" in page  # the run id, as text
+    assert "<td>&lt;b&gt;preset&lt;/b&gt;</td>" in page  # the preset in the metrics table
+    assert "<th>&lt;i&gt;square&lt;/i&gt;</th>" in page  # a kind's name
+    assert "<code>" + str(source).replace("<", "&lt;").replace(">", "&gt;") + "</code>" in page

@@ -20,6 +20,7 @@ on disk (keyed by the file's sha256), so no run holds more than one video's mask
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import importlib.resources
@@ -334,9 +335,10 @@ class Avenue(Dataset):
             raise UsageError(f"dataset '{name}' has no label convention '{self.label_convention}'",
                              hint=did_you_mean(self.label_convention, self.label_conventions))
         self._root_given = bool(options.data_root)
-        # Resolved into the options so that run records and 'data check' say which root and convention were used.
-        options.data_root = options.data_root or DEFAULT_DATA_ROOT
-        options.label_convention = self.label_convention
+        # Resolved into the options so that run records and 'data check' say which root and convention were used;
+        # into a copy, never the caller's object: an Options class may be frozen (docs/plugins.md).
+        self.options = dataclasses.replace(options, data_root=options.data_root or DEFAULT_DATA_ROOT,
+                                           label_convention=self.label_convention)
         self._scan_result: _Scan | None = None
         self._probes: dict[Path, _Probe | DataError] = {}
         self._labels: dict[str, np.ndarray | DataError] = {}

@@ -15,6 +15,7 @@ mapped and sliced, so nothing holds a whole video, its masks or the split in mem
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -257,8 +258,9 @@ class ShanghaiTech(Dataset):
     def __init__(self, name: str, options: ShanghaiTechOptions):
         super().__init__(name, options)  # make_dataset has refused a label convention other than 'frame'
         self._root_given = bool(options.data_root)
-        options.data_root = options.data_root or DEFAULT_DATA_ROOT
-        options.label_convention = self.label_convention
+        # Resolved into a copy (never the caller's object: an Options class may be frozen, docs/plugins.md).
+        self.options = dataclasses.replace(options, data_root=options.data_root or DEFAULT_DATA_ROOT,
+                                           label_convention=self.label_convention)
         self._scan: Scan | None = None
         self._listings: dict[Path, FrameListing] = {}
         self._probes: dict[Path, object] = {}
