@@ -193,7 +193,8 @@ def test_a_later_sweep_covering_every_run_stands_alone_in_the_header(tmp_path):
         {"command": "anobench sweep --seeds 1", "run_ids": ["cpu-seed1-x"]},
         {"command": "anobench sweep --seeds 0,1", "run_ids": ["cpu-seed0-x", "cpu-seed1-x"]},
     ])
-    assert reproduce_commands(collect(tmp_path, {}), tmp_path) == ["anobench sweep --seeds 0,1"]
+    # Logged before sweeps spelled the hold-out out: the command gets the one its runs used (none).
+    assert reproduce_commands(collect(tmp_path, {}), tmp_path) == ["anobench sweep --seeds 0,1 --calibration-holdout 0"]
 
 
 def test_the_cli_says_when_the_dataset_filter_leaves_nothing(tmp_path):

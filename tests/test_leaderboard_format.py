@@ -111,7 +111,7 @@ def test_every_published_command_replays_with_nothing_to_run(board, argv, monkey
         if not data.is_dir():
             pytest.skip(f"{data} is absent (the avenue slice the table was measured on)")
         argv = [str(data) if a == "DIR" else a for a in argv]
-    if argv[1] == "sweep":
+    if argv[1] in ("sweep", "run"):  # a run command replays as the one-job sweep it is (they share options)
         import bench_core.run
 
         real_check = bench_core.run.check_dataset
@@ -119,7 +119,7 @@ def test_every_published_command_replays_with_nothing_to_run(board, argv, monkey
         # (half a minute each), which is the data tests' business, not this one's. Real data is checked as usual.
         monkeypatch.setattr(bench_core.run, "check_dataset",
                             lambda dataset: None if dataset.can_generate() else real_check(dataset))
-        result = invoke(*argv[1:], "--dry-run", "--json")
+        result = invoke("sweep", *argv[2:], "--dry-run", "--json")
         assert result.exit_code == 0, result.output
         summary = json.loads(result.stdout)
         assert summary["jobs"] > 0 and summary["to_run"] == 0, f"{board}: {summary['to_run']} jobs would run"
