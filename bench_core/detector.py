@@ -86,6 +86,16 @@ class Detector(abc.ABC):
                 maps = maps.detach().float().cpu().numpy()
             self.map_sink(np.asarray(maps, dtype=np.float32))
 
+    def begin_stream(self) -> None:
+        """Called by ``anobench score`` before a source's first frames, which it then scores a batch of windows at a
+        time, and ``end_stream`` after its last. A detector whose score of a window depends on earlier windows (state
+        carried from frame to frame, as srnn codes each frame from the previous one) keeps that state from one
+        ``score`` call to the next in between, so a source scored in batches gets the scores one call over the whole
+        video gives. Others need do nothing."""
+
+    def end_stream(self) -> None:
+        """The source ``begin_stream`` announced has ended: drop the carried state."""
+
     def last_outputs(self) -> dict[str, np.ndarray]:
         """Per-window arrays from the latest ``score`` call that the run record should keep beside the scores
         (e.g. ``{"latent_mean": (n_windows, J)}``); saved as ``window_<name>`` in the video's scores file."""

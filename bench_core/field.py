@@ -245,6 +245,7 @@ class WindowScorer:
         self._buffer = np.empty((self.batch + self.window - 1, spec.channels, spec.height, spec.width), np.uint8)
         self._filled = 0  # frames in the buffer
         self._seen = 0  # frames pushed in all
+        self._detector.begin_stream()  # a detector with state across windows (srnn) keeps one chain per source
 
     def push(self, frames: np.ndarray) -> np.ndarray:
         out = []
@@ -258,9 +259,12 @@ class WindowScorer:
 
     def finish(self) -> np.ndarray:
         """Score what is left: the last, shorter batch (or the one padded window of a stream shorter than one)."""
-        if self._seen == 0 or (self._seen >= self.window and self._filled < self.window):
-            return np.empty(0)
-        return self._score_buffer()
+        try:
+            if self._seen == 0 or (self._seen >= self.window and self._filled < self.window):
+                return np.empty(0)
+            return self._score_buffer()
+        finally:
+            self._detector.end_stream()
 
     def _score_buffer(self) -> np.ndarray:
         from bench_core.progress import Progress

@@ -311,3 +311,23 @@ def test_leaderboards_keep_hold_out_runs_apart_and_give_operating_points(toy_plu
     with_holdout = rows["minmax-per-video, no smoothing, labels: frame, normal hold-out 0.1"]
     assert with_holdout["false_alarms_per_hour"]["n"] == 1 and with_holdout["tpr_at_1pct_fpr"]["mean"] is not None
     assert rows["minmax-per-video, no smoothing, labels: frame"]["event_detection_rate"]["mean"] is None
+
+
+def test_srnn_keeps_its_coding_chain_across_batches_so_streamed_raw_scores_are_the_runs(tmp_path, monkeypatch):
+    """srnn codes each frame from the previous one: scored a few frames a call, the chain must still run through
+    the whole video, or every batch after the first would score differently from the run."""
+    monkeypatch.setenv("ANOBENCH_CACHE_DIR", str(tmp_path / "cache"))
+    data = tmp_path / "avenue"
+    assert invoke("data", "generate", "synthetic-avenue", "--out", data, "--data-option", "n_train=2",
+                  "--data-option", "n_test=1", "--data-option", "frames_per_video=64").exit_code == 0
+    result = invoke("run", "--detector", "srnn", "--dataset", "avenue", "--data-root", data, "--set", "epochs=1",
+                    "--set", "n_atoms=16", "--set", "n_layers=3", "--device", "cpu", "--out", tmp_path / "results",
+                    "--json")
+    assert result.exit_code == 0, result.output
+    run = tmp_path / "results" / "avenue" / "srnn" / json.loads(result.stdout)["run_id"]
+    video = data / "Avenue Dataset" / "testing_videos" / "01.avi"
+    result = invoke("score", run, video, "--batch-windows", "7", "--out", tmp_path / "out", "--json")
+    assert result.exit_code == 0, result.output
+    scores = read_csv(Path(json.loads(result.stdout)["sources"][0]["scores_file"]))
+    assert np.array_equal(scores["raw_score"], saved(run, "test_01")["raw"])
+

@@ -152,6 +152,8 @@ class SRNN(Detector):
         n_cells = (config.side // config.patch_size) ** 2
         self.model = self.runtime.prepare(TemporallyCoherentSparseCoding(
             config, n_cells, config.patch_size ** 2, torch.Generator().manual_seed(seed)))
+        #: The coding chain carried across ``score`` calls while a source streams (see ``begin_stream``).
+        self._stream_state: dict | None = None
 
     @property
     def input_spec(self) -> InputSpec:
@@ -220,7 +222,8 @@ class SRNN(Detector):
 
         Frames are coded in order, each from the previous frame's codes, so value ``i`` is frame ``i``'s score."""
         check_frames(video, self.input_spec, "srnn")
-        state: dict = {"previous": None}
+        # One chain per call, or, while a source streams batch by batch, one chain over all its calls.
+        state: dict = self._stream_state if self._stream_state is not None else {"previous": None}
 
         def score_batch(frames: np.ndarray, n: int) -> torch.Tensor:
             if "dictionary" not in state:
@@ -239,6 +242,12 @@ class SRNN(Detector):
 
         with one_torch_thread():
             return score_windows(video, 1, 256, score_batch, self.model, self.runtime, progress)
+
+    def begin_stream(self) -> None:
+        self._stream_state = {"previous": None}
+
+    def end_stream(self) -> None:
+        self._stream_state = None
 
     # -- checkpoints ---------------------------------------------------------------------------------------------
 
