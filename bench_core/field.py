@@ -63,8 +63,10 @@ def _recreate_hint(record: dict) -> str:
     return "train it again with a normal hold-out: " + reproduce_command(with_holdout, str(out))
 
 
-def load_run(run_dir: Path, device: str = "cpu") -> ScoringRun:
-    """The run in ``run_dir``; a folder without its record, checkpoint or normal scores is a one-line DataError."""
+def load_run(run_dir: Path, device: str = "cpu", poses: bool = False) -> ScoringRun:
+    """The run in ``run_dir``; a folder without its record, checkpoint or normal scores is a one-line DataError.
+    ``poses``: whether the footage comes with OpenPose JSON (--poses), which a skeleton-view run needs and a
+    frames-view run refuses."""
     from bench_core.plugins import get_catalogue
 
     run_dir = Path(run_dir)
@@ -95,10 +97,14 @@ def load_run(run_dir: Path, device: str = "cpu") -> ScoringRun:
                         hint=_recreate_hint(record)) from None
     detector = detector_cls(config, device=device, seed=record.get("seed", 0))
     detector.load(checkpoint)
-    if detector.input_spec.view != "frames":
-        raise UsageError(f"{run_dir}: trained on the '{detector.input_spec.view}' view, which needs poses per "
-                         "frame; 'anobench score' reads plain footage",
-                         hint="score with a run trained on the frames view (--set view=frames)")
+    view = detector.input_spec.view
+    if view != "frames" and not poses:
+        raise UsageError(f"{run_dir}: trained on the '{view}' view, which reads poses per frame, not pixels",
+                         hint="give the footage's OpenPose JSON (one file per frame) with --poses DIR")
+    if view == "frames" and poses:
+        # Refused rather than ignored: a user who gives poses expects them to be used.
+        raise UsageError(f"--poses: {run_dir} was trained on the frames view, which reads pixels only",
+                         hint="leave out --poses, or score with a run trained on the skeleton view")
     return ScoringRun(run_dir, record, detector, normal)
 
 
@@ -166,6 +172,8 @@ class _Frames:
     def __init__(self, source: Source, stall_seconds: float):
         self.source = source
         self.error: str | None = None
+        #: Frame count and size, known before decoding for a file or a frame folder; None for a stream.
+        self.n_frames = self.height = self.width = None
         if source.kind == "file":
             from bench_core.video_io import BACKEND_ENV, open_video
 
@@ -174,9 +182,18 @@ class _Frames:
             # runs read both give the same pixels (tests/test_score.py compares with a run that used decord).
             self._reader = open_video(source.target, None if os.environ.get(BACKEND_ENV) else "pyav")
             self.fps = float(self._reader.fps or 25.0)
+            self.n_frames, self.height, self.width = self._reader.n_frames, self._reader.height, self._reader.width
         elif source.kind == "frames":
+            from PIL import Image
+
             self._paths = _images(Path(source.target))
             self.fps = 25.0
+            self.n_frames = len(self._paths)
+            try:
+                with Image.open(self._paths[0]) as first:
+                    self.width, self.height = first.size
+            except OSError:
+                pass  # chunks() names the file
         else:
             import av
 
@@ -224,6 +241,51 @@ class _Frames:
                 self.error = f"{type(exc).__name__}: {exc}"
             finally:
                 self._container.close()
+
+
+# -- poses (the skeleton view) ----------------------------------------------------------------------------------
+
+def pose_folder(poses: Path, source: Source, n_sources: int) -> Path:
+    """Where ``source``'s OpenPose JSON is: ``poses/<source name>/`` when that folder exists (one subfolder per
+    source, the layout of ``video-folder``'s ROOT/poses/<video>/), else ``poses`` itself for a single source."""
+    if (poses / source.name).is_dir():
+        return poses / source.name
+    if n_sources == 1:
+        return poses
+    raise DataError(f"--poses {poses}: no folder '{source.name}' for SOURCE {source.target}",
+                    hint="with several sources, --poses names a folder holding one subfolder of OpenPose JSON per "
+                         "source, named as the source (as ROOT/poses/<video>/ of video-folder)")
+
+
+def skeleton_maps(run: ScoringRun, folder: Path, frames: "_Frames") -> Callable[[int, int], np.ndarray]:
+    """``maps(start, stop)``: the skeleton maps (uint8 (n, 28, 28, 1)) of a source's frames ``start:stop``, drawn
+    from ``folder``'s OpenPose JSON (one file per frame, in natural order) exactly as the run's dataset drew them:
+    the industrial pipeline (OpenPose parsing, main-person tracking, the renderer) with the skeleton options the
+    run's fingerprint records. The whole track is read first, since a crop centre may come from a later frame."""
+    from anobench_industrial.dataset import SKELETON_VERSION, IndustrialOptions, Probe, skeleton_renderer
+    from anobench_industrial.openpose import read_people
+    from anobench_industrial.tracking import track_main_person
+    from anobench_videofolder.dataset import pose_files
+
+    drawn = (run.record["dataset"].get("fingerprint") or {}).get("skeleton")
+    if not isinstance(drawn, dict):
+        raise DataError(f"{run.path / records.RECORD_FILE}: does not say how its skeleton maps were drawn (dataset "
+                        f"'{run.record['dataset']['name']}')", hint="score runs on industrial or video-folder data")
+    if str(drawn.get("version")) != SKELETON_VERSION:
+        raise DataError(f"{run.path}: its skeleton maps are version {drawn.get('version')}, this anobench draws "
+                        f"version {SKELETON_VERSION}", hint=_recreate_hint(run.record))
+    if frames.height is None:
+        raise DataError(f"SOURCE {frames.source.target}: its first frame cannot be decoded",
+                        hint="the image may be truncated")
+    files = pose_files(folder)
+    if len(files) != frames.n_frames:
+        raise DataError(f"--poses {folder}: {len(files)} JSON files for the {frames.n_frames} frames of SOURCE "
+                        f"{frames.source.target}", hint="OpenPose --write_json writes one file per frame")
+    options = IndustrialOptions(line_width=drawn["line_width"], threshold=drawn["threshold"],
+                                min_confidence=drawn["min_confidence"])
+    track = track_main_person((read_people(path) for path in files), frames.height, options.min_confidence)
+    renderer = skeleton_renderer(Probe(frames.n_frames, frames.fps, frames.height, frames.width), options)
+    return lambda start, stop: renderer.render_track(track, start, stop)
 
 
 # -- scoring -----------------------------------------------------------------------------------------------------
@@ -322,12 +384,14 @@ class SourceResult:
 
 def score_source(run: ScoringRun, source: Source, out: Path, threshold: float, options: ScoreOptions,
                  on_event: Callable[[str, str, calibration.Event, float], None] | None = None,
-                 on_scored: Callable[[int, float], None] | None = None) -> SourceResult:
+                 on_scored: Callable[[int, float], None] | None = None, poses: Path | None = None) -> SourceResult:
     """Score one source into ``out/<name>.csv``; ``on_event(source, "start"|"end", event, fps)`` as events happen,
-    ``on_scored(n_frames, arrival_time)`` per scored frame (for latency measurements)."""
+    ``on_scored(n_frames, arrival_time)`` per scored frame (for latency measurements). ``poses``: the source's
+    OpenPose JSON folder, for a run on the skeleton view (the frames then give only their count and size)."""
     from bench_core.views import _to_input
 
     frames = _Frames(source, options.stall_seconds)
+    maps = None if poses is None else skeleton_maps(run, poses, frames)
     fps = frames.fps
     scorer = WindowScorer(run, fps, options.batch_windows)
     tracker = calibration.EventTracker(options.min_event_frames, options.merge_gap)
@@ -366,14 +430,16 @@ def score_source(run: ScoringRun, source: Source, out: Path, threshold: float, o
         try:
             for chunk in frames.chunks():
                 now = time.perf_counter()
-                room = max_frames - (n_scored + len(arrivals))
+                pushed = n_scored + len(arrivals)
+                room = max_frames - pushed
                 if room <= 0:
                     break
                 chunk = chunk[:room] if room < len(chunk) else chunk
                 arrivals.extend([now] * len(chunk))
                 if annotator is not None:
                     pending_rgb.extend(chunk)
-                emit(scorer.push(_to_input(chunk, run.spec)), handle)
+                inputs = chunk if maps is None else maps(pushed, pushed + len(chunk))
+                emit(scorer.push(_to_input(inputs, run.spec)), handle)
             emit(scorer.finish(), handle)
         except KeyboardInterrupt:  # a watched stream stopped by hand: keep what was scored
             emit(scorer.finish(), handle)
@@ -508,6 +574,9 @@ def cmd_score(
     batch_windows: Optional[int] = typer.Option(None, "--batch-windows", min=1, help="Windows per detector call "
                                                 "(default: the detector's own batch, which reproduces a run's raw "
                                                 "scores exactly); fewer lower a live stream's latency."),
+    poses: Optional[Path] = typer.Option(None, "--poses", help="OpenPose JSON, one file per frame, for a run on "
+                                         "the skeleton view: the files of one source, or one subfolder per source "
+                                         "named as the source."),
     device: str = typer.Option("cpu", "--device", help="auto, cpu or cuda."),
     as_json: bool = typer.Option(False, "--json", help="Print the outcome as JSON on stdout."),
 ) -> None:
@@ -524,8 +593,16 @@ def cmd_score(
         raise UsageError(f"--threshold {threshold} is not a finite number")
     options = ScoreOptions(false_alarm_rate, threshold, min_event_frames, merge_gap, max_seconds,
                            annotate=annotate, batch_windows=batch_windows)
-    run = load_run(run_dir, resolve_device(device))
     found = expand_sources(list(sources))
+    if poses is not None:
+        live = next((source for source in found if source.live), None)
+        if live is not None:
+            raise UsageError(f"--poses cannot come with the live stream {live.target}",
+                             hint="poses are read from files: score a recorded video with its OpenPose JSON")
+        if not poses.is_dir():
+            raise DataError(f"--poses {poses}: no such folder", hint="give the folder of OpenPose --write_json output")
+    run = load_run(run_dir, resolve_device(device), poses is not None)
+    pose_folders = [None if poses is None else pose_folder(poses, source, len(found)) for source in found]
     level, rule = threshold_of(run, options)
     err = Console(stderr=True, soft_wrap=True)
 
@@ -538,8 +615,9 @@ def cmd_score(
                       f"({event.stop / fps:.2f} s), peak score {event.peak_score:.3g}", highlight=False)
 
     results = []
-    for source in found:
-        results.append(score_source(run, source, out, level, options, on_event if source.live else None))
+    for source, folder in zip(found, pose_folders):
+        results.append(score_source(run, source, out, level, options, on_event if source.live else None,
+                                    poses=folder))
         if results[-1].error is not None:
             break
     write_events(out, results)
