@@ -128,7 +128,11 @@ def _is_stream(text: str) -> bool:
 
 
 def _images(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    from bench_core.video_io import natural_key
+
+    # The order video-folder reads a frame folder in, so a run's own frame-folder test video scores as in the run.
+    return sorted((p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
+                   and not p.name.startswith(".")), key=lambda p: natural_key(p.name))
 
 
 def expand_sources(arguments: list[str]) -> list[Source]:

@@ -168,6 +168,14 @@ class FrameFolderReader:
         return out
 
 
+def natural_key(name: str) -> list:
+    """Sort key that puts ``frame_2.png`` before ``frame_10.png``: digit runs compare as numbers. The one frame
+    order for folders of frame images (``video-folder``, ``anobench score``) and of pose files."""
+    import re
+
+    return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", name)]
+
+
 def image_size(path: Path) -> tuple[int, int]:
     """(height, width) of an image from its header, without decoding it; DataError naming the file otherwise."""
     from PIL import Image

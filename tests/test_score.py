@@ -331,3 +331,11 @@ def test_srnn_keeps_its_coding_chain_across_batches_so_streamed_raw_scores_are_t
     scores = read_csv(Path(json.loads(result.stdout)["sources"][0]["scores_file"]))
     assert np.array_equal(scores["raw_score"], saved(run, "test_01")["raw"])
 
+
+def test_a_frame_folder_is_read_in_the_natural_order_video_folder_reads_it(tmp_path):
+    from bench_core.field import _images
+
+    for name in ("10.png", "2.png", "1.png", ".hidden.png", "notes.txt"):
+        (tmp_path / name).write_bytes(b"")
+    assert [p.name for p in _images(tmp_path)] == ["1.png", "2.png", "10.png"]
+

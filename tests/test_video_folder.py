@@ -16,13 +16,14 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from anobench_videofolder import generate
-from anobench_videofolder.dataset import VideoFolder, VideoFolderOptions, natural_key
+from anobench_videofolder.dataset import VideoFolder, VideoFolderOptions
 from anobench_videofolder.generate import write_video_folder
 from bench_core.cli import build_app
 from bench_core.dataset import GENERATED_MARKER
 from bench_core.errors import DataError
 from bench_core.records import load_record, read_scores
 from bench_core.video_io import open_video
+from bench_core.video_io import natural_key
 from conftest import SHARED_DATA
 
 FRAMES, WIDTH, HEIGHT = 72, 64, 48

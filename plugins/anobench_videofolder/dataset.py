@@ -26,6 +26,7 @@ import numpy as np
 
 from bench_core.dataset import GENERATED_MARKER, Dataset, Video, VideoInfo
 from bench_core.errors import DataError, did_you_mean
+from bench_core.video_io import natural_key
 
 from anobench_avenue.dataset import content_hash
 from anobench_industrial.dataset import (SKELETON_VERSION, FramesVideo, IndustrialOptions, Probe, SkeletonVideo,
@@ -60,11 +61,6 @@ class VideoFolderOptions(IndustrialOptions):
         super().__post_init__()
         if not isinstance(self.fps, (int, float)) or not 0 < self.fps <= 1000:
             raise ValueError(f"fps must be a number of frames per second above 0, not {self.fps!r}")
-
-
-def natural_key(name: str) -> list:
-    """Sort key that puts ``frame_2.png`` before ``frame_10.png``: digit runs compare as numbers."""
-    return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", name)]
 
 
 @dataclass
