@@ -638,8 +638,11 @@ def cmd_score(
         err.print(f"events: {out / 'events.csv'}", highlight=False)
     broken = next((r for r in results if r.error is not None), None)
     if broken is not None and broken.n_frames == 0:
-        raise DataError(f"SOURCE {broken.source}: cannot be decoded: {broken.error}",
-                        hint="check that it is a video file, a frame folder or a stream")
+        # A pipe cannot seek: an MP4 or MOV keeps its index at the end, where a pipe never goes back to.
+        hint = ("a pipe needs a container that can be read front to back (MPEG-TS, MKV, AVI, or an MP4 written "
+                "with -movflags frag_keyframe); give a file's path instead" if broken.source == "stdin"
+                else "check that it is a video file, a frame folder or a stream")
+        raise DataError(f"SOURCE {broken.source}: cannot be decoded: {broken.error}", hint=hint)
     if broken is not None:
         raise RunFailed(f"SOURCE {broken.source}: stopped after {broken.n_frames} frames: {broken.error}",
                         hint=f"what was scored is in {broken.scores_file}")
