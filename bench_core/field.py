@@ -561,8 +561,9 @@ def summary(run: ScoringRun, threshold: float, rule: str, results: list[SourceRe
 # -- the command -------------------------------------------------------------------------------------------------
 
 def cmd_score(
-    run_dir: Path = typer.Argument(..., help="A run folder written by 'anobench run' (OUT/dataset/detector/id)."),
-    sources: List[str] = typer.Argument(..., help="Video files, folders of videos or frame folders, stream URLs "
+    run_dir: Path = typer.Argument(..., metavar="RUN_DIR",
+                                   help="A run folder written by 'anobench run' (OUT/dataset/detector/id)."),
+    sources: List[str] = typer.Argument(..., metavar="SOURCE", help="Video files, folders of videos or frame folders, stream URLs "
                                                   "(rtsp://, http://), devices (/dev/video0), or - for stdin."),
     false_alarm_rate: float = typer.Option(calibration.DEFAULT_FALSE_ALARM_RATE, "--false-alarm-rate",
                                            help="Threshold = the (1 - R) quantile of the run's normal scores."),
