@@ -25,6 +25,7 @@ import typer
 
 from bench_core import calibration, records
 from bench_core.errors import DataError, RunFailed, UsageError
+from bench_core.video_io import FrameFolderReader, natural_key
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".mov", ".webm", ".mpg", ".mpeg", ".m4v")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
@@ -128,8 +129,6 @@ def _is_stream(text: str) -> bool:
 
 
 def _images(folder: Path) -> list[Path]:
-    from bench_core.video_io import natural_key
-
     # The order video-folder reads a frame folder in, so a run's own frame-folder test video scores as in the run.
     return sorted((p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
                    and not p.name.startswith(".")), key=lambda p: natural_key(p.name))
@@ -187,17 +186,10 @@ class _Frames:
             self._reader = open_video(source.target, None if os.environ.get(BACKEND_ENV) else "pyav")
             self.fps = float(self._reader.fps or 25.0)
             self.n_frames, self.height, self.width = self._reader.n_frames, self._reader.height, self._reader.width
-        elif source.kind == "frames":
-            from PIL import Image
-
-            self._paths = _images(Path(source.target))
-            self.fps = 25.0
-            self.n_frames = len(self._paths)
-            try:
-                with Image.open(self._paths[0]) as first:
-                    self.width, self.height = first.size
-            except OSError:
-                pass  # chunks() names the file
+        elif source.kind == "frames":  # read as video-folder reads a frame folder, through the same reader
+            self._reader = FrameFolderReader(_images(Path(source.target)), 25.0)
+            self.fps = self._reader.fps
+            self.n_frames, self.height, self.width = self._reader.n_frames, self._reader.height, self._reader.width
         else:
             import av
 
@@ -214,7 +206,7 @@ class _Frames:
             self.fps = float(stream.average_rate or stream.guessed_rate or 25.0)
 
     def chunks(self) -> Iterator[np.ndarray]:
-        if self.source.kind == "file":
+        if self.source.kind in ("file", "frames"):
             reader = self._reader
             for start in range(0, reader.n_frames, FILE_CHUNK):
                 try:
@@ -224,16 +216,6 @@ class _Frames:
                     return
                 except Exception as exc:  # noqa: BLE001 - decord's own errors: a damaged file, cut short
                     self.error = f"{type(exc).__name__}: {exc}"
-                    return
-        elif self.source.kind == "frames":
-            from PIL import Image
-
-            for path in self._paths:
-                try:
-                    with Image.open(path) as image:
-                        yield np.array(image.convert("RGB"))[None]  # writable, as torch wants
-                except OSError as exc:
-                    self.error = f"{path}: cannot be read ({exc})"
                     return
         else:
             import av

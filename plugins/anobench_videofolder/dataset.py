@@ -26,7 +26,7 @@ import numpy as np
 
 from bench_core.dataset import GENERATED_MARKER, Dataset, Video, VideoInfo
 from bench_core.errors import DataError, did_you_mean
-from bench_core.video_io import natural_key
+from bench_core.video_io import FrameFolderReader, image_size, natural_key
 
 from anobench_avenue.dataset import content_hash
 from anobench_industrial.dataset import (SKELETON_VERSION, FramesVideo, IndustrialOptions, Probe, SkeletonVideo,
@@ -117,32 +117,11 @@ class FrameFolderVideo(Video):
         self.info = info
         self.labels = labels
         self.images = images
+        # At the size the inventory found: a file changed after the check cannot slip in at another size.
+        self._reader = FrameFolderReader(images, info.fps, info.height, info.width)
 
     def read(self, start: int, stop: int) -> np.ndarray:
-        if not 0 <= start <= stop <= len(self):
-            raise ValueError(f"frames {start}:{stop} are out of range for video {self.id} of {len(self)} frames")
-        out = np.empty((stop - start, self.info.height, self.info.width, 3), np.uint8)
-        for index in range(start, stop):
-            out[index - start] = read_image(self.images[index], (self.info.width, self.info.height))
-        return out
-
-
-def read_image(path: Path, size: tuple[int, int]) -> np.ndarray:
-    """One frame image as RGB uint8 (height, width, 3); DataError naming the file when it cannot be decoded or is
-    not ``size`` (width, height), so a file changed after the check cannot slip in at another size."""
-    from PIL import Image
-
-    try:
-        with Image.open(path) as image:
-            if image.size != size:
-                raise DataError(f"{path}: {image.size[0]}x{image.size[1]}, the folder's other frames are "
-                                f"{size[0]}x{size[1]}", hint="all frames of a video must have one size")
-            return np.asarray(image.convert("RGB"))
-    except DataError:
-        raise
-    except Exception as exc:
-        raise DataError(f"{path}: cannot be decoded ({type(exc).__name__}: {exc})",
-                        hint="the image may be truncated") from None
+        return self._reader.read(start, stop)
 
 
 class VideoFolder(Dataset):
@@ -329,7 +308,7 @@ class VideoFolder(Dataset):
                 if probe.n_frames == 0:
                     raise DataError(f"{source.path}: holds no video frames", hint="re-copy or re-encode the file")
             else:
-                width, height = image_size(source.images[0])
+                height, width = image_size(source.images[0])
                 probe = Probe(len(source.images), float(self.options.fps), height, width)
             self._probes[name] = probe
         return self._probes[name]
@@ -386,24 +365,12 @@ class VideoFolder(Dataset):
             except DataError as exc:
                 odd.append(str(exc))
                 continue
-            if size != expected:
-                odd.append(f"{path}: {size[0]}x{size[1]}, but {source.images[0].name} is {expected[0]}x{expected[1]}; "
+            if size != expected:  # (height, width), shown as width x height
+                odd.append(f"{path}: {size[1]}x{size[0]}, but {source.images[0].name} is {expected[1]}x{expected[0]}; "
                            "all frames of a video must have one size")
         more = len(odd) - MAX_LISTED
         return odd[:MAX_LISTED] + ([f"{source.path}: {more} more frames of another size or unreadable"]
                                    if more > 0 else [])
-
-
-def image_size(path: Path) -> tuple[int, int]:
-    """(width, height) of an image from its header; DataError naming the file when it is not an image."""
-    from PIL import Image
-
-    try:
-        with Image.open(path) as image:
-            return image.size
-    except Exception as exc:
-        raise DataError(f"{path}: cannot be decoded ({type(exc).__name__}: {exc})",
-                        hint="the image may be truncated") from None
 
 
 def pose_files(folder: Path) -> list[Path]:
