@@ -144,6 +144,24 @@ def test_a_pipe_on_stdin_is_scored_as_a_stream(trained, tmp_path):
     assert done.stderr.count("alert stdin: event starts") == len(source["events"])
 
 
+def test_an_mp4_on_a_pipe_is_one_line_naming_the_containers_a_pipe_can_carry(trained, tmp_path):
+    # The generated video-folder's MP4, as a user would pipe it: its index (moov) sits after the frames.
+    assert invoke("data", "generate", "video-folder", "--out", tmp_path / "footage").exit_code == 0
+    mp4 = tmp_path / "footage" / "test" / "test_00.mp4"
+    assert mp4.read_bytes().find(b"moov") > mp4.read_bytes().find(b"mdat")
+    # A real pipe: a file on stdin could still be sought, a pipe cannot.
+    cat = subprocess.Popen(["cat", str(mp4)], stdout=subprocess.PIPE)
+    done = subprocess.run([ANOBENCH, "score", str(trained["run"]), "-", "--out", str(tmp_path / "out"),
+                           "--device", "cpu"], stdin=cat.stdout, capture_output=True, text=True, timeout=300)
+    cat.stdout.close()
+    cat.wait()
+    assert done.returncode == 2
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "SOURCE stdin: cannot be decoded" in errors[0]
+    assert "a pipe needs a container that can be read front to back" in " ".join(done.stderr.split())
+    assert "Traceback" not in done.stderr
+
+
 def test_a_truncated_video_keeps_what_was_scored_and_exits_1(trained, tmp_path):
     data = (trained["tests"] / "01.avi").read_bytes()
     cut = tmp_path / "cut.avi"
