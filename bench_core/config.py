@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import typing
 from typing import Any, Iterable
 
@@ -98,6 +99,35 @@ def build_config(cls: type, presets: dict[str, dict], preset: str | None, overri
         return cls(**values)
     except (TypeError, ValueError) as exc:
         raise UsageError(f"{owner}: invalid setting in {option}: {exc}") from None
+
+
+# The checks every settings dataclass makes in its ``__post_init__``; each raises ValueError with the message
+# ``build_config`` turns into a one-line --set error, so every plugin words the same mistake the same way.
+
+def require_at_least(settings: Any, minimum: int, *names: str) -> None:
+    """Each named field of ``settings`` is a number >= ``minimum`` (e.g. epochs, batch sizes, windows)."""
+    for name in names:
+        value = getattr(settings, name)
+        if value < minimum:
+            raise ValueError(f"{name} must be >= {minimum}, not {value}")
+
+
+def require_finite(settings: Any, *names: str, positive: bool = True) -> None:
+    """Each named field is a finite number, > 0 when ``positive`` (learning rates) and >= 0 otherwise (weights).
+
+    Written as a range check so NaN fails it too: NaN passes a plain ``< 0`` test."""
+    for name in names:
+        value = getattr(settings, name)
+        if not ((0 < value) if positive else (0 <= value)) or not value < math.inf:
+            raise ValueError(f"{name} must be a finite number {'>' if positive else '>='} 0, not {value}")
+
+
+def require_choice(settings: Any, name: str, choices: Iterable[str]) -> None:
+    """The named field is one of ``choices`` (listed in the message in their given order)."""
+    choices = tuple(choices)
+    value = getattr(settings, name)
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(choices)}, not {value!r}")
 
 
 def to_jsonable(obj: Any) -> Any:

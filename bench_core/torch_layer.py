@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from bench_core.errors import UsageError
-from bench_core.views import window_frames
+from bench_core.views import check_view, view_side, window_frames
 
 if TYPE_CHECKING:
     from bench_core.progress import Progress
@@ -54,6 +54,28 @@ class TorchSettings:
     def __post_init__(self):
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, not {self.precision!r}")
+
+
+@dataclass(frozen=True)
+class ViewSettings(TorchSettings):
+    """``TorchSettings`` plus the input of a detector that reads a dataset view: which view, and the side frames are
+    resized to. A detector whose defaults differ redeclares the field with its own default and doc comment."""
+
+    #: Which view of the dataset to read: 'frames' (grayscale frames resized to input_size x input_size) or
+    #: 'skeleton' (the skeleton LSTM-VAE paper's 28x28 binary skeleton maps, read at 28x28 whatever input_size says,
+    #: so one sweep can cover both views).
+    view: str = "frames"
+    #: Side of the square grayscale input in pixels for the frames view; the skeleton view always uses 28.
+    input_size: int = 28
+
+    @property
+    def side(self) -> int:
+        """The side of the network's input: ``input_size`` for frames, the maps' own 28 for skeleton maps."""
+        return view_side(self.view, self.input_size)
+
+    def __post_init__(self):
+        super().__post_init__()
+        check_view(self.view)
 
 
 def cpu_has_bf16() -> bool:

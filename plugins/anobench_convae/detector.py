@@ -28,7 +28,6 @@ Where this implementation had to choose (the paper is silent, or we follow a con
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -38,11 +37,12 @@ import torch
 
 from anobench_convae.model import ConvAENet
 from bench_core.checkpoint import load_model, save_model
+from bench_core.config import require_at_least, require_choice, require_finite
 from bench_core.detector import Detector, InputSpec
 from bench_core.errors import DataError
-from bench_core.torch_layer import (TORCH_NEUTRAL_SETTINGS, Runtime, TorchSettings, WindowIndex, score_windows,
+from bench_core.torch_layer import (TORCH_NEUTRAL_SETTINGS, Runtime, ViewSettings, WindowIndex, score_windows,
                                     train_epochs)
-from bench_core.views import check_frames, check_view, view_side
+from bench_core.views import check_frames
 
 if TYPE_CHECKING:
     from bench_core.progress import Progress
@@ -54,12 +54,9 @@ _ARCHITECTURE_FIELDS = ("view", "input_size", "window", "channels", "kernel_size
 
 
 @dataclass(frozen=True)
-class Config(TorchSettings):
+class Config(ViewSettings):
     """Conv-AE settings. The defaults are the paper's (Hasan et al., CVPR 2016, Sec. 3.2 and 4)."""
 
-    #: Which view of the dataset to read: 'frames' (video frames, the paper's input) or 'skeleton' (the skeleton
-    #: LSTM-VAE paper's 28x28 skeleton maps, read at 28x28 whatever input_size says).
-    view: str = "frames"
     #: Side of the square grayscale input in pixels for the frames view; the paper resizes frames to 227x227.
     input_size: int = 227
     #: Consecutive frames stacked as input channels (the paper's T).
@@ -89,32 +86,20 @@ class Config(TorchSettings):
     #: L2 penalty on the weights, applied by the optimiser. The paper uses one but gives no value; 5e-4 is ours.
     weight_decay: float = 5e-4
 
-    @property
-    def side(self) -> int:
-        """The side of the network's input: ``input_size`` for frames, the maps' own 28 for skeleton maps."""
-        return view_side(self.view, self.input_size)
-
     def __post_init__(self):
         super().__post_init__()
-        check_view(self.view)
-        if self.window < 1:
-            raise ValueError(f"window must be >= 1, not {self.window}")
+        require_at_least(self, 1, "window", "first_stride", "train_stride", "epochs", "batch_size", "score_batch_size")
         for name in ("channels", "kernel_sizes"):
             values = getattr(self, name)
             if len(values) != 3 or any(v < 1 for v in values):
                 raise ValueError(f"{name} must be three positive integers, not {values}")
         if any(k % 2 == 0 for k in self.kernel_sizes[1:]):
             raise ValueError(f"kernel_sizes[1:] must be odd (they keep the map size), not {self.kernel_sizes}")
-        if self.optimizer not in OPTIMIZERS:
-            raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, not {self.optimizer!r}")
+        require_choice(self, "optimizer", OPTIMIZERS)
         if not self.temporal_strides or any(s < 1 for s in self.temporal_strides):
             raise ValueError(f"temporal_strides must be positive integers, not {self.temporal_strides}")
-        for name in ("first_stride", "train_stride", "epochs", "batch_size", "score_batch_size"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, not {getattr(self, name)}")
-        if not (0 < self.lr < math.inf) or not (0 <= self.weight_decay < math.inf):
-            raise ValueError(f"lr must be a finite number > 0 and weight_decay one >= 0, not {self.lr}, "
-                             f"{self.weight_decay}")
+        require_finite(self, "lr")
+        require_finite(self, "weight_decay", positive=False)
         after_conv1 = (self.side - self.kernel_sizes[0]) // self.first_stride + 1
         if self.side < self.kernel_sizes[0] or after_conv1 // 4 < 1:
             raise ValueError(

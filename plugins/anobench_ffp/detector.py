@@ -14,7 +14,6 @@ pretrained FlowNet; anobench never downloads anything, so it is omitted, and eve
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -24,6 +23,7 @@ import torch
 from torch import nn
 
 from bench_core.checkpoint import load_model, save_model
+from bench_core.config import require_at_least, require_finite
 from bench_core.detector import Detector, InputSpec
 from bench_core.errors import DataError
 from bench_core.torch_layer import (TORCH_NEUTRAL_SETTINGS, Runtime, TorchSettings, WindowIndex, score_windows,
@@ -92,9 +92,7 @@ class Config(TorchSettings):
             values = getattr(self, name)
             if not values or any(v < 1 for v in values):
                 raise ValueError(f"{name} must be positive integers, not {values}")
-        for name in ("n_inputs", "epochs", "batch_size", "score_batch_size"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, not {getattr(self, name)}")
+        require_at_least(self, 1, "n_inputs", "epochs", "batch_size", "score_batch_size")
         if self.windows_per_epoch < 0:
             raise ValueError(f"windows_per_epoch must be >= 0 (0 = every window), not {self.windows_per_epoch}")
         factor = 2 ** (len(self.widths) - 1)
@@ -104,14 +102,10 @@ class Config(TorchSettings):
         if self.adversarial and _patch_side(self.input_size, len(self.d_widths)) < 1:
             raise ValueError(f"input_size {self.input_size} is too small for a discriminator of {len(self.d_widths)} "
                              "layers: use fewer d_widths or a larger input")
-        for name in ("lambda_int", "lambda_gd", "lambda_adv"):
-            if not (0 <= getattr(self, name) < math.inf):
-                raise ValueError(f"{name} must be a finite number >= 0, not {getattr(self, name)}")
+        require_finite(self, "lambda_int", "lambda_gd", "lambda_adv", positive=False)
         if self.lambda_int == 0 and self.lambda_gd == 0:
             raise ValueError("lambda_int and lambda_gd are both 0: the U-Net would learn nothing about the frame")
-        for name in ("g_lr", "d_lr"):
-            if not (0 < getattr(self, name) < math.inf):
-                raise ValueError(f"{name} must be a finite number > 0, not {getattr(self, name)}")
+        require_finite(self, "g_lr", "d_lr")
 
 
 def _patch_side(size: int, layers: int) -> int:

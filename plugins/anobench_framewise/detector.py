@@ -25,7 +25,6 @@ Where this implementation had to choose (the skeleton LSTM-VAE paper is silent):
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
@@ -35,11 +34,12 @@ import torch
 
 from anobench_framewise.model import FrameAutoencoder
 from bench_core.checkpoint import load_model, save_model
+from bench_core.config import require_at_least, require_finite
 from bench_core.detector import Detector, InputSpec
 from bench_core.errors import DataError
-from bench_core.torch_layer import (TORCH_NEUTRAL_SETTINGS, Runtime, TorchSettings, WindowIndex,
+from bench_core.torch_layer import (TORCH_NEUTRAL_SETTINGS, Runtime, ViewSettings, WindowIndex,
                                     kl_to_standard_normal, pixel_bce, score_windows, summed_bce, train_epochs)
-from bench_core.views import check_frames, check_view, view_side
+from bench_core.views import check_frames
 
 if TYPE_CHECKING:
     from bench_core.progress import Progress
@@ -49,14 +49,12 @@ _ARCHITECTURE_FIELDS = ("view", "input_size", "latent_dim", "channels", "batch_n
 
 
 @dataclass(frozen=True)
-class Config(TorchSettings):
+class Config(ViewSettings):
     """AE / VAE settings. Defaults are the skeleton LSTM-VAE paper's (Table 2) where it gives them."""
 
     #: 'skeleton' (the skeleton LSTM-VAE paper's 28x28 binary skeleton maps) or 'frames' (grayscale frames resized to
     #: input_size).
     view: str = "skeleton"
-    #: Side of the resized frames for the frames view (a multiple of 4); the skeleton view always uses 28.
-    input_size: int = 28
     #: J, the dimension of the latent code (the skeleton LSTM-VAE paper: 16).
     latent_dim: int = 16
     #: Filters of the two encoder convolutions (the decoder mirrors them). Our choice.
@@ -73,22 +71,14 @@ class Config(TorchSettings):
     #: Adam learning rate. Our choice (the skeleton LSTM-VAE paper does not give one).
     lr: float = 1e-3
 
-    @property
-    def side(self) -> int:
-        return view_side(self.view, self.input_size)
-
     def __post_init__(self):
         super().__post_init__()
-        check_view(self.view)
         if self.input_size < 8 or self.input_size % 4:
             raise ValueError(f"input_size must be a multiple of 4 and at least 8, not {self.input_size}")
         if len(self.channels) != 2 or any(c < 1 for c in self.channels):
             raise ValueError(f"channels must be two positive integers, not {self.channels}")
-        for name in ("latent_dim", "epochs", "batch_size", "score_batch_size"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, not {getattr(self, name)}")
-        if not (0 < self.lr < math.inf):
-            raise ValueError(f"lr must be a finite number > 0, not {self.lr}")
+        require_at_least(self, 1, "latent_dim", "epochs", "batch_size", "score_batch_size")
+        require_finite(self, "lr")
 
 
 class _FramewiseDetector(Detector):

@@ -38,7 +38,6 @@ Where this implementation had to choose (the skeleton LSTM-VAE paper is silent, 
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -48,12 +47,13 @@ import torch
 
 from anobench_lstmvae.model import LSTMVAENet, lstm_vae_loss
 from bench_core.checkpoint import load_model, save_model
+from bench_core.config import require_at_least, require_choice, require_finite
 from bench_core.detector import Detector, InputSpec
 from bench_core.errors import DataError
 # kl_to_standard_normal is re-exported: library users and tests import it from here.
-from bench_core.torch_layer import (TORCH_NEUTRAL_SETTINGS, Runtime, TorchSettings, WindowIndex,  # noqa: F401
+from bench_core.torch_layer import (TORCH_NEUTRAL_SETTINGS, Runtime, ViewSettings, WindowIndex,  # noqa: F401
                                     kl_to_standard_normal, score_windows, summed_bce, train_epochs)
-from bench_core.views import check_frames, check_view, view_side
+from bench_core.views import check_frames
 
 if TYPE_CHECKING:
     from bench_core.progress import Progress
@@ -65,14 +65,12 @@ _ARCHITECTURE_FIELDS = ("view", "input_size", "window", "latent_dim", "lstm_unit
 
 
 @dataclass(frozen=True)
-class Config(TorchSettings):
+class Config(ViewSettings):
     """LSTM-VAE settings. Defaults are the skeleton LSTM-VAE paper's (Table 2) where it gives them."""
 
     #: 'skeleton' (the skeleton LSTM-VAE paper's 28x28 binary skeleton maps) or 'frames' (grayscale frames resized to
     #: input_size).
     view: str = "skeleton"
-    #: Side of the resized frames for the frames view (a multiple of 4); the skeleton view always uses 28.
-    input_size: int = 28
     #: T, the frames of one sequential skeleton map (the skeleton LSTM-VAE paper: 30).
     window: int = 30
     #: J, the dimension of the latent code (the skeleton LSTM-VAE paper: 16).
@@ -103,25 +101,16 @@ class Config(TorchSettings):
     #: Keep the posterior means of the scored windows for the run record (``window_latent_mean``).
     store_latents: bool = True
 
-    @property
-    def side(self) -> int:
-        return view_side(self.view, self.input_size)
-
     def __post_init__(self):
         super().__post_init__()
-        check_view(self.view)
-        if self.score_frames not in SCORE_FRAMES:
-            raise ValueError(f"score_frames must be one of {', '.join(SCORE_FRAMES)}, not {self.score_frames!r}")
+        require_choice(self, "score_frames", SCORE_FRAMES)
         if self.input_size < 8 or self.input_size % 4:
             raise ValueError(f"input_size must be a multiple of 4 and at least 8, not {self.input_size}")
         if len(self.channels) != 2 or any(c < 1 for c in self.channels):
             raise ValueError(f"channels must be two positive integers, not {self.channels}")
-        for name in ("window", "latent_dim", "lstm_units", "feature_dim", "epochs", "batch_size", "train_stride",
-                     "score_batch_size"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, not {getattr(self, name)}")
-        if not (0 < self.lr < math.inf):
-            raise ValueError(f"lr must be a finite number > 0, not {self.lr}")
+        require_at_least(self, 1, "window", "latent_dim", "lstm_units", "feature_dim", "epochs", "batch_size",
+                         "train_stride", "score_batch_size")
+        require_finite(self, "lr")
 
 
 class LSTMVAE(Detector):

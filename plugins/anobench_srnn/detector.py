@@ -36,7 +36,6 @@ Deviations and choices (the paper is silent, or we cannot follow it here):
 from __future__ import annotations
 
 import contextlib
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -48,11 +47,12 @@ import torch.nn.functional as F
 # soft_threshold: re-exported for library users and tests.
 from anobench_srnn.model import TemporallyCoherentSparseCoding, soft_threshold  # noqa: F401
 from bench_core.checkpoint import load_model, save_model
+from bench_core.config import require_at_least, require_choice, require_finite
 from bench_core.detector import Detector, InputSpec
 from bench_core.errors import DataError
-from bench_core.torch_layer import (TORCH_NEUTRAL_SETTINGS, Runtime, TorchSettings, WindowIndex, score_windows,
+from bench_core.torch_layer import (TORCH_NEUTRAL_SETTINGS, Runtime, ViewSettings, WindowIndex, score_windows,
                                     train_epochs)
-from bench_core.views import check_frames, check_view, view_side
+from bench_core.views import check_frames
 
 if TYPE_CHECKING:
     from bench_core.progress import Progress
@@ -63,13 +63,9 @@ _ARCHITECTURE_FIELDS = ("view", "input_size", "patch_size", "n_atoms", "n_layers
 
 
 @dataclass(frozen=True)
-class Config(TorchSettings):
+class Config(ViewSettings):
     """SRNN-style TSC settings (see the module docstring for which are the paper's and which are ours)."""
 
-    #: 'frames' (grayscale frames resized to input_size, the paper's input) or 'skeleton' (28x28 maps).
-    view: str = "frames"
-    #: Side of the resized frames for the frames view; the skeleton view always uses 28.
-    input_size: int = 28
     #: Side of the square patches the frame is cut into (must divide the input side).
     patch_size: int = 7
     #: Atoms of the dictionary D (shared over time and patch positions).
@@ -93,27 +89,16 @@ class Config(TorchSettings):
     #: Adam learning rate for the dictionary.
     lr: float = 3e-3
 
-    @property
-    def side(self) -> int:
-        return view_side(self.view, self.input_size)
-
     def __post_init__(self):
         super().__post_init__()
-        check_view(self.view)
-        if self.cell_reduction not in REDUCTIONS:
-            raise ValueError(f"cell_reduction must be one of {', '.join(REDUCTIONS)}, not {self.cell_reduction!r}")
-        for name in ("input_size", "patch_size", "n_atoms", "n_layers", "sequence_length", "train_stride", "epochs",
-                     "batch_size"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, not {getattr(self, name)}")
+        require_choice(self, "cell_reduction", REDUCTIONS)
+        require_at_least(self, 1, "input_size", "patch_size", "n_atoms", "n_layers", "sequence_length",
+                         "train_stride", "epochs", "batch_size")
         if self.side % self.patch_size:
             raise ValueError(f"patch_size {self.patch_size} must divide the input side {self.side} "
                              f"({self.view} view)")
-        if not (0 <= self.sparsity < math.inf) or not (0 <= self.temporal_weight < math.inf):
-            raise ValueError(f"sparsity and temporal_weight must be finite numbers >= 0, not {self.sparsity}, "
-                             f"{self.temporal_weight}")
-        if not (0 < self.lr < math.inf):
-            raise ValueError(f"lr must be a finite number > 0, not {self.lr}")
+        require_finite(self, "sparsity", "temporal_weight", positive=False)
+        require_finite(self, "lr")
 
 
 @contextlib.contextmanager

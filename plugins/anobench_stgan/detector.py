@@ -37,7 +37,6 @@ Where this implementation had to choose (the paper is silent) -- docs/stgan.md g
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -49,11 +48,12 @@ from anobench_stgan.model import (  # noqa: F401 (SelfAttention3d, fold_pixels, 
     SelfAttention3d, STGANNets, discriminator_loss, feature_matching_loss, fold_pixels, generator_adversarial_loss,
     unfold_pixels)
 from bench_core.checkpoint import load_model, save_model
+from bench_core.config import require_at_least, require_choice, require_finite
 from bench_core.detector import Detector, InputSpec
 from bench_core.errors import DataError
-from bench_core.torch_layer import (TORCH_NEUTRAL_SETTINGS, Runtime, TorchSettings, WindowIndex, score_windows,
+from bench_core.torch_layer import (TORCH_NEUTRAL_SETTINGS, Runtime, ViewSettings, WindowIndex, score_windows,
                                     train_epochs)
-from bench_core.views import SKELETON_MAP_SIZE, check_frames, check_view
+from bench_core.views import SKELETON_MAP_SIZE, check_frames
 
 if TYPE_CHECKING:
     from bench_core.progress import Progress
@@ -71,12 +71,9 @@ _ARCHITECTURE_FIELDS = ("view", "input_size", "pixel_fold", "window", "channels"
 
 
 @dataclass(frozen=True)
-class Config(TorchSettings):
+class Config(ViewSettings):
     """STGAN settings. Defaults are the ``paper`` preset's; docs/stgan.md says which come from the paper."""
 
-    #: Dataset view: 'frames' (grayscale video) or 'skeleton' (28x28 binary pose maps, read at 28x28: with this
-    #: view input_size becomes 28 whatever a preset says, as conv-ae does, so one sweep can cover both views).
-    view: str = "frames"
     #: Side of the square grayscale input in pixels (not given in the paper; 128 is our choice for Avenue).
     input_size: int = 128
     #: Pixels folded into channels before the first layer (space-to-depth): 2 turns a 1x64x64 frame into
@@ -129,7 +126,6 @@ class Config(TorchSettings):
 
     def __post_init__(self):
         super().__post_init__()
-        check_view(self.view)
         if self.view == "skeleton" and self.input_size != SKELETON_MAP_SIZE:
             if self.pixel_fold != 1:
                 raise ValueError(f"view=skeleton reads 28x28 maps, which pixel_fold={self.pixel_fold} does not fit: "
@@ -138,9 +134,8 @@ class Config(TorchSettings):
             object.__setattr__(self, "input_size", SKELETON_MAP_SIZE)
         if not self.channels or any(c < 1 for c in self.channels):
             raise ValueError(f"channels must be positive integers, not {self.channels}")
-        for name in ("pixel_fold", "latent_channels", "train_stride", "epochs", "batch_size", "score_batch_size"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, not {getattr(self, name)}")
+        require_at_least(self, 1, "pixel_fold", "latent_channels", "train_stride", "epochs", "batch_size",
+                         "score_batch_size")
         time_factor = 2 ** (len(self.channels) - 1)
         if self.window < time_factor or self.window % time_factor:
             raise ValueError(f"window {self.window} must be a multiple of {time_factor}: each of the "
@@ -151,20 +146,15 @@ class Config(TorchSettings):
             raise ValueError(f"input_size {self.input_size} / pixel_fold {self.pixel_fold} is too small for "
                              f"{len(self.channels)} layers that each halve it: use at least "
                              f"{2 ** len(self.channels)} after folding")
-        for name in ("recon_weight", "gan_weight", "feat_weight", "consist_weight", "instance_noise"):
-            if not (0 <= getattr(self, name) < math.inf):
-                raise ValueError(f"{name} must be a finite number >= 0, not {getattr(self, name)}")
-        for name in ("g_lr", "d_lr"):
-            if not (0 < getattr(self, name) < math.inf):
-                raise ValueError(f"{name} must be a finite number > 0, not {getattr(self, name)}")
+        require_finite(self, "recon_weight", "gan_weight", "feat_weight", "consist_weight", "instance_noise",
+                       positive=False)
+        require_finite(self, "g_lr", "d_lr")
         if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas):
             raise ValueError(f"betas must be two numbers in [0, 1), not {self.betas}")
         if self.recon_loss == "auto":
             object.__setattr__(self, "recon_loss", "l2" if self.view == "skeleton" else "l1")
-        if self.recon_loss not in RECON_LOSSES:
-            raise ValueError(f"recon_loss must be one of auto, {', '.join(RECON_LOSSES)}, not {self.recon_loss!r}")
-        if self.gan_loss not in GAN_LOSSES:
-            raise ValueError(f"gan_loss must be one of {', '.join(GAN_LOSSES)}, not {self.gan_loss!r}")
+        require_choice(self, "recon_loss", ("auto", *RECON_LOSSES))
+        require_choice(self, "gan_loss", GAN_LOSSES)
 
 
 # -- detector ------------------------------------------------------------------------------------------------------
