@@ -81,7 +81,7 @@ class _Part:
             elif meta["parts"] is not None and isinstance(value, list):
                 value = [meta["parts"].from_json(item, f"{dotted}[{index}]", problems)
                          for index, item in enumerate(value)]
-            elif not _is_kind(value, meta["kind"], meta["required"]):
+            elif not _is_kind(value, meta["kind"], nullable=spec.default is None):
                 problems["wrong"].append(dotted)
                 continue
             values[name] = value
@@ -104,27 +104,27 @@ class _Part:
         return data
 
 
-def _is_kind(value: Any, kind: Any, required: bool) -> bool:
+def _is_kind(value: Any, kind: Any, nullable: bool) -> bool:
+    """Whether a JSON value fits a field: null only where the field's default is None (a list or a dict field,
+    ``metrics`` say, must hold one)."""
     if kind is _ANY:
         return True
     if value is None:
-        return not required
+        return nullable
     if isinstance(value, bool) and kind in (int, _NUMBER):  # JSON true is not a seed or a count
         return False
     return isinstance(value, kind)
 
 
-class _ReadOnlyDict(dict):
-    def _refuse(self, *args, **kwargs):
-        raise TypeError("a run record read as a mapping is read-only: change its typed fields instead")
+def _refuse(*args, **kwargs):
+    raise TypeError("a run record read as a mapping is read-only: change its typed fields instead")
 
+
+class _ReadOnlyDict(dict):
     __setitem__ = __delitem__ = update = pop = popitem = clear = setdefault = __ior__ = _refuse  # type: ignore
 
 
 class _ReadOnlyList(list):
-    def _refuse(self, *args, **kwargs):
-        raise TypeError("a run record read as a mapping is read-only: change its typed fields instead")
-
     __setitem__ = __delitem__ = append = extend = insert = pop = remove = clear = sort = reverse = _refuse  # type: ignore
     __iadd__ = __imul__ = _refuse  # type: ignore
 
@@ -308,7 +308,7 @@ class RunRecord(_Part, Mapping):
         if problems["wrong"]:
             raise DamagedFile(file, f"is not a usable run record ({', '.join(problems['wrong'])} of the wrong kind)",
                               hint=_RERUN_HINT)
-        record.path = file.parent
+        record.schema, record.path = version, file.parent  # the version it now has, upgraded in memory
         return record
 
     def write(self, folder: Path) -> Path:

@@ -68,6 +68,8 @@ def test_missing_and_wrong_fields_are_named_with_their_dotted_path(tmp_path):
     with pytest.raises(DamagedFile, match=r"\(metrics, timing\.torch_threads, per_video\[0\]\.n_frames of the "
                                           r"wrong kind\)"):
         RunRecord.read(wrong)
+    with pytest.raises(DamagedFile, match=r"\(detector\.settings, per_video of the wrong kind\)"):
+        RunRecord.read(write(tmp_path / "d", minimal(per_video=None, detector={"name": "ae", "settings": None})))
     with pytest.raises(DamagedFile, match="not a JSON object"):
         RunRecord.read(write(tmp_path / "c", [1, 2]))
 
