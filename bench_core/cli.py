@@ -253,20 +253,20 @@ def cmd_run(
             err.print(f"[yellow]interrupted:[/] nothing was recorded; {again}", highlight=False)
             raise typer.Exit(130) from None
     if as_json:
-        _print_json({k: v for k, v in record.items() if not k.startswith("_")})
+        _print_json(record.to_json())
         return
     stdout().print(_metrics_table(record))
-    if record.get("metrics_note"):
-        err.print(f"[yellow]note:[/] {escape(record['metrics_note'])}", highlight=False)
-    if (record.get("localization") or {}).get("note"):
-        err.print(f"[yellow]note:[/] {escape(record['localization']['note'])}", highlight=False)
-    err.print(f"run record: {record['_path']}/record.json")
+    if record.metrics_note:
+        err.print(f"[yellow]note:[/] {escape(record.metrics_note)}", highlight=False)
+    if (record.localization or {}).get("note"):
+        err.print(f"[yellow]note:[/] {escape(record.localization['note'])}", highlight=False)
+    err.print(f"run record: {record.file}")
 
 
-def _metrics_table(record: dict) -> Table:
-    metrics, timing = record["metrics"], record["timing"]
-    table = Table(title=f"{record['detector']['name']} on {record['dataset']['name']} "
-                        f"(preset {record['preset']}, seed {record['seed']})")
+def _metrics_table(record) -> Table:
+    metrics, timing = record.metrics, record.timing
+    table = Table(title=f"{record.detector.name} on {record.dataset.name} "
+                        f"(preset {record.preset}, seed {record.seed})")
     table.add_column("metric")
     table.add_column("value", justify="right")
 
@@ -276,9 +276,9 @@ def _metrics_table(record: dict) -> Table:
     for key, value in metrics.items():
         table.add_row(key, fmt(value))
     if "n_frames" not in metrics:  # the scorer's n_frames already says it
-        table.add_row("n_frames", str(record["n_test_frames"]))
+        table.add_row("n_frames", str(record.n_test_frames))
     for key in ("train_seconds", "score_seconds", "inference_fps"):
-        table.add_row(key, fmt(timing.get(key)))
+        table.add_row(key, fmt(getattr(timing, key)))
     return table
 
 
@@ -303,12 +303,13 @@ def cmd_leaderboard(
     from bench_core import leaderboard_format
     from bench_core.leaderboard import collect, render_markdown
     from bench_core.records import atomic_write_bytes
+    from bench_core.results import ResultsFolder, events_from_dataset_plugin
     from bench_core.sweep import split_list
 
     catalogue = get_catalogue()
     published = {r.name: r.meta.get("published", {}) for r in catalogue.all("detector")}
     only = split_list(datasets, "--datasets") if datasets else None
-    rows = collect(results, published, only, by_kind=by_kind)
+    rows = collect(ResultsFolder(results, events_from_dataset_plugin), published, only, by_kind=by_kind)
     chosen = fmt or {".csv": "csv", ".json": "json"}.get(out.suffix.lower() if out else "", "md")
     as_dict = leaderboard_format.as_json(rows, results, title, sort_by)
     if as_json:
@@ -509,9 +510,10 @@ def cmd_report(
 ) -> None:
     """PNGs and one self-contained HTML page: ROC, scores over frames per test video, per-video AUROC."""
     from bench_core.report import build_report
+    from bench_core.results import ResultsFolder, events_from_dataset_plugin
 
     published = {r.name: r.meta.get("published", {}) for r in get_catalogue().all("detector")}
-    index = build_report(source, out, published, each_run)
+    index = build_report(ResultsFolder(source, events_from_dataset_plugin), out, published, each_run)
     stderr().print(f"wrote {index}")
 
 

@@ -16,6 +16,7 @@ import os
 import sys
 import time
 from collections import deque
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator, List, Optional
@@ -25,6 +26,7 @@ import typer
 
 from bench_core import calibration, records
 from bench_core.errors import DataError, RunFailed, UsageError
+from bench_core.run_record import RunRecord
 from bench_core.video_io import FrameFolderReader, natural_key
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".mov", ".webm", ".mpg", ".mpeg", ".m4v")
@@ -42,7 +44,7 @@ class ScoringRun:
     """A trained run ready to score: its record, its detector with the checkpoint loaded, its normal scores."""
 
     path: Path
-    record: dict
+    record: RunRecord
     detector: object
     normal: calibration.NormalScores
 
@@ -56,11 +58,11 @@ class ScoringRun:
         return int(getattr(self.detector.config, "score_batch_size", 64))
 
 
-def _recreate_hint(record: dict) -> str:
+def _recreate_hint(record: RunRecord) -> str:
     from bench_core.leaderboard import reproduce_command
 
-    with_holdout = dict(record, calibration={"holdout": calibration.DEFAULT_HOLDOUT})
-    out = Path(record["_path"]).parents[2]
+    with_holdout = dataclasses.replace(record, calibration={"holdout": calibration.DEFAULT_HOLDOUT})
+    out = Path(record.path).parents[2]
     return "train it again with a normal hold-out: " + reproduce_command(with_holdout, str(out))
 
 
@@ -75,7 +77,7 @@ def load_run(run_dir: Path, device: str = "cpu", poses: bool = False) -> Scoring
         raise DataError(f"{run_dir}: not a run folder (no {records.RECORD_FILE})",
                         hint="give the folder 'anobench run' wrote, OUT/<dataset>/<detector>/<run id>")
     record = records.load_record(run_dir)
-    checkpoint = run_dir / record.get("checkpoint", "checkpoint.pt")
+    checkpoint = run_dir / (record.checkpoint or "checkpoint.pt")
     if not checkpoint.is_file():
         raise DataError(f"{checkpoint}: the run's checkpoint is missing (records copied without checkpoints?)",
                         hint=_recreate_hint(record))
@@ -84,19 +86,19 @@ def load_run(run_dir: Path, device: str = "cpu", poses: bool = False) -> Scoring
     except FileNotFoundError:
         raise DataError(f"{run_dir / calibration.NORMAL_SCORES_FILE}: the run has no normal-score statistics (it "
                         "held no footage out, or predates the hold-out)", hint=_recreate_hint(record)) from None
-    name = record["detector"]["name"]
+    name = record.detector.name
     detector_cls = get_catalogue().get("detector", name, "the run's detector").load()
-    if str(detector_cls.version) != str(record["detector"].get("version")):
-        raise DataError(f"{run_dir}: trained with {name} version {record['detector'].get('version')}, this is "
+    if str(detector_cls.version) != str(record.detector.version):
+        raise DataError(f"{run_dir}: trained with {name} version {record.detector.version}, this is "
                         f"version {detector_cls.version}", hint=_recreate_hint(record))
     try:
         # The record keeps tuples as JSON lists; the config dataclasses want their tuples back.
         config = detector_cls.Config(**{k: tuple(v) if isinstance(v, list) else v
-                                        for k, v in record["detector"]["config"].items()})
+                                        for k, v in record.detector.config.items()})
     except (TypeError, ValueError) as exc:
         raise DataError(f"{run_dir / records.RECORD_FILE}: its {name} config does not fit this version: {exc}",
                         hint=_recreate_hint(record)) from None
-    detector = detector_cls(config, device=device, seed=record.get("seed", 0))
+    detector = detector_cls(config, device=device, seed=record.seed)
     detector.load(checkpoint)
     view = detector.input_spec.view
     if view != "frames" and not poses:
@@ -253,10 +255,10 @@ def skeleton_maps(run: ScoringRun, folder: Path, frames: "_Frames") -> Callable[
     from anobench_industrial.tracking import track_main_person
     from anobench_videofolder.dataset import pose_files
 
-    drawn = (run.record["dataset"].get("fingerprint") or {}).get("skeleton")
+    drawn = (run.record.dataset.fingerprint or {}).get("skeleton")
     if not isinstance(drawn, dict):
         raise DataError(f"{run.path / records.RECORD_FILE}: does not say how its skeleton maps were drawn (dataset "
-                        f"'{run.record['dataset']['name']}')", hint="score runs on industrial or video-folder data")
+                        f"'{run.record.dataset.name}')", hint="score runs on industrial or video-folder data")
     if str(drawn.get("version")) != SKELETON_VERSION:
         raise DataError(f"{run.path}: its skeleton maps are version {drawn.get('version')}, this anobench draws "
                         f"version {SKELETON_VERSION}", hint=_recreate_hint(run.record))
@@ -533,7 +535,7 @@ def write_events(out: Path, results: list[SourceResult]) -> None:
 
 def summary(run: ScoringRun, threshold: float, rule: str, results: list[SourceResult]) -> dict:
     return {
-        "run_id": run.record["run_id"], "threshold": threshold, "threshold_rule": rule,
+        "run_id": run.record.run_id, "threshold": threshold, "threshold_rule": rule,
         "sources": [{"source": r.source, "n_frames": r.n_frames, "fps": r.fps, "scores_file": r.scores_file,
                      "events": [{"start": e.start, "stop": e.stop, "peak_score": e.peak_score} for e in r.events],
                      **({"annotated": r.annotated} if r.annotated else {})} for r in results],
@@ -611,7 +613,7 @@ def cmd_score(
     if as_json:
         typer.echo(json.dumps(summary(run, level, rule, results), indent=2))
     else:
-        table = Table(title=f"{run.record['detector']['name']} run {run.record['run_id']}: threshold {level:.3g} "
+        table = Table(title=f"{run.record.detector.name} run {run.record.run_id}: threshold {level:.3g} "
                             f"({rule})")
         for column in ("source", "frames", "fps", "events", "scores file"):
             table.add_column(column, justify="right" if column in ("frames", "fps", "events") else "left")

@@ -9,8 +9,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench_core.errors import DamagedFile, UsageError, did_you_mean
-from bench_core.records import RECORD_FILE, RUN_KEYS, iter_records, read_json, read_scores, skip_damaged
+from bench_core.records import read_scores, skip_damaged
+from bench_core.results import ResultsFolder
 from bench_core.run import DEFAULT_THREADS
+from bench_core.run_record import InputEntry, ProtocolEntry, RunRecord
 
 CONFIDENCE = 0.95
 #: The localization scorers' headline metrics (pixel-auroc, region), in table order, with their column titles.
@@ -101,7 +103,7 @@ def t_interval(values: list[float], confidence: float = CONFIDENCE) -> tuple[flo
     return (summary["mean"] - half, summary["mean"] + half)
 
 
-def per_video_auroc(record: dict) -> dict[str, float | None]:
+def per_video_auroc(record: RunRecord) -> dict[str, float | None]:
     """AUROC of each test video from the run's saved scores; None where a video has one class only."""
     from sklearn.metrics import roc_auc_score
 
@@ -113,83 +115,48 @@ def per_video_auroc(record: dict) -> dict[str, float | None]:
     return result
 
 
-def protocol_label(protocol: dict) -> str:
-    sigma = protocol.get("smoothing_sigma", 0) or 0
+def protocol_label(protocol: ProtocolEntry) -> str:
+    sigma = protocol.smoothing_sigma or 0
     smoothing = f"gauss σ={sigma:g}" if sigma else "no smoothing"
-    return f"{protocol.get('normalization')}, {smoothing}, labels: {protocol.get('label_convention') or '?'}"
+    return f"{protocol.normalization}, {smoothing}, labels: {protocol.label_convention or '?'}"
 
 
-def holdout_of(record: dict) -> float:
-    """The share of each training video the run held out for its normal scores; 0 for records from before."""
-    return float((record.get("calibration") or {}).get("holdout", 0.0))
-
-
-def holdout_label(record: dict) -> str:
+def holdout_label(record: RunRecord) -> str:
     """What the protocol column adds for a run that held out normal footage (it trained on less)."""
-    holdout = holdout_of(record)
-    return f", normal hold-out {holdout:g}" if holdout else ""
+    return f", normal hold-out {record.holdout:g}" if record.holdout else ""
 
 
-def reproduce_command(record: dict, out: str) -> str:
-    parts = ["anobench", "run", "--detector", record["detector"]["name"], "--dataset", record["dataset"]["name"],
-             "--preset", record["preset"], "--seed", str(record["seed"])]
-    for item in record["detector"].get("settings", []):
+def reproduce_command(record: RunRecord, out: str) -> str:
+    parts = ["anobench", "run", "--detector", record.detector.name, "--dataset", record.dataset.name,
+             "--preset", record.preset, "--seed", str(record.seed)]
+    for item in record.detector.settings:
         parts += ["--set", item]
-    options = record["dataset"].get("options", {})
+    options = record.dataset.options
     for key, value in options.items():
         if key != "data_root" and value not in ("", None, []) and key != "label_convention":
             # A list option (scenes, anomalies) as --data-option takes it: comma-separated, not Python's repr.
             parts += ["--data-option", f"{key}={_option_text(value)}"]
-    protocol = record["protocol"]
-    if protocol.get("label_convention") and options.get("label_convention"):
-        parts += ["--data-option", f"label_convention={protocol['label_convention']}"]
-    if protocol.get("normalization") != "minmax-per-video":
-        parts += ["--normalization", protocol["normalization"]]
-    if protocol.get("smoothing_sigma"):
-        parts += ["--smoothing-sigma", f"{protocol['smoothing_sigma']:g}"]
-    if record.get("device", "cpu") != "cpu":
-        parts += ["--device", record["device"]]
-    threads = record.get("timing", {}).get("torch_threads")
+    protocol = record.protocol
+    if protocol.label_convention and options.get("label_convention"):
+        parts += ["--data-option", f"label_convention={protocol.label_convention}"]
+    if protocol.normalization != "minmax-per-video":
+        parts += ["--normalization", str(protocol.normalization)]
+    if protocol.smoothing_sigma:
+        parts += ["--smoothing-sigma", f"{protocol.smoothing_sigma:g}"]
+    if (record.device or "cpu") != "cpu":
+        parts += ["--device", record.device]
+    threads = record.timing.torch_threads
     if threads and threads != DEFAULT_THREADS:
         parts += ["--threads", str(threads)]
     if options.get("data_root"):
         parts += ["--data-root", DATA_ROOT_PLACEHOLDER]  # where the files are is the reader's own
     # Always spelled out: a default that changes must not change what a published command runs.
-    parts += ["--calibration-holdout", f"{holdout_of(record):g}"]
+    parts += ["--calibration-holdout", f"{record.holdout:g}"]
     parts += ["--out", out]
     return " ".join(shlex.quote(p) for p in parts)
 
 
-def anomaly_events(record: dict, _cache: dict | None = None) -> dict[str, list[dict]] | None:
-    """Each test video's labelled events and their kinds, ``{video: [{"kind", "start", "stop"}]}`` (stop exclusive),
-    as the dataset recorded them in the run record's extras. A record written before its dataset plugin recorded
-    kinds asks the plugin again, with the record's dataset options. None when the dataset names no kinds."""
-    extras = record["dataset"].get("extras") or {}
-    if "events" in extras:
-        return extras["events"]
-    data = record["dataset"]
-    view = (record["detector"].get("input_spec") or {}).get("view") or record["detector"].get("config", {}).get("view")
-    key = (data["name"], json.dumps(data.get("options", {}), sort_keys=True), view)
-    cache = {} if _cache is None else _cache
-    if key not in cache:
-        cache[key] = _events_from_the_dataset(data, view or "frames")
-    return cache[key]
-
-
-def _events_from_the_dataset(data: dict, view: str) -> dict | None:
-    from bench_core.plugins import get_catalogue
-
-    try:
-        dataset_cls = get_catalogue().get("dataset", data["name"], "--dataset").load()
-        dataset = dataset_cls(data["name"], dataset_cls.Options(**data.get("options", {})))
-        if dataset.check():
-            return None
-        return dataset.record_extras(view, dataset.videos("test", view)).get("events")
-    except Exception:  # noqa: BLE001 - an uninstalled plugin or missing data only means no breakdown
-        return None
-
-
-def per_kind_auroc(record: dict, events: dict[str, list[dict]]) -> dict[str, float]:
+def per_kind_auroc(record: RunRecord, events: dict[str, list[dict]]) -> dict[str, float]:
     """Frame AUROC of each kind of anomaly: the frames labelled abnormal inside that kind's events against every
     normal frame of the test videos, pooled over videos like the micro AUROC (scores as the run's protocol left
     them). It says which kinds a detector misses; a kind with no labelled frames gets no value."""
@@ -222,46 +189,42 @@ def per_kind_auroc(record: dict, events: dict[str, list[dict]]) -> dict[str, flo
     return result
 
 
-def collect(results: Path, published_by_detector: dict[str, dict], datasets: list[str] | None = None,
+def collect(results: Path | ResultsFolder, published_by_detector: dict[str, dict], datasets: list[str] | None = None,
             by_kind: bool = False) -> list[Row]:
     """Rows of every complete record under ``results``; ``datasets`` keeps only those datasets' records;
-    ``by_kind`` adds each run's ``per_kind_auroc`` where its dataset names the kinds of its anomalies."""
-    results = Path(results)
-    if not results.exists():
+    ``by_kind`` adds each run's ``per_kind_auroc`` where its dataset names the kinds of its anomalies (as the
+    results folder knows them: ``ResultsFolder.events``)."""
+    folder = results if isinstance(results, ResultsFolder) else ResultsFolder(results)
+    results = folder.root
+    if not folder.exists():
         raise UsageError(f"{results}: no such results folder", hint="give the --out folder of 'anobench run'")
     rows: dict[tuple, Row] = {}
-    events_cache: dict = {}
     present: set[str] = set()
-    for record in iter_records(results, RUN_KEYS):
-        try:
-            _check_fields(record)
-        except DamagedFile as exc:
-            skip_damaged(exc)
-            continue
-        det, data = record["detector"], record["dataset"]
-        present.add(data["name"])
-        if datasets and data["name"] not in datasets:
+    for record in folder.runs():
+        det, data = record.detector, record.dataset
+        present.add(data.name)
+        if datasets and data.name not in datasets:
             continue
         # A run that held out normal footage trained on less: its own row, never pooled with one that did not.
-        protocol = protocol_label(record["protocol"]) + holdout_label(record)
-        settings = tuple(det.get("settings", []))
+        protocol = protocol_label(record.protocol) + holdout_label(record)
+        settings = tuple(det.settings)
         # One row per experiment: the resolved config, not how it was spelled (`--set epochs=30` on a preset whose
         # value is 30 is the same experiment as no --set at all).
-        experiment = json.dumps([det.get("version"), det.get("config")], sort_keys=True)
-        data_options = {k: v for k, v in data.get("options", {}).items() if k != "data_root"}
+        experiment = json.dumps([det.version, det.config], sort_keys=True)
+        data_options = data.data_options
         compute = compute_label(record)
-        key = (data["name"], json.dumps(data_options, sort_keys=True), det["name"], record["preset"], experiment,
+        key = (data.name, json.dumps(data_options, sort_keys=True), det.name, record.preset, experiment,
                protocol, compute)
         row = rows.get(key)
         if row is None:
-            row = rows[key] = Row(data["name"], det["name"], record["preset"], settings, protocol,
-                                  input=_input_label(det.get("input_spec")), data_options=data_options,
+            row = rows[key] = Row(data.name, det.name, record.preset, settings, protocol,
+                                  input=_input_label(det.input_spec), data_options=data_options,
                                   compute=compute)
-            row.published = (published_by_detector.get(det["name"]) or {}).get(data["name"])
+            row.published = (published_by_detector.get(det.name) or {}).get(data.name)
         elif (len(settings), settings) < (len(row.settings), row.settings):
             row.settings = settings  # show the shortest spelling
-        metrics = record["metrics"]
-        row.seeds.append(record["seed"])
+        metrics = record.metrics
+        row.seeds.append(record.seed)
         row.micro.append(metrics.get("frame_auroc_micro"))
         row.macro.append(metrics.get("frame_auroc_macro"))
         row.aupr.append(metrics.get("aupr"))
@@ -271,14 +234,14 @@ def collect(results: Path, published_by_detector: dict[str, dict], datasets: lis
                 row.localization.setdefault(name, []).append(metrics[name])
         for name in OPERATING_METRICS:
             row.operating.setdefault(name, []).append(metrics.get(name))
-        row.fps.append(record["timing"].get("inference_fps"))
-        row.holdout = holdout_of(record)
-        row.data_root_used = row.data_root_used or bool(data.get("options", {}).get("data_root"))
-        row.runs.append(record["_path"])
-        row.run_ids.append(record.get("run_id", ""))
+        row.fps.append(record.timing.inference_fps)
+        row.holdout = record.holdout
+        row.data_root_used = row.data_root_used or bool(data.options.get("data_root"))
+        row.runs.append(str(record.path))
+        row.run_ids.append(record.run_id)
         row.commands.append(reproduce_command(record, str(results)))
         if by_kind:
-            events = anomaly_events(record, events_cache)
+            events = folder.events(record)
             if events:
                 try:
                     row.by_kind.append(per_kind_auroc(record, events))
@@ -301,23 +264,11 @@ def collect(results: Path, published_by_detector: dict[str, dict], datasets: lis
                                                 r.preset, r.settings, r.protocol))
 
 
-def _check_fields(record: dict) -> None:
-    """A DamagedFile naming the record unless every field ``collect`` reads has the right kind of value."""
-    det, data = record["detector"], record["dataset"]
-    kinds = {"metrics": (record["metrics"], dict), "timing": (record["timing"], dict),
-             "protocol": (record["protocol"], dict), "seed": (record["seed"], int),
-             "dataset.options": (data.get("options", {}), dict), "detector.settings": (det.get("settings", []), list)}
-    wrong = [name for name, (value, kind) in kinds.items() if not isinstance(value, kind)]
-    if wrong:
-        raise DamagedFile(Path(record["_path"]) / RECORD_FILE, f"is not a usable run record ({', '.join(wrong)} "
-                          "of the wrong kind)", hint="run that job again with --overwrite")
-
-
-def compute_label(record: dict) -> str:
+def compute_label(record: RunRecord) -> str:
     """Where a run executed: its device and torch thread count, e.g. "cpu, 1 thread"."""
-    threads = record.get("timing", {}).get("torch_threads")
+    threads = record.timing.torch_threads
     count = "? threads" if threads is None else f"{threads} thread{'s' if threads != 1 else ''}"
-    return f"{record.get('device', '?')}, {count}"
+    return f"{record.device or '?'}, {count}"
 
 
 def _label_datasets(rows: list[Row]) -> None:
@@ -338,11 +289,8 @@ def _option_text(value) -> str:
     return ",".join(map(str, value)) if isinstance(value, list) else str(value)
 
 
-def _input_label(spec: dict | None) -> str:
-    if not spec:
-        return ""
-    label = f"{spec.get('view', '?')} {spec.get('height')}×{spec.get('width')}"
-    return label + (f", T={spec['window']}" if spec.get("window", 1) > 1 else "")
+def _input_label(spec: InputEntry | None) -> str:
+    return spec.label() if spec else ""
 
 
 def _fmt(summary: dict, digits: int = 3) -> str:
@@ -359,12 +307,10 @@ def _fmt_interval(interval) -> str:
 
 def reproduce_commands(rows: list[Row], results: Path) -> list[str]:
     """The sweep commands that produced these runs (from the results' sweeps.json); per-run commands for the rest."""
-    from bench_core.sweep import read_sweep_log
-
     wanted = {run_id for row in rows for run_id in row.run_ids}
     commands, covered = [], set()
-    sweeps = [(set(entry.get("run_ids", [])) & wanted, order, entry["command"])
-              for order, entry in enumerate(read_sweep_log(results))]
+    sweeps = [(set(entry.run_ids) & wanted, order, entry.command)
+              for order, entry in enumerate(ResultsFolder(results).sweep_log())]
     # Fewest commands: greedily the sweep covering most of what is left, the latest among equals (a re-run of a
     # grid that merges earlier sweeps then stands for all of them).
     while True:
@@ -425,23 +371,5 @@ def _localization_markdown(rows: list[Row]) -> list[str]:
 
 def failed_jobs(results: Path, datasets: set[str]) -> list[dict]:
     """The sweep failures recorded under ``results`` for these datasets, so a table never hides a missing row."""
-    from bench_core.sweep import FAILURE_FILE
-
-    found = []
-    for path in sorted(results.rglob(FAILURE_FILE)):
-        relative = path.relative_to(results).parts
-        if any(part.startswith(".") for part in relative) or (path.parent / "record.json").exists():
-            continue
-        try:
-            failure = read_json(path, "sweep failure record")
-            if not isinstance(failure, dict):
-                raise DamagedFile(path, "is not a sweep failure record (not a JSON object)")
-        except DamagedFile as exc:
-            skip_damaged(exc)
-            continue
-        if failure.get("request", {}).get("dataset") not in datasets:
-            continue
-        message = (failure.get("error") or {}).get("message", "?")
-        found.append({"job": failure.get("job", str(path.parent)), "message": message})
-    return found
-
+    return [{"job": failure.job, "message": failure.message}
+            for failure in ResultsFolder(results).failures(datasets)]

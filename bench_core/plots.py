@@ -11,8 +11,9 @@ from typing import Iterable
 import numpy as np
 
 from bench_core.errors import DamagedFile, UsageError
-from bench_core.records import (LATENT_KEY, RECORD_FILE, RUN_KEYS, VideoScores, iter_records, load_record,
-                                read_scores, safe_name, skip_damaged)
+from bench_core.records import LATENT_KEY, RECORD_FILE, VideoScores, load_record, read_scores, safe_name, skip_damaged
+from bench_core.results import ResultsFolder
+from bench_core.run_record import RunRecord
 
 
 def _pyplot():
@@ -24,43 +25,43 @@ def _pyplot():
     return plt
 
 
-def load_records(paths: Iterable[Path]) -> list[dict]:
+def load_records(paths: Iterable[Path]) -> list[RunRecord]:
     """Every run record in the given run folders or results folders, in a stable order."""
     found = []
     for path in paths:
         path = Path(path)
         if not path.exists():
             raise UsageError(f"{path}: no such run or results folder", hint="give a folder written by anobench run")
-        runs = list(iter_records(path, RUN_KEYS))
+        runs = list(ResultsFolder(path).runs())
         if not runs:
             raise UsageError(f"{path}: holds no complete run records ({RECORD_FILE})",
                              hint="give a run folder or the --out folder of 'anobench run' or 'anobench sweep'")
         found.extend(runs)
-    return sorted(found, key=lambda r: (r["dataset"]["name"], r["detector"]["name"], run_label(r)))
+    return sorted(found, key=lambda r: (r.dataset.name, r.detector.name, run_label(r)))
 
 
-def load_run(path: Path) -> dict:
+def load_run(path: Path) -> RunRecord:
     path = Path(path)
     if not (path / RECORD_FILE).is_file():
         raise UsageError(f"{path}: not a run folder (it has no {RECORD_FILE})",
                          hint="give one run's folder: OUT/<dataset>/<detector>/<run id>")
-    return load_record(path, RUN_KEYS)
+    return load_record(path)
 
 
-def video_scores(record: dict) -> list[VideoScores]:
+def video_scores(record: RunRecord) -> list[VideoScores]:
     """Every test video's saved scores; a missing scores file is a one-line error."""
     videos = []
     found = read_scores(record)
-    for video in record.get("per_video", []):
-        scores = found[video["id"]]
+    for video in record.per_video:
+        scores = found[video.id]
         if scores is None:
-            raise DamagedFile(Path(record['_path']) / video['file'], f"the scores of test video '{video['id']}' are "
+            raise DamagedFile(record.scores_file(video), f"the scores of test video '{video.id}' are "
                               "missing", hint="run it again with --overwrite")
         videos.append(scores)
     return videos
 
 
-def readable_runs(runs: list[dict]) -> list[dict]:
+def readable_runs(runs: list[RunRecord]) -> list[RunRecord]:
     """The runs whose scores files can all be read; each other one goes to ``records.skip_damaged``."""
     readable = []
     for record in runs:
@@ -73,17 +74,15 @@ def readable_runs(runs: list[dict]) -> list[dict]:
     return readable
 
 
-def run_label(record: dict) -> str:
+def run_label(record: RunRecord) -> str:
     """``ae [cpu, view=frames] on synthetic-industrial (seed=3), seed 0``: the detector with its preset and --set
     items in brackets, the dataset with the options it was given in parentheses, so that runs differing in any of
     them never share a label."""
-    detector = [record.get("preset") or record["detector"].get("preset") or "?",
-                *record["detector"].get("settings", [])]
-    options = {k: v for k, v in (record["dataset"].get("options") or {}).items()
-               if k != "data_root" and v not in ("", None)}
+    detector = [record.preset or record.detector.preset or "?", *record.detector.settings]
+    options = {k: v for k, v in record.dataset.data_options.items() if v not in ("", None)}
     shown = ", ".join(f"{k}={','.join(map(str, v)) if isinstance(v, list) else v}" for k, v in options.items())
-    return (f"{record['detector']['name']} [{', '.join(detector)}] on {record['dataset']['name']}"
-            + (f" ({shown})" if shown else "") + f", seed {record['seed']}")
+    return (f"{record.detector.name} [{', '.join(detector)}] on {record.dataset.name}"
+            + (f" ({shown})" if shown else "") + f", seed {record.seed}")
 
 
 def abnormal_spans(label: np.ndarray) -> list[tuple[int, int]]:
@@ -93,7 +92,7 @@ def abnormal_spans(label: np.ndarray) -> list[tuple[int, int]]:
     return list(zip(edges[::2].tolist(), edges[1::2].tolist()))
 
 
-def plot_roc(runs: list[dict], out_png: Path, log_fpr: bool = False) -> Path:
+def plot_roc(runs: list[RunRecord], out_png: Path, log_fpr: bool = False) -> Path:
     """One ROC curve per run (all test frames pooled, as the micro AUROC is), AUROC in the legend. ``log_fpr``
     draws the false positive rate on a log axis from 0.1%: the low-false-alarm end that operators live in."""
     from sklearn.metrics import roc_auc_score, roc_curve
@@ -131,12 +130,12 @@ def plot_roc(runs: list[dict], out_png: Path, log_fpr: bool = False) -> Path:
 OVERVIEW_DPI = 80
 
 
-def config_label(record: dict) -> str:
+def config_label(record: RunRecord) -> str:
     """``run_label`` without the seed: what the runs of one configuration, over seeds, share."""
     return run_label(record).rsplit(", seed ", 1)[0]
 
 
-def data_label(record: dict) -> str:
+def data_label(record: RunRecord) -> str:
     """The dataset with its options (data root left out): runs with equal labels scored the same test videos."""
     return config_label(record).split("] on ", 1)[1]
 
@@ -152,13 +151,13 @@ def _colours(n: int) -> list:
     return [matplotlib.colormaps["turbo"](i / max(n - 1, 1)) for i in range(n)]
 
 
-def plot_roc_bands(runs: list[dict], out_png: Path, log_fpr: bool = False) -> Path:
+def plot_roc_bands(runs: list[RunRecord], out_png: Path, log_fpr: bool = False) -> Path:
     """One ROC curve per configuration: the mean true positive rate over its seeds at each false positive rate,
     with a band from the lowest to the highest seed; the legend gives the mean ± std AUROC and the seeds."""
     from sklearn.metrics import roc_auc_score, roc_curve
 
     plt = _pyplot()
-    groups: dict[str, list[dict]] = {}
+    groups: dict[str, list[RunRecord]] = {}
     for record in runs:
         groups.setdefault(config_label(record), []).append(record)
     grid = np.logspace(-3, 0, 300) if log_fpr else np.linspace(0, 1, 301)
@@ -194,15 +193,15 @@ def plot_roc_bands(runs: list[dict], out_png: Path, log_fpr: bool = False) -> Pa
     return _save(fig, out_png, dpi=OVERVIEW_DPI)
 
 
-def plot_scores_overlaid(runs: list[dict], out_dir: Path, prefix: str = "scores", data_name: str | None = None
+def plot_scores_overlaid(runs: list[RunRecord], out_dir: Path, prefix: str = "scores", data_name: str | None = None
                          ) -> list[Path]:
     """Per test video of runs on the same data: every configuration's score over frames on one plot (its lowest
     seed), labelled abnormal spans shaded and named by kind. One PNG per video, however many runs there are."""
     plt = _pyplot()
-    first: dict[str, dict] = {}
-    for record in sorted(runs, key=lambda r: r["seed"]):
+    first: dict[str, RunRecord] = {}
+    for record in sorted(runs, key=lambda r: r.seed):
         first.setdefault(config_label(record), record)
-    by_video: dict[str, list[tuple[str, VideoScores, dict]]] = {}
+    by_video: dict[str, list[tuple[str, VideoScores, RunRecord]]] = {}
     for label, record in first.items():
         for video in video_scores(record):
             by_video.setdefault(video.id, []).append((label, video, record))
@@ -228,14 +227,14 @@ def plot_scores_overlaid(runs: list[dict], out_dir: Path, prefix: str = "scores"
     return written
 
 
-def span_kinds(record: dict, video_id: str) -> list[tuple[float, str]]:
+def span_kinds(record: RunRecord, video_id: str) -> list[tuple[float, str]]:
     """Where to name each labelled event of a test video on its score plot: (middle frame, kind), from the events
     the dataset recorded in the run record (``dataset.extras.events``); none where it recorded no kinds."""
-    events = ((record["dataset"].get("extras") or {}).get("events") or {}).get(video_id) or []
+    events = (record.dataset.events or {}).get(video_id) or []
     return [((event["start"] + event["stop"] - 1) / 2, str(event["kind"])) for event in events]
 
 
-def plot_scores(record: dict, out_dir: Path) -> list[Path]:
+def plot_scores(record: RunRecord, out_dir: Path) -> list[Path]:
     """Per test video: the anomaly score over frames, labelled abnormal spans shaded. One PNG per video."""
     plt = _pyplot()
     written = []
@@ -254,14 +253,14 @@ def plot_scores(record: dict, out_dir: Path) -> list[Path]:
     return written
 
 
-def latent_points(record: dict, max_points: int = 2000) -> tuple[np.ndarray, np.ndarray]:
+def latent_points(record: RunRecord, max_points: int = 2000) -> tuple[np.ndarray, np.ndarray]:
     """The test windows' latent means and the label of each window's last frame (window i ends on i+window-1)."""
-    window = int(record["detector"].get("input_spec", {}).get("window", 1))
+    window = int(record.detector.input_spec.window if record.detector.input_spec else 1)
     points, labels = [], []
     for video in video_scores(record):
         if video.latent is None:
-            raise UsageError(f"run {record['run_id']} has no latent means ({LATENT_KEY}) in its scores files",
-                             hint=f"detector '{record['detector']['name']}' does not provide them "
+            raise UsageError(f"run {record.run_id} has no latent means ({LATENT_KEY}) in its scores files",
+                             hint=f"detector '{record.detector.name}' does not provide them "
                                   "(Detector.last_outputs)")
         latent = video.latent.reshape(len(video.latent), -1)
         ends = np.arange(len(latent)) + window - 1
@@ -274,13 +273,13 @@ def latent_points(record: dict, max_points: int = 2000) -> tuple[np.ndarray, np.
     return x, y
 
 
-def plot_latent(record: dict, out_png: Path, seed: int = 0) -> Path:
+def plot_latent(record: RunRecord, out_png: Path, seed: int = 0) -> Path:
     """2-D t-SNE of the test windows' latent means, coloured normal / abnormal."""
     from sklearn.manifold import TSNE
 
     x, y = latent_points(record)
     if len(x) < 5:
-        raise UsageError(f"run {record['run_id']} has {len(x)} test windows: too few for a t-SNE")
+        raise UsageError(f"run {record.run_id} has {len(x)} test windows: too few for a t-SNE")
     from threadpoolctl import threadpool_limits
 
     # One thread: sklearn's Barnes-Hut gradient with OpenMP threads crawled (45 s for 100 points) on a busy

@@ -20,8 +20,8 @@ from typing import Any, Iterator
 import numpy as np
 
 from bench_core.errors import DamagedFile
+from bench_core.run_record import _RERUN_HINT, RECORD_FILE, SCHEMA_VERSION, RunRecord  # noqa: F401 (re-exported)
 
-RECORD_FILE = "record.json"
 #: Where a scores file keeps lstm-vae's per-window latent means (``Detector.last_outputs`` as ``window_<name>``).
 LATENT_KEY = "window_latent_mean"
 
@@ -44,7 +44,6 @@ def _read_umask() -> int:
 
 
 _UMASK = _read_umask()
-SCHEMA_VERSION = 1
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -141,9 +140,6 @@ def staged_run_dir(final: Path, overwrite: bool) -> Iterator[Path]:
             shutil.rmtree(stage, ignore_errors=True)
 
 
-#: What every run record holds that the leaderboard, report and plots read: a record without them is damaged.
-RUN_KEYS = ("detector", "dataset", "seed", "preset", "protocol", "metrics", "timing")
-_RERUN_HINT = "run that job again with --overwrite, or delete its folder"
 
 
 def safe_name(name: str) -> str:
@@ -216,36 +212,20 @@ def _first_line(exc: BaseException) -> str:
     return (str(exc).splitlines() or [""])[0]
 
 
-def load_record(path: Path, require: tuple[str, ...] = ()) -> dict:
-    """The run record in ``path`` (a run folder or its record.json); a damaged one, or one lacking any of the
-    ``require``d keys, is a DamagedFile naming it."""
-    path = Path(path)
-    if path.is_dir():
-        path = path / RECORD_FILE
-    record = read_json(path, "run record")
-    if not isinstance(record, dict):
-        raise DamagedFile(path, "is not a run record (not a JSON object)", hint=_RERUN_HINT)
-    missing = [key for key in require if key not in record]
-    missing += [f"{key}.name" for key in ("detector", "dataset")
-                if key in require and not (isinstance(record.get(key), dict) and "name" in record[key])]
-    if missing:
-        raise DamagedFile(path, f"is not a complete run record (no {', '.join(missing)})", hint=_RERUN_HINT)
-    record["_path"] = str(path.parent)
-    return record
+def load_record(path: Path) -> RunRecord:
+    """The run record in ``path`` (a run folder or its record.json): ``RunRecord.read``, which names a damaged
+    record, one lacking a field the harness reads, or one of a schema version this anobench does not read."""
+    return RunRecord.read(path)
 
 
-def read_scores(record: dict) -> dict[str, VideoScores | None]:
+def read_scores(record: RunRecord) -> dict[str, VideoScores | None]:
     """Each test video's saved scores, in the record's order; None for a video whose scores file is missing.
     A scores file that is damaged or lies outside the run folder is a DamagedFile naming it."""
-    run = Path(record["_path"])
     videos: dict[str, VideoScores | None] = {}
-    for video in record.get("per_video", []):
-        if not isinstance(video, dict) or not isinstance(video.get("id"), str):
-            raise DamagedFile(run / RECORD_FILE, f"has a per_video entry that names no video: {video!r:.80}",
-                              hint=_RERUN_HINT)
-        path = inside(run, video.get("file"), run / RECORD_FILE)
+    for video in record.per_video:
+        path = record.scores_file(video)
         if not path.is_file():
-            videos[video["id"]] = None
+            videos[video.id] = None
             continue
         try:
             with np.load(path, allow_pickle=False) as saved:
@@ -258,11 +238,11 @@ def read_scores(record: dict) -> dict[str, VideoScores | None]:
         if score.ndim != 1 or (label is not None and score.shape != label.shape):
             raise DamagedFile(path, f"holds scores of shape {score.shape} and labels of shape "
                               f"{None if label is None else label.shape}", hint=_RERUN_HINT)
-        videos[video["id"]] = VideoScores(video["id"], score, label, latent)
+        videos[video.id] = VideoScores(video.id, score, label, latent)
     return videos
 
 
-def iter_records(root: Path, require: tuple[str, ...] = ()) -> Iterator[dict]:
+def iter_records(root: Path) -> Iterator[RunRecord]:
     """Every complete run record below ``root`` (staging folders are hidden and skipped). A damaged record goes
     to ``skip_damaged``: named and skipped inside ``collect_damage``, an error elsewhere."""
     root = Path(root)
@@ -273,7 +253,7 @@ def iter_records(root: Path, require: tuple[str, ...] = ()) -> Iterator[dict]:
                  if not any(part.startswith(".") for part in path.relative_to(root).parts)]
     for path in paths:
         try:
-            record = load_record(path, require)
+            record = load_record(path)
         except DamagedFile as exc:
             skip_damaged(exc)
             continue

@@ -19,6 +19,8 @@ from bench_core import plots
 from bench_core.leaderboard import (CONFIDENCE, LOCALIZATION_METRICS, _fmt, _fmt_interval, _fmt_mean, collect,
                                     localization_table, per_video_auroc, protocol_label, summarise, t_interval)
 from bench_core.records import atomic_write_bytes
+from bench_core.results import ResultsFolder
+from bench_core.run_record import RunRecord
 
 #: Up to this many runs the page also draws every run's own ROC curve and score plots; beyond, only the
 #: per-configuration views (bands over seeds, detectors overlaid per video) that keep the page small.
@@ -42,12 +44,16 @@ class Image(NamedTuple):
     data: str  # base64
 
 
-def build_report(source: Path, out_dir: Path, published_by_detector: dict[str, dict] | None = None,
+def build_report(source: Path | ResultsFolder, out_dir: Path, published_by_detector: dict[str, dict] | None = None,
                  each_run: bool | None = None) -> Path:
-    """Write the PNGs and ``index.html`` into ``out_dir``; returns the HTML file's path. ``each_run`` adds every
-    run's own curves and score plots (default: only for a few runs, see ``EACH_RUN_LIMIT``)."""
+    """Write the PNGs and ``index.html`` into ``out_dir``; returns the HTML file's path. ``source`` is a run
+    folder or a results folder (as a ``ResultsFolder``, it says how to find the kinds of anomaly of old records).
+    ``each_run`` adds every run's own curves and score plots (default: only for a few runs, see
+    ``EACH_RUN_LIMIT``)."""
     from bench_core.errors import DataError
 
+    folder = source if isinstance(source, ResultsFolder) else ResultsFolder(source)
+    source = folder.root
     out_dir = Path(out_dir)
     # A run whose scores cannot be read is named (records.skip_damaged) and left out of every section.
     runs = plots.readable_runs(plots.load_records([source]))
@@ -55,14 +61,13 @@ def build_report(source: Path, out_dir: Path, published_by_detector: dict[str, d
         raise DataError(f"{source}: none of its runs can be read", hint="the files named above are damaged")
     out_dir.mkdir(parents=True, exist_ok=True)
     each_run = len(runs) <= EACH_RUN_LIMIT if each_run is None else each_run
-    rows = collect(Path(source), published_by_detector or {}, by_kind=True)
+    rows = collect(folder, published_by_detector or {}, by_kind=True)
     # Sections named as the leaderboard names its rows' data: the bare name, or the options that tell sets apart.
     names = {(row.dataset, json.dumps(row.data_options, sort_keys=True)): row.dataset_label or row.dataset
              for row in rows}
-    by_data: dict[str, list[dict]] = {}
+    by_data: dict[str, list[RunRecord]] = {}
     for record in runs:
-        options = {k: v for k, v in record["dataset"].get("options", {}).items() if k != "data_root"}
-        key = (record["dataset"]["name"], json.dumps(options, sort_keys=True))
+        key = (record.dataset.name, json.dumps(record.dataset.data_options, sort_keys=True))
         by_data.setdefault(names.get(key) or plots.data_label(record), []).append(record)
     datasets = [{"label": label, "anchor": f"data{number}"} for number, label in enumerate(by_data)]
     page = _template().render(
@@ -135,7 +140,7 @@ def _by_kind_table(rows) -> dict:
     return {"head": ["Dataset", "Detector", "Preset", *kinds], "rows": body}
 
 
-def _per_video_table(runs: list[dict]) -> dict:
+def _per_video_table(runs: list[RunRecord]) -> dict:
     per_run = [(plots.run_label(r), per_video_auroc(r)) for r in runs]
     videos = sorted({v for _, aurocs in per_run for v in aurocs})
     body = []
@@ -145,14 +150,14 @@ def _per_video_table(runs: list[dict]) -> dict:
     return {"head": ["run", *videos], "rows": body}
 
 
-def _dataset_section(members: list[dict], folder: Path, data: dict) -> dict:
+def _dataset_section(members: list[RunRecord], folder: Path, data: dict) -> dict:
     """One dataset's ROC bands over seeds (linear and log FPR) and its configurations overlaid on each video."""
     return {**data, "roc": [_image(plots.plot_roc_bands(members, folder / "roc.png")),
                             _image(plots.plot_roc_bands(members, folder / "roc-log-fpr.png", log_fpr=True))],
             "scores": [_image(png) for png in plots.plot_scores_overlaid(members, folder, data_name=data["label"])]}
 
 
-def _each_run(runs: list[dict], out_dir: Path) -> dict:
+def _each_run(runs: list[RunRecord], out_dir: Path) -> dict:
     """Every run's own ROC curve (both views) and score plots, with its run id and headline figures."""
     from bench_core.records import safe_name
 
@@ -160,15 +165,15 @@ def _each_run(runs: list[dict], out_dir: Path) -> dict:
            _image(plots.plot_roc(runs, out_dir / "roc-log-fpr.png", log_fpr=True))]
     sections = []
     for index, record in enumerate(runs):
-        folder = out_dir / f"run{index:03d}-{safe_name(str(record['run_id']))}"
+        folder = out_dir / f"run{index:03d}-{safe_name(record.run_id)}"
         pngs = plots.plot_scores(record, folder)
-        metrics = record.get("metrics", {})
+        metrics = record.metrics
         sections.append({
-            "label": plots.run_label(record), "run_id": record["run_id"],
+            "label": plots.run_label(record), "run_id": record.run_id,
             "micro": _figure(metrics.get("frame_auroc_micro")),
             "localization": [(title, _figure(metrics[name])) for name, title in LOCALIZATION_METRICS.items()
                              if name in metrics],
-            "protocol": protocol_label(record.get("protocol", {})), "scores": [_image(png) for png in pngs]})
+            "protocol": protocol_label(record.protocol), "scores": [_image(png) for png in pngs]})
     return {"roc": roc, "runs": sections}
 
 

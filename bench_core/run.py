@@ -24,6 +24,7 @@ from bench_core.errors import DataError, RunFailed, UsageError, did_you_mean
 from bench_core.localization import MapRecording, require_pixel_masks
 from bench_core.plugins import Catalogue, get_catalogue, manager
 from bench_core.progress import Progress, SharedTask
+from bench_core.run_record import RunRecord
 from bench_core.scoring import OperatingPoint, Protocol, apply_protocol, call_scorer, fill_leading_frames
 from bench_core.training import TrainingCheckpoints
 from bench_core.cache import remember_owner
@@ -243,7 +244,7 @@ def versions() -> dict:
     }
 
 
-def execute(plan: RunPlan, progress: Progress | None = None) -> dict:
+def execute(plan: RunPlan, progress: Progress | None = None) -> RunRecord:
     """Run the plan and write its record; returns the record (as in record.json). torch runs on the plan's thread
     count meanwhile, and on the caller's again afterwards."""
     import torch
@@ -256,7 +257,7 @@ def execute(plan: RunPlan, progress: Progress | None = None) -> dict:
         torch.set_num_threads(threads_before)
 
 
-def _execute(plan: RunPlan, progress: Progress | None) -> dict:
+def _execute(plan: RunPlan, progress: Progress | None) -> RunRecord:
     from bench_core.views import dataset_key, prepare
 
     progress = progress or Progress()
@@ -404,6 +405,8 @@ def _execute(plan: RunPlan, progress: Progress | None) -> dict:
         "versions": versions(),
         "git": git_commit(),
     }
+    # Typed and checked as every reader checks it; its path is the run folder it is renamed into.
+    record = RunRecord.from_data(record, plan.path / records.RECORD_FILE)
     with records.staged_run_dir(plan.path, overwrite=True) as stage:
         (stage / "scores").mkdir()
         for video, raw, score, label, extra in zip(test, raw_scores, scores, labels, window_outputs):
@@ -413,11 +416,10 @@ def _execute(plan: RunPlan, progress: Progress | None) -> dict:
         detector.save(stage / "checkpoint.pt")
         if normal is not None:
             records.atomic_write_json(stage / calibration.NORMAL_SCORES_FILE, normal.as_json())
-        records.atomic_write_json(stage / "config.json", record["detector"]["config"])
+        records.atomic_write_json(stage / "config.json", record.detector.config)
         # record.json last: its presence is what marks a run complete.
-        records.atomic_write_json(stage / records.RECORD_FILE, record)
+        record.write(stage)
     detector.checkpoints.finish()
-    record["_path"] = str(plan.path)
     return record
 
 
@@ -468,7 +470,7 @@ def _command_line() -> str:
     return " ".join(shlex.quote(a) for a in argv)
 
 
-def run(request: RunRequest, progress: Progress | None = None) -> tuple[dict, bool]:
+def run(request: RunRequest, progress: Progress | None = None) -> tuple[RunRecord, bool]:
     """Plan and execute; a complete record at the same path is reused unless ``overwrite``. Returns (record, reused)."""
     plan = plan_run(request)
     if records.is_complete(plan.path) and not request.overwrite:

@@ -2,8 +2,12 @@
 
 Each JSON object carries its shape's version under ``"schema"``; a program reading it checks the number and bumps
 nothing. Bump a version here when its shape changes in a way a reader would misread (a key renamed, removed or
-given another meaning); adding a key is not such a change. The run record's is ``bench_core.records.SCHEMA_VERSION``.
+given another meaning); adding a key is not such a change (readers keep keys they do not know).
 """
+
+#: A run's ``record.json`` and ``anobench run --json``: read and written only by ``bench_core.run_record.RunRecord``
+#: (a record without ``"schema"`` is read as version 1; a version bump adds an upgrade to ``run_record.UPGRADES``).
+RUN_RECORD = 1
 
 #: ``anobench list --json``: ``{"schema", "registrations": [describe(...) ...]}``.
 LIST = 1

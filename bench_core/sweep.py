@@ -17,30 +17,23 @@ that checkpoint their epochs continue training from the last one (``RunRequest.r
 from __future__ import annotations
 
 import contextlib
-import dataclasses
-import datetime
 import itertools
-import json
 import math
-import os
-import platform
 import shlex
 import time
-import traceback
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Iterable, Sequence
 
-from bench_core import records, schemas
+from bench_core import records, results, schemas
 from bench_core.config import build_config, check_seed, parse_assignments
 from bench_core.errors import AnobenchError, DamagedFile, UsageError
 from bench_core.plugins import Catalogue, get_catalogue
 from bench_core.progress import Progress
+from bench_core.results import FAILURE_FILE, SWEEP_LOG  # noqa: F401 (the names sweeps have always offered)
 from bench_core.run import DEFAULT_THREADS, RunPlan, RunRequest, execute, plan_run
 from bench_core.runners import Runner, RunnerOptions, SweepEvents  # noqa: F401 (re-exported for runner authors)
 
-FAILURE_FILE = "failed.json"
-SWEEP_LOG = "sweeps.json"
 OVERWRITE_POLICIES = ("never", "failed", "always")
 #: Jobs a sweep may hold without --max-jobs: a slip such as --seeds 0-99999999 is refused before anything is planned
 #: (a plan costs memory and a dataset check), instead of filling the machine's memory.
@@ -233,12 +226,8 @@ def plan_jobs(requests: Sequence[RunRequest], catalogue: Catalogue | None = None
 # -- state on disk -----------------------------------------------------------------------------------------------
 
 def job_state(job: Job) -> str:
-    """``complete``, ``failed`` or ``missing``, read from the job's folder."""
-    if records.is_complete(job.path):
-        return "complete"
-    if (job.path / FAILURE_FILE).is_file():
-        return "failed"
-    return "missing"
+    """``complete``, ``failed`` or ``missing``, read from the job's folder (``results.job_state``)."""
+    return results.job_state(job.path)
 
 
 def to_run(jobs: Sequence[Job], overwrite: str) -> tuple[list[Job], list[Job]]:
@@ -254,29 +243,7 @@ def to_run(jobs: Sequence[Job], overwrite: str) -> tuple[list[Job], list[Job]]:
 
 
 def write_failure(job: Job, exc: BaseException) -> None:
-    hint = getattr(exc, "hint", None)
-    records.atomic_write_json(job.path / FAILURE_FILE, {
-        "schema": schemas.FAILURE,
-        "run_id": job.run_id,
-        "job": job.label,
-        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "host": platform.node(),
-        "error": {
-            "type": type(exc).__name__,
-            "message": " ".join(str(getattr(exc, "message", exc)).split()),
-            "hint": hint,
-            "traceback": "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)),
-        },
-        "request": json.loads(json.dumps(dataclasses.asdict(job.request), default=str)),
-    })
-
-
-def load_failure(path: Path) -> dict:
-    failure = records.read_json(Path(path) / FAILURE_FILE, "sweep failure record")
-    if not isinstance(failure, dict) or not isinstance(failure.get("error"), dict):
-        raise DamagedFile(Path(path) / FAILURE_FILE, "is not a sweep failure record (no error in it)",
-                          hint="delete it, or run the job again with --overwrite failed")
-    return failure
+    results.write_failure(job.path, job.run_id, job.label, exc, job.request)
 
 
 # -- executing one job (in whichever process the runner chose) ---------------------------------------------------
@@ -334,22 +301,21 @@ def _run_job(job: Job, threads: int | None, progress: Progress | None, raise_une
         damaged = (str(exc.path), exc.reason, exc.hint) if isinstance(exc, DamagedFile) else None
         return JobOutcome(job, "failed", time.perf_counter() - started, error=" ".join(str(message).split()),
                           damaged=damaged)
-    return JobOutcome(job, "done", time.perf_counter() - started, metrics=dict(record.get("metrics", {})))
+    return JobOutcome(job, "done", time.perf_counter() - started, metrics=dict(record.metrics))
 
 
 def skipped_outcome(job: Job, by_another_sweep: bool = False) -> JobOutcome:
     state = job_state(job)
     try:
         if state == "complete":
-            metrics = records.load_record(job.path).get("metrics", {})
-            return JobOutcome(job, "skipped", metrics=metrics if isinstance(metrics, dict) else {})
-        failure = load_failure(job.path)["error"]
+            return JobOutcome(job, "skipped", metrics=dict(records.load_record(job.path).metrics))
+        failure = results.load_failure(job.path)
     except DamagedFile as exc:  # named (records.note_damaged); the job counts as failed until it is run again
         records.note_damaged(exc)
         return JobOutcome(job, "failed", error=f"{exc.message} (--overwrite always runs it again)")
     # A failed job kept by --overwrite never still counts as failed: the grid is not complete.
     source = "failed in another sweep that ran it meanwhile" if by_another_sweep else "kept from an earlier sweep"
-    return JobOutcome(job, "failed", error=f"{failure['message']} ({source}; --overwrite failed runs it again)")
+    return JobOutcome(job, "failed", error=f"{failure.message} ({source}; --overwrite failed runs it again)")
 
 
 # -- the sweep ---------------------------------------------------------------------------------------------------
@@ -372,7 +338,7 @@ def run_sweep(jobs: Sequence[Job], runner: Runner, overwrite: str = "never", eve
     pending = [replace(job, request=replace(job.request, resume=job.resumable and overwrite != "always"),
                        state_seen=job_state(job)) for job in pending]
     if command and out is not None:
-        log_sweep(out, command, jobs)
+        results.ResultsFolder(out).log_sweep(command, [job.run_id for job in jobs])
     by_id: dict[str, JobOutcome] = {job.run_id: skipped_outcome(job) for job in skipped}
     for outcome in runner.run(pending, events):
         events.job_finished(outcome)
@@ -383,53 +349,6 @@ def run_sweep(jobs: Sequence[Job], runner: Runner, overwrite: str = "never", eve
         by_id.setdefault(job.run_id, JobOutcome(job, "failed", error="the runner returned no result",
                                                 infrastructure=True))
     return SweepResult([by_id[job.run_id] for job in jobs], time.perf_counter() - started)
-
-
-def log_sweep(out: Path, command: str, jobs: Sequence[Job]) -> None:
-    """Remember the sweep command beside its runs, so a leaderboard can print the one command that rebuilds it."""
-    path = Path(out) / SWEEP_LOG
-    with records.exclusive(path):
-        try:
-            entries = _sweep_entries(path)
-        except DamagedFile as exc:  # keep the damaged history for its owner to look at, never overwrite it
-            aside = _aside_name(path)
-            os.replace(path, aside)
-            records.note_damaged(DamagedFile(path, f"{exc.reason}; moved aside to {aside.name} and started afresh",
-                                             hint="its earlier sweep commands are in that file"))
-            entries = []
-        entries = [e for e in entries if e.get("command") != command]
-        entries.append({"schema": schemas.SWEEP_LOG_ENTRY, "command": command,
-                        "run_ids": sorted(job.run_id for job in jobs)})
-        records.atomic_write_json(path, entries)
-
-
-def _aside_name(path: Path) -> Path:
-    """``<path>.corrupt-<UTC time>``, a name no file has yet."""
-    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    aside, number = path.with_name(f"{path.name}.corrupt-{stamp}"), 1
-    while aside.exists():
-        number += 1
-        aside = path.with_name(f"{path.name}.corrupt-{stamp}-{number}")
-    return aside
-
-
-def read_sweep_log(out: Path) -> list[dict]:
-    try:
-        return _sweep_entries(Path(out) / SWEEP_LOG)
-    except DamagedFile as exc:
-        records.skip_damaged(exc)
-        return []
-
-
-def _sweep_entries(path: Path) -> list[dict]:
-    """The entries of a sweeps.json (none when it does not exist); a DamagedFile when it is not one."""
-    if not path.is_file():
-        return []
-    entries = records.read_json(path, "sweep log")
-    if not isinstance(entries, list) or not all(isinstance(e, dict) and isinstance(e.get("command"), str)
-                                                for e in entries):
-        raise DamagedFile(path, "is not a sweep log (a list of sweep commands)", hint="delete it")
-    return entries
 
 
 def reproduce_command(base: RunRequest, detectors: str, datasets: str, seeds: str, grid: Sequence[str]) -> str:

@@ -64,7 +64,7 @@ def train_tiny(detector: str, out: Path) -> Path:
                          data_options=["n_train=2", "n_test=1", "frames_per_video=96"], out=out, device="cpu",
                          calibration_holdout=0.4)
     record, _ = run(request)
-    return Path(record["_path"])
+    return record.path
 
 
 def probe(run: Path, video: Path, out: Path) -> dict:

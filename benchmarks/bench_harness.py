@@ -97,8 +97,8 @@ def test_anobench_run(benchmark, prepared, tmp_path):
         return execute(plan_run(request(tmp_path / "results")))
 
     record = benchmark.pedantic(harness_run, rounds=3, iterations=1)
-    assert len(record["training"]["loss_per_epoch"]) == EPOCHS
-    assert math.isfinite(record["metrics"]["frame_auroc_micro"])
+    assert len(record.training["loss_per_epoch"]) == EPOCHS
+    assert math.isfinite(record.metrics["frame_auroc_micro"])
     if "plain" in timings:
         ratio = benchmark.stats.stats.median / timings["plain"]
         benchmark.extra_info["ratio_to_plain_loop"] = round(ratio, 3)

@@ -88,8 +88,6 @@ def test_field_docs_read_metadata_and_trailing_comments():
 
 
 def test_every_json_output_names_its_schema(toy_plugin, tmp_path):
-    from bench_core.sweep import read_sweep_log
-
     out = str(tmp_path / "r")
     common = ["--detectors", "toy-detector", "--datasets", "toy-dataset", "--device", "cpu", "--out", out]
     outputs = {
@@ -105,6 +103,7 @@ def test_every_json_output_names_its_schema(toy_plugin, tmp_path):
                 "cache": schemas.CACHE}
     for name, result in outputs.items():
         assert json.loads(result.stdout)["schema"] == expected[name], name
-    assert all(entry["schema"] == schemas.SWEEP_LOG_ENTRY for entry in read_sweep_log(tmp_path / "r"))
+    assert all(entry["schema"] == schemas.SWEEP_LOG_ENTRY
+               for entry in json.loads((tmp_path / "r" / "sweeps.json").read_text()))
     failure = json.loads(next((tmp_path / "r").rglob("failed.json")).read_text())
     assert failure["schema"] == schemas.FAILURE

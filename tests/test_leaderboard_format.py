@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 from bench_core.cli import build_app
 from bench_core.leaderboard import collect, reproduce_command
 from bench_core.schemas import LEADERBOARD as LEADERBOARD_SCHEMA
-from bench_core.records import atomic_write_json
+from bench_core.records import atomic_write_json, load_record
 from conftest import SHARED_DATA
 from test_leaderboard import fake_record, table
 
@@ -66,9 +66,9 @@ def test_csv_and_json_exports(tmp_path):
 
 def test_per_run_commands_run_as_printed(tmp_path):
     path = fake_record(tmp_path, "synthetic-avenue", "ae", 0, 0.7)
-    record = json.loads((path / "record.json").read_text())
-    record["dataset"]["options"] = {"data_root": "/my/data", "label_convention": "", "seed": 0, "n_test": 1,
-                                    "anomalies": ["runner", "throw"]}
+    record = load_record(path)
+    record.dataset.options = {"data_root": "/my/data", "label_convention": "", "seed": 0, "n_test": 1,
+                              "anomalies": ["runner", "throw"]}
     command = reproduce_command(record, "results")
     assert "--data-option anomalies=runner,throw" in command and "--data-root DIR" in command
     assert "/my/data" not in command and "[" not in command

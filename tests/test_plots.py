@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,6 +12,7 @@ import pytest
 from bench_core import plots, records
 from bench_core.errors import UsageError
 from bench_core.run import RunRequest, run
+from bench_core.run_record import RunRecord
 from test_sweep import invoke
 
 pytestmark = pytest.mark.usefixtures("toy_plugin")
@@ -92,8 +94,10 @@ def test_listing_commands_do_not_import_matplotlib():
 
 def test_run_labels_tell_presets_settings_and_dataset_options_apart():
     def record(preset, settings, options):
-        return {"seed": 0, "preset": preset, "detector": {"name": "ae", "settings": settings},
-                "dataset": {"name": "synthetic-industrial", "options": {"data_root": "/x", **options}}}
+        return RunRecord.from_data(
+            {"seed": 0, "preset": preset, "detector": {"name": "ae", "settings": settings},
+             "dataset": {"name": "synthetic-industrial", "options": {"data_root": "/x", **options}},
+             "protocol": {}, "metrics": {}, "timing": {}}, Path("x/record.json"))
 
     labels = {plots.run_label(record(p, s, o)) for p, s, o in (
         ("cpu", [], {"seed": 3}), ("paper", [], {"seed": 3}), ("cpu", ["view=frames"], {"seed": 3}),
@@ -105,6 +109,6 @@ def test_run_labels_tell_presets_settings_and_dataset_options_apart():
 
 def test_score_plots_name_the_kind_of_each_shaded_event(tmp_path):
     record = toy_run(tmp_path / "r")
-    record["dataset"]["extras"] = {"events": {"test0": [{"kind": "square", "start": 10, "stop": 18}]}}
+    record.dataset.extras = {"events": {"test0": [{"kind": "square", "start": 10, "stop": 18}]}}
     assert plots.span_kinds(record, "test0") == [(13.5, "square")] and plots.span_kinds(record, "test1") == []
     assert len(plots.plot_scores(record, tmp_path / "figs")) == 3

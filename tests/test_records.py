@@ -51,52 +51,56 @@ def test_overwrite_replaces_a_complete_run_in_one_step(toy_plugin, tmp_path):
     first, reused = run(toy_request(tmp_path))
     assert not reused
     second, reused = run(toy_request(tmp_path, overwrite=True))
-    assert not reused and second["_path"] == first["_path"]
+    assert not reused and second.path == first.path
     assert len(list(records.iter_records(tmp_path / "results"))) == 1
 
 
 def test_the_record_holds_what_reproduces_the_run(toy_plugin, tmp_path):
     record, _ = run(toy_request(tmp_path, seed=3, settings=["scale=2"]))
-    path = tmp_path / "results" / "toy-dataset" / "toy-detector" / record["run_id"]
-    assert record["_path"] == str(path)
-    assert record["run_id"].startswith("cpu-seed3-")
+    path = tmp_path / "results" / "toy-dataset" / "toy-detector" / record.run_id
+    assert record.path == path
+    assert record.run_id.startswith("cpu-seed3-")
     on_disk = records.load_record(path)
-    assert on_disk["detector"]["config"] == {"window": 3, "scale": 2.0}
-    assert on_disk["detector"]["settings"] == ["scale=2"]
-    assert on_disk["dataset"]["fingerprint"]["generator"] == "toy"
-    assert on_disk["protocol"]["label_convention"] == "frame"
-    assert set(on_disk["versions"]) >= {"anobench", "torch", "numpy", "plugins", "python"}
-    assert on_disk["versions"]["plugins"]["conv-ae"]  # every plugin's version
-    assert on_disk["device"] == "cpu"
+    assert on_disk == record  # what the run returned is what a reader reads back
+    assert on_disk.detector.config == {"window": 3, "scale": 2.0}
+    assert on_disk.detector.settings == ["scale=2"]
+    assert on_disk.dataset.fingerprint["generator"] == "toy"
+    assert on_disk.protocol.label_convention == "frame"
+    assert set(on_disk.versions) >= {"anobench", "torch", "numpy", "plugins", "python"}
+    assert on_disk.versions["plugins"]["conv-ae"]  # every plugin's version
+    assert on_disk.device == "cpu"
+    assert on_disk.schema == records.SCHEMA_VERSION
     assert (path / "checkpoint.pt").is_file() and (path / "config.json").is_file()
-    assert len(on_disk["per_video"]) == 3
-    for entry in on_disk["per_video"]:
-        scores = np.load(path / entry["file"])
-        assert len(scores["raw"]) == len(scores["score"]) == len(scores["label"]) == entry["n_frames"]
+    assert len(on_disk.per_video) == 3
+    for entry in on_disk.per_video:
+        scores = np.load(path / entry.file)
+        assert len(scores["raw"]) == len(scores["score"]) == len(scores["label"]) == entry.n_frames
         # frames before the first full window (window 3) take its score
         assert scores["raw"][0] == scores["raw"][1] == scores["raw"][2]
         assert scores["score"].min() == 0.0 and scores["score"].max() == 1.0  # min-max per video
-        assert int(scores["label"].sum()) == entry["n_abnormal"]
+        assert int(scores["label"].sum()) == entry.n_abnormal
 
 
 def test_run_id_changes_with_anything_that_changes_results(toy_plugin, tmp_path):
     ids = {
-        run(toy_request(tmp_path, **kw))[0]["run_id"]
+        run(toy_request(tmp_path, **kw))[0].run_id
         for kw in ({}, {"seed": 1}, {"settings": ["scale=3"]}, {"smoothing_sigma": 2.0},
                    {"data_options": ["n_frames=30"]})
     }
     assert len(ids) == 5
     # and is the same for the same inputs
-    assert run(toy_request(tmp_path))[0]["run_id"] in ids
+    assert run(toy_request(tmp_path))[0].run_id in ids
 
 
 def test_iter_records_skips_staging_folders(tmp_path):
+    minimal = {"detector": {"name": "m"}, "dataset": {"name": "d"}, "seed": 0, "preset": "cpu", "protocol": {},
+               "metrics": {}, "timing": {}}
     complete = tmp_path / "d" / "m" / "r1"
-    records.atomic_write_json(complete / "record.json", {"run_id": "r1"})
+    records.atomic_write_json(complete / "record.json", {"run_id": "r1", **minimal})
     staging = tmp_path / "d" / "m" / ".r2.partial-x"
-    records.atomic_write_json(staging / "record.json", {"run_id": "r2"})
-    assert [r["run_id"] for r in records.iter_records(tmp_path)] == ["r1"]
-    assert os.path.basename(records.load_record(complete)["_path"]) == "r1"
+    records.atomic_write_json(staging / "record.json", {"run_id": "r2", **minimal})
+    assert [r.run_id for r in records.iter_records(tmp_path)] == ["r1"]
+    assert os.path.basename(records.load_record(complete).path) == "r1"
 
 
 def test_written_files_follow_the_umask_not_mkstemps_private_mode(tmp_path):

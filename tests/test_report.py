@@ -8,6 +8,7 @@ import pytest
 
 from bench_core.leaderboard import per_video_auroc
 from bench_core.report import build_report
+from bench_core.results import ResultsFolder, events_from_dataset_plugin
 from test_plots import PNG_MAGIC, toy_run
 from test_sweep import invoke
 
@@ -62,10 +63,17 @@ def test_a_report_splits_the_auroc_by_kind_where_the_dataset_names_kinds(tmp_pat
         return {"events": {v.id: [{"kind": "square", "start": 0, "stop": len(v.labels)}] for v in test_videos}}
 
     monkeypatch.setattr(ToyDataset, "record_extras", record_extras)
-    page = build_report(tmp_path / "r", tmp_path / "kinds").read_text()
+    # Records from before their dataset recorded kinds: the kinds come from asking the plugin again, as the CLI does.
+    assert "by kind of anomaly" not in build_report(tmp_path / "r", tmp_path / "unasked").read_text()
+    page = build_report(ResultsFolder(tmp_path / "r", events_from_dataset_plugin), tmp_path / "kinds").read_text()
     assert "Frame AUROC by kind of anomaly" in page and "<th>square</th>" in page
     # The flipped detector misses the only kind, the other catches it.
     assert "class='bad'>0.000" in page and "class='good'>1.000" in page
+    # Records that hold their kinds need no plugin.
+    toy_run(tmp_path / "recorded", 0)
+    toy_run(tmp_path / "recorded", 0, ["scale=-1"])
+    page = build_report(tmp_path / "recorded", tmp_path / "recorded-kinds").read_text()
+    assert "<th>square</th>" in page and "class='bad'>0.000" in page and "class='good'>1.000" in page
 
 
 def test_a_big_report_keeps_to_one_plot_per_video_with_sections_per_dataset(tmp_path, monkeypatch):

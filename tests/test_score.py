@@ -294,7 +294,8 @@ def test_published_records_re_plan_to_their_run_ids(tmp_path):
     """Every published synthetic-avenue record (generated: no files needed; synthetic-industrial takes 40 s a plan)
     plans to its own id again: records from before the hold-out re-plan with --calibration-holdout 0, which the
     leaderboard's reproduce command spells."""
-    from bench_core.leaderboard import holdout_of, reproduce_command
+    from bench_core.leaderboard import reproduce_command
+    from bench_core.records import load_record
     from bench_core.run import RunRequest, plan_run
 
     published = Path(__file__).resolve().parents[1] / "leaderboards" / "results"
@@ -309,10 +310,10 @@ def test_published_records_re_plan_to_their_run_ids(tmp_path):
             detector=record["detector"]["name"], dataset=record["dataset"]["name"], preset=record["preset"],
             seed=record["seed"], settings=list(record["detector"]["settings"]), data_options=options,
             normalization=record["protocol"]["normalization"], smoothing_sigma=record["protocol"]["smoothing_sigma"],
-            scorers=tuple(record["scorers"]), out=tmp_path, calibration_holdout=holdout_of(record))
+            scorers=tuple(record["scorers"]), out=tmp_path, calibration_holdout=load_record(path).holdout)
         assert plan_run(request).run_id == record["run_id"], path
-        record["_path"] = str(path.parent)
-        assert f"--calibration-holdout {holdout_of(record):g}" in reproduce_command(record, "results")
+        assert f"--calibration-holdout {load_record(path).holdout:g}" in reproduce_command(load_record(path),
+                                                                                           "results")
         checked += 1
     assert checked >= 18
 

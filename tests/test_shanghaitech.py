@@ -290,11 +290,13 @@ def test_prepare_decodes_chunks_that_stay_under_the_byte_cap():
 def test_a_leaderboard_command_reruns_a_per_scene_run():
     from bench_core.config import parse_assignments
     from bench_core.leaderboard import reproduce_command
+    from bench_core.run_record import RunRecord
 
-    record = {"detector": {"name": "conv-ae", "settings": []}, "dataset": {"name": "shanghaitech", "options": {
-        "data_root": "/d", "label_convention": "", "scenes": ["01", "04"], "training": "auto"}},
+    record = RunRecord.from_data({"detector": {"name": "conv-ae", "settings": []}, "dataset": {
+        "name": "shanghaitech", "options": {
+            "data_root": "/d", "label_convention": "", "scenes": ["01", "04"], "training": "auto"}},
         "preset": "cpu", "seed": 0, "protocol": {"normalization": "minmax-per-video"}, "device": "cpu",
-        "timing": {"torch_threads": 1}}
+        "metrics": {}, "timing": {"torch_threads": 1}}, Path("results/record.json"))
     command = reproduce_command(record, "results")
     assert "--data-option scenes=01,04" in command
     options = [part.split(" ", 1)[1] for part in command.split(" --")[1:] if part.startswith("data-option")]

@@ -302,8 +302,10 @@ def test_a_collapsed_adversarial_game_stops_training_with_the_kept_checkpoint(tm
 
 
 def test_ablation_summary_uses_the_sample_std_like_the_leaderboards():
-    runs = [{"seed": s, "metrics": {"frame_auroc_micro": m, "frame_auroc_macro": m}, "timing": {"train_seconds": 1}}
-            for s, m in ((0, 0.7), (1, 0.9))]
+    from bench_core.run_record import RunRecord, TimingEntry
+
+    runs = [RunRecord(seed=s, metrics={"frame_auroc_micro": m, "frame_auroc_macro": m},
+                      timing=TimingEntry(train_seconds=1)) for s, m in ((0, 0.7), (1, 0.9))]
     row, = ablation.summarise({("full", "synthetic-avenue"): runs})
     assert math.isclose(row["micro_mean"], 0.8) and math.isclose(row["micro_std"], math.sqrt(0.02))
     single, = ablation.summarise({("full", "synthetic-avenue"): runs[:1]})

@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 from bench_core import records, sweep
 from bench_core.cli import build_app
 from bench_core.errors import UsageError
+from bench_core.results import ResultsFolder
 from bench_core.run import RunRequest
 from bench_core.runners import RunnerOptions
 
@@ -158,7 +159,7 @@ def test_planning_errors_stop_the_sweep_before_any_job_runs(tmp_path):
 
 
 def _log_one_sweep(out: str, command: str) -> None:
-    sweep.log_sweep(Path(out), command, [])
+    ResultsFolder(Path(out)).log_sweep(command, [])
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="the test forks a second writer (POSIX only)")

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from bench_core import records
 from bench_core.cli import build_app
-from bench_core.leaderboard import collect, holdout_of, render_markdown, reproduce_command
+from bench_core.leaderboard import collect, render_markdown, reproduce_command
 from bench_core.plugins import get_catalogue
 from bench_core.run import RunRequest, compute_identity, identity_config, make_run_id, plan_run
 from bench_core.sweep import Job, reproduce_command as sweep_command, run_job
@@ -28,6 +28,7 @@ def test_every_published_record_keeps_its_run_id():
     catalogue = get_catalogue()
     for path in PUBLISHED:
         record = json.loads(path.read_text())
+        holdout = records.load_record(path).holdout
         detector_cls = catalogue.get("detector", record["detector"]["name"]).load()
         identity = {
             "detector": record["detector"]["name"], "detector_version": record["detector"]["version"],
@@ -35,7 +36,7 @@ def test_every_published_record_keeps_its_run_id():
             "dataset": record["dataset"]["name"], "fingerprint": record["dataset"]["fingerprint"],
             "seed": record["seed"], "protocol": record["protocol"], "scorers": record["scorers"],
             **compute_identity(record["device"], record["timing"]["torch_threads"]),
-            **({"calibration_holdout": holdout_of(record)} if holdout_of(record) else {}),
+            **({"calibration_holdout": holdout} if holdout else {}),
         }
         assert make_run_id(record["preset"], identity) == record["run_id"], path
 

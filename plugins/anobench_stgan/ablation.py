@@ -10,12 +10,16 @@ from __future__ import annotations
 import json
 import shlex
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from bench_core import schemas
 from bench_core.errors import UsageError, did_you_mean
 from bench_core.leaderboard import summarise as summarise_seeds
+
+if TYPE_CHECKING:
+    from bench_core.run_record import RunRecord
 
 #: Variant name -> the settings that make it (applied after the preset and the user's --set).
 VARIANTS: dict[str, list[str]] = {
@@ -63,19 +67,19 @@ def variant_settings(variant: str, dataset: str, extra: list[str]) -> list[str]:
     return [*view, *extra, *VARIANTS[variant]]
 
 
-def summarise(records: dict[tuple[str, str], list[dict]]) -> list[dict]:
+def summarise(records: dict[tuple[str, str], list[RunRecord]]) -> list[dict]:
     """One row per (variant, dataset): mean and sample std over seeds of micro and macro frame AUROC, the same
     summary as the leaderboards (the std is None with one seed)."""
     rows = []
     for (variant, dataset), runs in records.items():
-        micro = summarise_seeds([r["metrics"]["frame_auroc_micro"] for r in runs])
-        macro = summarise_seeds([r["metrics"].get("frame_auroc_macro") for r in runs])
+        micro = summarise_seeds([r.metrics["frame_auroc_micro"] for r in runs])
+        macro = summarise_seeds([r.metrics.get("frame_auroc_macro") for r in runs])
         rows.append({
             "variant": variant, "dataset": dataset, "n_seeds": len(runs),
-            "seeds": [r["seed"] for r in runs],
+            "seeds": [r.seed for r in runs],
             "micro_mean": micro["mean"], "micro_std": micro["std"],
             "macro_mean": macro["mean"], "macro_std": macro["std"],
-            "train_seconds_mean": float(np.mean([r["timing"]["train_seconds"] for r in runs])),
+            "train_seconds_mean": float(np.mean([r.timing.train_seconds for r in runs])),
         })
     return rows
 
@@ -158,7 +162,7 @@ def run_ablation(*, datasets: str, seeds: str, preset: str, variants: str, setti
     # --json keeps stdout for the rows; progress bars go to stderr either way.
     progress = RichProgress(err)
     plan = [(v, d, s) for d in dataset_names for v in variant_names for s in seed_values]
-    collected: dict[tuple[str, str], list[dict]] = {}
+    collected: dict[tuple[str, str], list[RunRecord]] = {}
     for index, (variant, dataset, seed) in enumerate(plan, 1):
         request = RunRequest(detector="stgan", dataset=dataset, preset=preset, seed=seed,
                              settings=variant_settings(variant, dataset, settings), data_options=list(data_options),
@@ -168,8 +172,8 @@ def run_ablation(*, datasets: str, seeds: str, preset: str, variants: str, setti
         record, reused = run(request, progress)
         if reused:
             err.print("  [yellow]already complete, reused[/]")
-        err.print(f"  micro AUROC {record['metrics']['frame_auroc_micro']:.4f}, train "
-                  f"{record['timing']['train_seconds']:.1f} s", highlight=False)
+        err.print(f"  micro AUROC {record.metrics['frame_auroc_micro']:.4f}, train "
+                  f"{record.timing.train_seconds:.1f} s", highlight=False)
         collected.setdefault((variant, dataset), []).append(record)
 
     rows = summarise(collected)
