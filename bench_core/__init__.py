@@ -14,6 +14,7 @@ from bench_core.scoring import Protocol, Scorer
 __version__ = "0.1.0"
 
 __all__ = [
-    "AnobenchError", "DataError", "Dataset", "DatasetOptions", "Detector", "InputSpec", "MetricSpec", "PluginError", "Progress",
+    "AnobenchError", "DataError", "Dataset", "DatasetOptions", "Detector", "InputSpec", "MetricSpec", "PluginError",
+    "Progress",
     "Protocol", "RunFailed", "Scorer", "UsageError", "Video", "VideoInfo", "hookimpl", "__version__",
 ]

@@ -32,7 +32,8 @@ def _mean(row: "Row", metric: str) -> float | None:
     return row.summary(metric)["mean"]
 
 
-def table_metrics(rows: list["Row"], metrics: MetricCatalogue, wide: bool, sort_by: str | None = None) -> list[MetricSpec]:
+def table_metrics(rows: list["Row"], metrics: MetricCatalogue, wide: bool,
+                  sort_by: str | None = None) -> list[MetricSpec]:
     """The metric columns of a table of ``rows``: those shown at its width that some row reports, the ranking
     metric first where it would not be shown."""
     specs = [spec for spec in metrics.shown("wide" if wide else "compact")

@@ -169,7 +169,8 @@ class MetricCatalogue:
                              "nothing", hint="rank by one of: " + ", ".join(self.rankable()))
         if name not in self.specs:
             raise UsageError(f"--sort-by {name}: no installed scorer declares this metric",
-                             hint=did_you_mean(name, self.rankable()) or "rank by one of: " + ", ".join(self.rankable()))
+                             hint=did_you_mean(name, self.rankable())
+                             or "rank by one of: " + ", ".join(self.rankable()))
         return name
 
 
@@ -226,12 +227,22 @@ class RocCurve:
 
     @property
     def auroc(self) -> float | None:
-        """Area under the curve (None without both classes). Trapezoids in integer counts: exact, and equal to
-        the midrank (Mann-Whitney) statistic."""
-        if self.n_pos == 0 or self.n_neg == 0:
-            return None
-        twice_area = int(np.dot(np.diff(self.false_pos), self.true_pos[1:] + self.true_pos[:-1]))
-        return twice_area / (2 * self.n_pos * self.n_neg)
+        """Area under the curve (None without both classes)."""
+        negatives = np.diff(self.false_pos)
+        # In ascending score order, as _twice_areas takes the steps.
+        twice = _twice_areas(self.positives_per_step[::-1], negatives[::-1], np.zeros(len(negatives), np.int64), 1)
+        return None if self.n_pos == 0 or self.n_neg == 0 else float(twice[0] / (2 * self.n_pos * self.n_neg))
+
+
+def _twice_areas(positives: np.ndarray, negatives: np.ndarray, segment: np.ndarray, n_segments: int) -> np.ndarray:
+    """Twice the area under each segment's ROC curve times its positives × negatives, from the counts of each
+    distinct score (ascending within a segment; ``segment`` numbers them, in order): a positive counts 1 for every
+    negative scoring lower and 1/2 for every tied one (the trapezoid; the midrank Mann-Whitney statistic). Exact:
+    sums of integers, below 2**53 up to ~60 million frames a segment."""
+    below = np.cumsum(negatives) - negatives  # negatives of lower score, from the first segment on
+    first = np.searchsorted(segment, np.arange(n_segments))  # each segment's first step
+    below = below - below[np.minimum(first, len(below) - 1)][segment] if len(below) else below
+    return np.bincount(segment, weights=positives * (2 * below + negatives), minlength=n_segments)
 
 
 def roc_from_sorted(sorted_positive: np.ndarray, starts_tie_group: np.ndarray) -> RocCurve:
@@ -250,7 +261,7 @@ def roc_from_sorted(sorted_positive: np.ndarray, starts_tie_group: np.ndarray) -
 def sort_scores(scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The ascending order of ``scores`` and, in that order, where each distinct score starts."""
     scores = np.asarray(scores, dtype=np.float64).reshape(-1)
-    order = np.argsort(scores, kind="stable")
+    order = np.argsort(scores)  # the order among equal scores does not matter: they form one step
     ordered = scores[order]
     starts = np.empty(len(ordered), dtype=bool)
     starts[:1] = True
@@ -271,3 +282,32 @@ def roc_curve(labels, scores) -> RocCurve:
 def auroc(labels, scores) -> float | None:
     """Area under the ROC curve of ``scores`` against ``labels``; None unless both classes are present."""
     return roc_curve(labels, scores).auroc
+
+
+def auroc_per_group(labels, scores, group_lengths, by_score: np.ndarray | None = None) -> list[float | None]:
+    """The AUROC of each group of consecutive elements (e.g. each video's frames of a pooled array), from one
+    sort (``by_score``: the scores' ascending order where the caller has it); None for a group without both
+    classes."""
+    labels = np.asarray(labels).reshape(-1) == 1
+    scores = np.asarray(scores, dtype=np.float64).reshape(-1)
+    group_lengths = np.asarray(group_lengths, dtype=np.int64)
+    if len(labels) != len(scores) or group_lengths.sum() != len(scores):
+        raise ValueError(f"{len(scores)} scores, {len(labels)} labels, groups of {group_lengths.sum()} in all")
+    n_groups = len(group_lengths)
+    group = np.repeat(np.arange(n_groups, dtype=np.min_scalar_type(max(n_groups - 1, 0))), group_lengths)
+    # By group, then by ascending score: one sort of the scores, then a stable (radix) sort of their group numbers.
+    by_score = np.argsort(scores) if by_score is None else by_score
+    order = by_score[np.argsort(group[by_score], kind="stable")]
+    ordered, group = scores[order], group[order]
+    starts = np.ones(len(order), dtype=bool)
+    starts[1:] = (ordered[1:] != ordered[:-1]) | (group[1:] != group[:-1])  # equal scores of two groups: not tied
+    step_starts = np.flatnonzero(starts)
+    if len(step_starts) == 0:
+        return [None] * n_groups
+    positives = np.add.reduceat(labels[order].astype(np.int64), step_starts)
+    negatives = np.diff(np.append(step_starts, len(order))) - positives
+    step_group = group[step_starts]
+    twice = _twice_areas(positives, negatives, step_group, n_groups)
+    n_pos = np.bincount(step_group, weights=positives, minlength=n_groups)
+    n_neg = group_lengths - n_pos
+    return [float(t / (2 * p * n)) if p and n else None for t, p, n in zip(twice, n_pos, n_neg)]

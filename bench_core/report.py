@@ -17,7 +17,8 @@ from typing import NamedTuple
 import jinja2
 
 from bench_core import breakdowns, plots
-from bench_core.leaderboard import CONFIDENCE, _fmt, _fmt_interval, collect, localization_table, protocol_label, t_interval
+from bench_core.leaderboard import (CONFIDENCE, _fmt, _fmt_interval, collect, localization_table, protocol_label,
+                                    t_interval)
 from bench_core.leaderboard_format import breakdown_specs, metric_cell
 from bench_core.metrics import MetricCatalogue, MetricSpec, metric_catalogue
 from bench_core.records import atomic_write_bytes

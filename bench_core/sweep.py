@@ -100,7 +100,9 @@ class SweepResult:
             "seconds": round(self.seconds, 3),
             "jobs": [
                 {"job": o.job.label, "run_id": o.job.run_id, "path": str(o.job.path), "status": o.status,
-                 "seconds": round(o.seconds, 3), **{spec.name: o.metrics.get(spec.name) for spec in metrics.headlines(o.job.request.scorers)},
+                 "seconds": round(o.seconds, 3),
+                 # Each scorer's headline metric (frame-auroc's: frame_auroc_micro).
+                 **{spec.name: o.metrics.get(spec.name) for spec in metrics.headlines(o.job.request.scorers)},
                  "error": o.error}
                 for o in self.outcomes
             ],

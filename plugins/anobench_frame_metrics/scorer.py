@@ -16,7 +16,7 @@ import numpy as np
 
 from bench_core.calibration import events_of, labelled_spans
 from bench_core.errors import RunFailed
-from bench_core.metrics import AUROC_GRADES, MetricSpec, auroc, roc_from_sorted, sort_scores
+from bench_core.metrics import AUROC_GRADES, MetricSpec, auroc, auroc_per_group, roc_from_sorted, sort_scores
 from bench_core.scoring import OperatingPoint, Scorer
 
 _INPUT_HINT = "the detector's scores and the dataset's frame labels must line up frame by frame"
@@ -83,8 +83,8 @@ class FrameAUROC(Scorer):
 
         order, starts_tie_group = sort_scores(frame_scores)
         micro = _pooled_metrics(roc_from_sorted(frame_abnormal[order], starts_tie_group))
-        per_video = [auroc(label, score) for score, label in _split(frame_scores, frame_abnormal, video_lengths)]
-        video_aurocs = [value for value in per_video if value is not None]
+        video_aurocs = [v for v in auroc_per_group(frame_abnormal, frame_scores, video_lengths, order)
+                        if v is not None]
         macro_auroc, videos_used = (float(np.mean(video_aurocs)) if video_aurocs else None), len(video_aurocs)
         at_threshold = (_at_threshold(operating_point, labels) if operating_point is not None
                         else {"false_alarms_per_hour": None, "event_detection_rate": None})
@@ -104,7 +104,9 @@ class FrameAUROC(Scorer):
 
     def per_video(self, scores, labels) -> list[dict[str, float | None]]:
         """Each video's frame AUROC; None for a video holding one class only."""
-        return [{"frame_auroc": auroc(label, score)} for score, label in zip(scores, labels)]
+        lengths = [len(score) for score in scores]
+        values = auroc_per_group(np.concatenate(labels), np.concatenate(scores), lengths) if scores else []
+        return [{"frame_auroc": value} for value in values]
 
     def per_kind(self, scores, labels, kinds) -> dict[str, dict[str, float | None]]:
         """Each kind's frame AUROC: the frames labelled abnormal inside its events against every normal frame of
@@ -120,12 +122,6 @@ class FrameAUROC(Scorer):
                 truth = np.concatenate([np.zeros(len(normal_scores)), np.ones(int(inside.sum()))])
                 result[kind] = {"frame_auroc": auroc(truth, np.concatenate([normal_scores, score[inside]]))}
         return result
-
-
-def _split(frame_scores: np.ndarray, frame_abnormal: np.ndarray, video_lengths: np.ndarray):
-    """Each video's (scores, abnormal flags) from the pooled arrays."""
-    bounds = np.cumsum(video_lengths)[:-1]
-    return zip(np.split(frame_scores, bounds), np.split(frame_abnormal, bounds))
 
 
 def _at_threshold(point: OperatingPoint, labels: Sequence[np.ndarray]) -> dict[str, float | None]:

@@ -83,7 +83,8 @@ class PixelAUROC(Scorer):
                     truth.append(chunk_masks.ravel()[local])
                 offset += size
         values, truth = np.concatenate(values), np.concatenate(truth)
-        return {"pixel_auroc": auroc(truth, values), "pixel_auroc_pixels_used": int(len(truth)), "pixel_auroc_pixels_total": total}
+        return {"pixel_auroc": auroc(truth, values), "pixel_auroc_pixels_used": int(len(truth)),
+                "pixel_auroc_pixels_total": total}
 
 
 class RegionDetection(Scorer):
