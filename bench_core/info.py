@@ -215,7 +215,9 @@ def describe(registration: Registration) -> dict:
 
         headline_name = getattr(headline(cls.metrics), "name", None)
         base.update({"version": getattr(cls, "version", None), "about": _doc_summary(cls),
-                     "metrics": [_metric_facts(spec, spec.name == headline_name) for spec in cls.metrics],
+                     # name -> what it measures, as before MetricSpec; the declarations in full beside it
+                     "metrics": {spec.name: spec.description for spec in cls.metrics},
+                     "metric_specs": [_metric_facts(spec, spec.name == headline_name) for spec in cls.metrics],
                      "breakdown": [_metric_facts(spec, False) for spec in cls.breakdown]})
     else:
         base.update({"about": _doc_summary(cls)})
@@ -298,7 +300,7 @@ def render(info: dict, console) -> None:
         table.add_column("metric", no_wrap=True)  # the name --sort-by takes, whole
         for column in ("title", "better", "shown", "what it is"):
             table.add_column(column, overflow="fold")
-        for facts in info["metrics"]:
+        for facts in info["metric_specs"]:
             table.add_row(facts["name"] + (" (headline)" if facts["headline"] else ""), escape(facts["label"]),
                           facts["better"], facts["show"], escape(facts["description"]))
         console.print(table if info["metrics"] else "metrics: not declared (the scorer's 'metrics' attribute)")
