@@ -19,7 +19,7 @@ import jinja2
 from bench_core import breakdowns, plots
 from bench_core.leaderboard import (CONFIDENCE, _fmt, _fmt_interval, collect, localization_table, protocol_label,
                                     t_interval)
-from bench_core.leaderboard_format import breakdown_specs, metric_cell
+from bench_core.leaderboard_format import breakdown_specs, metric_cell, table_metrics
 from bench_core.metrics import MetricCatalogue, MetricSpec, metric_catalogue
 from bench_core.records import atomic_write_bytes
 
@@ -109,8 +109,6 @@ def _config_cells(row) -> list[str]:
 def _leaderboard_table(rows, metrics: MetricCatalogue) -> dict:
     """Every row with a column per metric the rows report that tables show (compact and wide alike), the interval
     after the metric declared with one."""
-    from bench_core.leaderboard_format import table_metrics
-
     columns = table_metrics(rows, metrics, wide=True)
     head = ["Dataset", "Detector", "Preset", "Seeds"]
     for spec in columns:
