@@ -82,6 +82,11 @@ def spec_problems(specs) -> list[str]:
         if not isinstance(spec, MetricSpec):
             problems.append(f"'metrics' holds {spec!r:.60}, not a bench_core.MetricSpec")
             continue
+        if not isinstance(spec.name, str) or not spec.name.isidentifier():
+            problems.append(f"metric name {spec.name!r} is not a name like 'frame_auroc_micro' (a JSON and CSV key)")
+        if spec.higher_is_better not in (True, False, None):
+            problems.append(f"metric '{spec.name}' has higher_is_better={spec.higher_is_better!r}, not True, False "
+                            "or None")
         if spec.name in names:
             problems.append(f"metric '{spec.name}' is declared twice")
         names.add(spec.name)

@@ -63,6 +63,8 @@ def test_spec_problems_name_what_a_table_could_not_read():
     assert "show='table'" in spec_problems((MetricSpec("a", "A", show="table"),))[0]
     assert "format 'x'" in spec_problems((MetricSpec("a", "A", format="x"),))[0]
     assert "higher is better" in spec_problems((MetricSpec("a", "A", None, headline=True),))[0]
+    assert "not a name like" in spec_problems((MetricSpec("frame auroc", "A"),))[0]
+    assert "higher_is_better='yes'" in spec_problems((MetricSpec("a", "A", "yes"),))[0]
 
 
 class OldStyleScorer(Scorer):
