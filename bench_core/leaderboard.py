@@ -74,9 +74,13 @@ class Row:
         kinds = sorted({kind for run in self.by_kind for kind in run.get(metric, {})})
         return {kind: summarise([run.get(metric, {}).get(kind) for run in self.by_kind]) for kind in kinds}
 
-    def as_dict(self, metrics: "MetricCatalogue") -> dict:
+    def as_dict(self, metrics: "MetricCatalogue | None" = None) -> dict:
         """The row for ``--json``: every metric its runs report or their scorers declare (mean, std, n), the t
-        interval of those declared with one (``NAME_ci95``) and the breakdown by kind (``NAME_by_kind``)."""
+        interval of those declared with one (``NAME_ci95``) and the breakdown by kind (``NAME_by_kind``).
+        ``metrics``: the installed scorers' declarations (read when not given)."""
+        from bench_core.metrics import metric_catalogue
+
+        metrics = metrics or metric_catalogue()
         names = metrics.ordered(self.values)
         return {
             "dataset": self.dataset, "data_options": self.data_options, "detector": self.detector, "input": self.input,

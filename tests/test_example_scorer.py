@@ -89,3 +89,28 @@ def test_the_example_scorers_metric_shows_in_leaderboard_json_sort_by_and_report
     leaderboard = page[page.index("<h2>Leaderboard</h2>"):page.index("<h2>Per-video")]
     assert f"<th>{TITLE}</th>" in leaderboard
     assert f"{TITLE} " in page[page.index("<h2>ROC of each run</h2>"):]  # each run's headline figures
+
+
+# --- packaging: a real pip install, found through its entry point -----------------------------------------------
+
+@pytest.fixture(scope="module")
+def installed_scorer(tmp_path_factory):
+    from test_example_plugin import pip_installed
+
+    yield from pip_installed(EXAMPLE, tmp_path_factory.mktemp("example-scorer"))
+
+
+@pytest.mark.slow
+def test_the_installed_example_scorer_declares_its_metrics_through_its_entry_point(installed_scorer):
+    from test_example_plugin import run_with
+
+    anobench = Path(sys.executable).with_name("anobench")
+    if not anobench.exists():
+        pytest.skip(f"the anobench command is not installed next to {sys.executable}")
+    info = run_with(installed_scorer, [str(anobench), "info", "detection-delay", "--json"])
+    assert info.returncode == 0, info.stderr
+    data = json.loads(info.stdout)
+    assert data["plugin"] == "example-scorer"
+    specs = {spec["name"]: spec for spec in data["metric_specs"]}
+    assert specs["detection_delay_s"]["label"] == TITLE and specs["detection_delay_s"]["better"] == "lower"
+    assert specs["detection_delay_s"]["headline"] and specs["detection_delay_events"]["show"] == "data"
