@@ -94,6 +94,11 @@ def _image(png: Path) -> Image:
     return Image(png.stem, base64.b64encode(Path(png).read_bytes()).decode("ascii"))
 
 
+def _shading(spec: MetricSpec) -> str:
+    """What the shading of a table of ``spec`` means, for the text above it."""
+    return "" if spec.grades is None else f" Red: below {spec.grades[0]:g}; green: from {spec.grades[1]:g}."
+
+
 def _graded(value: float | None, text: str, spec: MetricSpec) -> Cell | str:
     """A cell shaded as the metric's ``grades`` say (an AUROC: red below chance, green from 0.8)."""
     if value is None or spec.grades is None:
@@ -146,7 +151,8 @@ def _by_kind_table(rows, spec: MetricSpec) -> dict:
             missing = summary is None or summary["mean"] is None
             cells.append("—" if missing else _graded(summary["mean"], _fmt(summary, spec.format), spec))
         body.append([*_config_cells(row), *cells])
-    return {"title": spec.label, "head": ["Dataset", "Detector", "Preset", *kinds], "rows": body}
+    return {"title": spec.label, "shading": _shading(spec), "head": ["Dataset", "Detector", "Preset", *kinds],
+            "rows": body}
 
 
 def _per_video_tables(runs: list[dict], metrics: MetricCatalogue) -> list[dict]:
@@ -163,8 +169,7 @@ def _per_video_tables(runs: list[dict], metrics: MetricCatalogue) -> list[dict]:
             values = [by_metric.get(name, {}).get(video) for video in videos]
             body.append([label, *("—" if value is None else _graded(value, spec.text(value), spec)
                                   for value in values)])
-        tables.append({"title": spec.label, "description": spec.description, "head": ["run", *videos],
-                       "rows": body})
+        tables.append({"title": spec.label, "shading": _shading(spec), "head": ["run", *videos], "rows": body})
     return tables
 
 
