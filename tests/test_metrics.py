@@ -113,3 +113,29 @@ def test_an_undeclared_metric_is_data_only_and_ranks_nothing():
     assert metrics.ordered({"zz", "declared", "aa"}) == ["declared", "aa", "zz"]
     with pytest.raises(UsageError, match="no installed scorer declares"):
         metrics.sort_metric("from_an_uninstalled_scorer")
+
+
+def test_the_leaderboard_reads_the_scorers_declarations_but_loads_no_detector_dataset_or_torch():
+    """The metric columns come from the installed scorers, so the leaderboard imports their modules (and every
+    plugin's import-cheap hook module, which plugin discovery imports); never a detector's or a dataset's module,
+    nor torch."""
+    import subprocess
+    import sys
+
+    script = f"""
+import sys
+from importlib.metadata import entry_points
+from pathlib import Path
+from bench_core.leaderboard import collect, render_markdown
+results = Path({str(ROOT / 'leaderboards' / 'results')!r})
+rows = collect(results, {{}}, ["synthetic-avenue"], by_kind=True)
+assert any(row.by_kind for row in rows)
+render_markdown(rows, results, None, "anobench leaderboard")
+plugins = {{point.value.split(":")[0].split(".")[0] for point in entry_points(group="anobench")}}
+loaded = sorted(name for name in sys.modules if name.split(".")[0] in plugins and name.count(".") == 1
+                and not name.endswith(".plugin"))
+print(loaded, "torch" in sys.modules)
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "['anobench_frame_metrics.scorer', 'anobench_localization.scorer'] False"
