@@ -20,7 +20,7 @@ from bench_core.calibration import DEFAULT_HOLDOUT
 from bench_core.cli_options import (Device, Normalization, OverwritePolicy, complete_names, complete_presets,
                                     expand_bare_overwrite, show_flags_as_flags)
 from bench_core.errors import AnobenchError
-from bench_core.leaderboard_format import DEFAULT_SORT, Format, SortMetric
+from bench_core.leaderboard_format import Format
 from bench_core.plugins import BLOCK_ENV, KINDS, get_catalogue, manager
 
 _state = {"debug": False}
@@ -293,7 +293,10 @@ def cmd_leaderboard(
     note: Optional[str] = typer.Option(None, "--note", help="A paragraph under the heading (what the data is)."),
     by_kind: bool = typer.Option(False, "--by-kind", help="Add the frame AUROC of each kind of anomaly, for datasets "
                                  "that name their kinds (synthetic-avenue, synthetic-industrial)."),
-    sort_by: SortMetric = typer.Option(DEFAULT_SORT, "--sort-by", help="Rank each dataset's rows by this metric."),
+    sort_by: Optional[str] = typer.Option(None, "--sort-by", metavar="METRIC",
+                                          help="Rank each dataset's rows by this metric: any that an installed scorer "
+                                               "declares (anobench info SCORER), e.g. eer [default: the frame "
+                                               "scorer's headline, frame_auroc_micro]."),
     wide: bool = typer.Option(False, "--wide", help="Every column: adds the macro AUROC and the inference fps."),
     fmt: Optional[Format] = typer.Option(None, "--format", help="md (default, or from --out's suffix), csv or json."),
     as_json: bool = typer.Option(False, "--json", help="Print the JSON on stdout (--out is still written)."),
@@ -302,11 +305,14 @@ def cmd_leaderboard(
     """Turn run records into a leaderboard ranked per dataset: mean ± std over seeds, published figures."""
     from bench_core import leaderboard_format
     from bench_core.leaderboard import collect, render_markdown
+    from bench_core.metrics import metric_catalogue
     from bench_core.records import atomic_write_bytes
     from bench_core.results import ResultsFolder, events_from_dataset_plugin
     from bench_core.sweep import split_list
 
     catalogue = get_catalogue()
+    metrics = metric_catalogue(catalogue)
+    sort_by = metrics.sort_metric(sort_by)  # an unknown metric is exit 2 before any record is read
     published = {r.name: r.meta.get("published", {}) for r in catalogue.all("detector")}
     only = split_list(datasets, "--datasets") if datasets else None
     rows = collect(ResultsFolder(results, events_from_dataset_plugin), published, only, by_kind=by_kind)
@@ -321,7 +327,8 @@ def cmd_leaderboard(
     elif chosen == "csv":
         text = leaderboard_format.as_csv(rows, sort_by)
     else:
-        argv = _leaderboard_argv(results, out, only, title, note, by_kind, sort_by, wide)
+        argv = _leaderboard_argv(results, out, only, title, note, by_kind,
+                                 None if sort_by == metrics.default_ranking() else sort_by, wide)
         text = render_markdown(rows, results, out, argv, title, note, sort_by, wide)
     if out:
         atomic_write_bytes(Path(out), text.encode())
@@ -455,29 +462,33 @@ def _print_dry_run(jobs, pending, as_json: bool) -> None:
 
 
 def _sweep_table(result) -> Table:
+    from bench_core.metrics import metric_catalogue
+
+    # The headline metric of each scorer the jobs ran (frame-auroc's: the micro AUROC).
+    headlines = metric_catalogue().headlines(s for o in result.outcomes for s in o.job.request.scorers)
     table = Table(title=f"sweep: {result.count('done')} done, {result.count('skipped')} skipped, "
                         f"{result.count('failed')} failed")
-    for column, justify in (("job", "left"), ("status", "left"), ("AUROC (micro)", "right"),
+    for column, justify in (("job", "left"), ("status", "left"), *((spec.label, "right") for spec in headlines),
                             ("seconds", "right"), ("run id / error", "left")):
         table.add_column(column, justify=justify, overflow="fold")
     colours = {"done": "green", "skipped": "dim", "failed": "red"}
     for o in result.outcomes:
-        micro = o.metrics.get("frame_auroc_micro")
+        values = [o.metrics.get(spec.name) for spec in headlines]
         table.add_row(escape(o.job.label), f"[{colours[o.status]}]{o.status}[/]",
-                      "—" if micro is None else f"{micro:.4f}", f"{o.seconds:.1f}" if o.seconds else "—",
-                      escape(o.error) if o.error else o.job.run_id)
+                      *("—" if value is None else spec.text(value) for spec, value in zip(headlines, values)),
+                      f"{o.seconds:.1f}" if o.seconds else "—", escape(o.error) if o.error else o.job.run_id)
     return table
 
 
 def _leaderboard_argv(results: Path, out: Optional[Path], datasets: Optional[list[str]], title: Optional[str] = None,
-                      note: Optional[str] = None, by_kind: bool = False, sort_by: str = DEFAULT_SORT,
+                      note: Optional[str] = None, by_kind: bool = False, sort_by: Optional[str] = None,
                       wide: bool = False) -> str:
     argv = "anobench leaderboard " + shlex.quote(str(results))
     if datasets:
         argv += " --datasets " + shlex.quote(",".join(datasets))
     if by_kind:
         argv += " --by-kind"
-    if sort_by != DEFAULT_SORT:
+    if sort_by:  # None: the default ranking
         argv += f" --sort-by {sort_by}"
     if wide:
         argv += " --wide"

@@ -211,11 +211,23 @@ def describe(registration: Registration) -> dict:
             "card": str(card) if card else None, "card_intro": card_intro(card) if card else "",
         })
     elif registration.kind == "scorer":
+        from bench_core.metrics import headline
+
+        headline_name = getattr(headline(cls.metrics), "name", None)
         base.update({"version": getattr(cls, "version", None), "about": _doc_summary(cls),
-                     "metrics": dict(getattr(cls, "metrics", {}) or {})})
+                     # name -> what it measures, as before MetricSpec; the declarations in full beside it
+                     "metrics": {spec.name: spec.description for spec in cls.metrics},
+                     "metric_specs": [_metric_facts(spec, spec.name == headline_name) for spec in cls.metrics],
+                     "breakdown": [_metric_facts(spec, False) for spec in cls.breakdown]})
     else:
         base.update({"about": _doc_summary(cls)})
     return base
+
+
+def _metric_facts(spec, is_headline: bool) -> dict:
+    better = {True: "higher", False: "lower", None: "neither (a count)"}[spec.higher_is_better]
+    return {"name": spec.name, "label": spec.label, "better": better, "format": spec.format, "show": spec.show,
+            "headline": is_headline, "description": spec.description}
 
 
 def find(catalogue: Catalogue, name: str, kind: str | None = None) -> Registration:
@@ -284,12 +296,17 @@ def render(info: dict, console) -> None:
             console.print(f"card: {info['card']}", highlight=False)
             console.print(escape(info["card_intro"]), highlight=False)
     elif info["kind"] == "scorer":
-        table = Table(title="metrics")
-        table.add_column("metric")
-        table.add_column("what it is", overflow="fold")
-        for name, doc in info["metrics"].items():
-            table.add_row(name, escape(doc))
+        table = Table(title="metrics (--sort-by takes any whose better is higher or lower)")
+        table.add_column("metric", no_wrap=True)  # the name --sort-by takes, whole
+        for column in ("title", "better", "shown", "what it is"):
+            table.add_column(column, overflow="fold")
+        for facts in info["metric_specs"]:
+            table.add_row(facts["name"] + (" (headline)" if facts["headline"] else ""), escape(facts["label"]),
+                          facts["better"], facts["show"], escape(facts["description"]))
         console.print(table if info["metrics"] else "metrics: not declared (the scorer's 'metrics' attribute)")
+        if info["breakdown"]:
+            console.print("per video and per kind of anomaly: " + ", ".join(
+                f"{facts['name']} ({escape(facts['description'])})" for facts in info["breakdown"]), highlight=False)
 
 
 def describe_all(registrations: list[Registration]) -> list[dict]:

@@ -7,20 +7,20 @@ import math
 import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bench_core.errors import DamagedFile, UsageError, did_you_mean
-from bench_core.records import read_scores, skip_damaged
+from bench_core.records import skip_damaged
 from bench_core.results import ResultsFolder
 from bench_core.run import DEFAULT_THREADS
 from bench_core.run_record import InputEntry, ProtocolEntry, RunRecord
 
+if TYPE_CHECKING:
+    from bench_core.metrics import MetricCatalogue
+
 CONFIDENCE = 0.95
-#: The localization scorers' headline metrics (pixel-auroc, region), in table order, with their column titles.
-LOCALIZATION_METRICS = {"pixel_auroc": "Pixel AUROC", "rbdc": "RBDC", "tbdc": "TBDC"}
 #: Stands for the folder holding a dataset's files in the reproduce commands (each reader's own path).
 DATA_ROOT_PLACEHOLDER = "DIR"
-#: The frame-metrics scorer's operating points, summarised over seeds in ``--json`` rows.
-OPERATING_METRICS = ("tpr_at_1pct_fpr", "tpr_at_5pct_fpr", "false_alarms_per_hour", "event_detection_rate")
 
 
 @dataclass
@@ -31,11 +31,9 @@ class Row:
     settings: tuple[str, ...]
     protocol: str
     seeds: list[int] = field(default_factory=list)
-    micro: list[float] = field(default_factory=list)
-    macro: list[float] = field(default_factory=list)
-    aupr: list[float] = field(default_factory=list)
-    eer: list[float] = field(default_factory=list)
-    fps: list[float] = field(default_factory=list)
+    #: Per metric (a scorer's, as its record names it, or the harness's inference_fps), each run's value (None
+    #: where a run has none). What the metrics are and how tables show them: bench_core.metrics.MetricCatalogue.
+    values: dict[str, list] = field(default_factory=dict)
     runs: list[str] = field(default_factory=list)
     run_ids: list[str] = field(default_factory=list)
     commands: list[str] = field(default_factory=list)
@@ -46,10 +44,9 @@ class Row:
     data_options: dict = field(default_factory=dict)
     #: The dataset's name plus the options in which this table's rows of that dataset differ, e.g. "x (seed=3)".
     dataset_label: str = ""
-    #: Per run (when asked for), the frame AUROC of each kind of anomaly: see ``per_kind_auroc``.
-    by_kind: list[dict[str, float]] = field(default_factory=list)
-    #: Per localization metric the runs report (LOCALIZATION_METRICS), one value per run (None: not available).
-    localization: dict[str, list] = field(default_factory=dict)
+    #: Per run (when asked for), its scorers' breakdown metrics of each kind of anomaly, ``{metric: {kind: value}}``
+    #: (see bench_core.breakdowns.per_kind).
+    by_kind: list[dict[str, dict[str, float]]] = field(default_factory=list)
     #: Where the runs executed, e.g. "cpu, 1 thread": CPU results depend on the thread count, so runs that differ
     #: in it (or in device) are never pooled into one row.
     compute: str = ""
@@ -59,26 +56,43 @@ class Row:
     show_compute: bool = False
     #: The share of each training video its runs held out for their normal scores (0: none, as before it existed).
     holdout: float = 0.0
-    #: Per metric of ``OPERATING_METRICS``, each run's value (None where the run has none).
-    operating: dict[str, list] = field(default_factory=dict)
 
-    def kind_summaries(self) -> dict[str, dict]:
-        kinds = sorted({kind for run in self.by_kind for kind in run})
-        return {kind: summarise([run.get(kind) for run in self.by_kind]) for kind in kinds}
+    def add_run_values(self, values: dict) -> None:
+        """One more run's metrics; a metric this run lacks, or the earlier runs lacked, is None for that run."""
+        done = len(next(iter(self.values.values()), []))
+        for name in values.keys() - self.values.keys():
+            self.values[name] = [None] * done
+        for name, column in self.values.items():
+            column.append(values.get(name))
 
-    def as_dict(self) -> dict:
+    def summary(self, metric: str) -> dict:
+        """Mean, std and n over the runs of ``metric`` (n 0 when no run reports it)."""
+        return summarise(self.values.get(metric, []))
+
+    def breakdown_metrics(self) -> list[str]:
+        return sorted({name for run in self.by_kind for name in run})
+
+    def kind_summaries(self, metric: str) -> dict[str, dict]:
+        kinds = sorted({kind for run in self.by_kind for kind in run.get(metric, {})})
+        return {kind: summarise([run.get(metric, {}).get(kind) for run in self.by_kind]) for kind in kinds}
+
+    def as_dict(self, metrics: "MetricCatalogue | None" = None) -> dict:
+        """The row for ``--json``: every metric its runs report or their scorers declare (mean, std, n), the t
+        interval of those declared with one (``NAME_ci95``) and the breakdown by kind (``NAME_by_kind``).
+        ``metrics``: the installed scorers' declarations (read when not given)."""
+        from bench_core.metrics import metric_catalogue
+
+        metrics = metrics or metric_catalogue()
+        names = metrics.ordered(self.values)
         return {
             "dataset": self.dataset, "data_options": self.data_options, "detector": self.detector, "input": self.input,
             "preset": self.preset,
             "settings": list(self.settings), "protocol": self.protocol, "seeds": sorted(self.seeds),
             "n_seeds": len(self.seeds),
-            "frame_auroc_micro": summarise(self.micro), "frame_auroc_micro_ci95": t_interval(self.micro),
-            "frame_auroc_macro": summarise(self.macro),
-            "aupr": summarise(self.aupr), "eer": summarise(self.eer), "inference_fps": summarise(self.fps),
             "published": self.published, "compute": self.compute, "runs": self.runs,
-            **{name: summarise(values) for name, values in self.operating.items()},
-            **({"frame_auroc_by_kind": self.kind_summaries()} if self.by_kind else {}),
-            **{name: summarise(values) for name, values in self.localization.items()},
+            **{name: self.summary(name) for name in names},
+            **{f"{name}_ci95": t_interval(self.values[name]) for name in names if metrics.get(name).interval},
+            **{f"{name}_by_kind": self.kind_summaries(name) for name in self.breakdown_metrics()},
         }
 
 
@@ -101,18 +115,6 @@ def t_interval(values: list[float], confidence: float = CONFIDENCE) -> tuple[flo
     summary = summarise(values)
     half = stats.t.ppf((1 + confidence) / 2, len(values) - 1) * summary["std"] / math.sqrt(len(values))
     return (summary["mean"] - half, summary["mean"] + half)
-
-
-def per_video_auroc(record: RunRecord) -> dict[str, float | None]:
-    """AUROC of each test video from the run's saved scores; None where a video has one class only."""
-    from sklearn.metrics import roc_auc_score
-
-    result: dict[str, float | None] = {}
-    for video_id, saved in read_scores(record).items():
-        label = None if saved is None else saved.label
-        result[video_id] = (float(roc_auc_score(label, saved.score))
-                            if label is not None and 0 < label.sum() < len(label) else None)
-    return result
 
 
 def protocol_label(protocol: ProtocolEntry) -> str:
@@ -156,44 +158,15 @@ def reproduce_command(record: RunRecord, out: str) -> str:
     return " ".join(shlex.quote(p) for p in parts)
 
 
-def per_kind_auroc(record: RunRecord, events: dict[str, list[dict]]) -> dict[str, float]:
-    """Frame AUROC of each kind of anomaly: the frames labelled abnormal inside that kind's events against every
-    normal frame of the test videos, pooled over videos like the micro AUROC (scores as the run's protocol left
-    them). It says which kinds a detector misses; a kind with no labelled frames gets no value."""
-    import numpy as np
-    from sklearn.metrics import roc_auc_score
-
-    scores, normal, kind_frames = [], [], {}
-    offset = 0
-    for video_id, saved in read_scores(record).items():
-        if saved is None:
-            return {}
-        score, label = saved.score, saved.label.astype(bool)
-        scores.append(score)
-        normal.append(~label)
-        for event in events.get(video_id, []):
-            inside = np.zeros(len(label), dtype=bool)
-            inside[max(event["start"], 0):event["stop"]] = True
-            frames = np.flatnonzero(inside & label) + offset
-            kind_frames.setdefault(event["kind"], []).append(frames)
-        offset += len(score)
-    if not scores:
-        return {}
-    score, normal_index = np.concatenate(scores), np.flatnonzero(np.concatenate(normal))
-    result = {}
-    for kind, parts in sorted(kind_frames.items()):
-        abnormal = np.unique(np.concatenate(parts))
-        if len(abnormal) and len(normal_index):
-            y = np.concatenate([np.zeros(len(normal_index)), np.ones(len(abnormal))])
-            result[kind] = float(roc_auc_score(y, np.concatenate([score[normal_index], score[abnormal]])))
-    return result
-
-
 def collect(results: Path | ResultsFolder, published_by_detector: dict[str, dict], datasets: list[str] | None = None,
             by_kind: bool = False) -> list[Row]:
     """Rows of every complete record under ``results``; ``datasets`` keeps only those datasets' records;
-    ``by_kind`` adds each run's ``per_kind_auroc`` where its dataset names the kinds of its anomalies (as the
-    results folder knows them: ``ResultsFolder.events``)."""
+    ``by_kind`` adds each run's breakdown by kind of anomaly (bench_core.breakdowns.per_kind) where its dataset
+    names the kinds of its anomalies (as the results folder knows them: ``ResultsFolder.events``)."""
+    from bench_core import breakdowns
+    from bench_core.metrics import INFERENCE_FPS, metric_catalogue
+
+    metrics = metric_catalogue()
     folder = results if isinstance(results, ResultsFolder) else ResultsFolder(results)
     results = folder.root
     if not folder.exists():
@@ -223,18 +196,11 @@ def collect(results: Path | ResultsFolder, published_by_detector: dict[str, dict
             row.published = (published_by_detector.get(det.name) or {}).get(data.name)
         elif (len(settings), settings) < (len(row.settings), row.settings):
             row.settings = settings  # show the shortest spelling
-        metrics = record.metrics
         row.seeds.append(record.seed)
-        row.micro.append(metrics.get("frame_auroc_micro"))
-        row.macro.append(metrics.get("frame_auroc_macro"))
-        row.aupr.append(metrics.get("aupr"))
-        row.eer.append(metrics.get("eer"))
-        for name in LOCALIZATION_METRICS:
-            if name in metrics:
-                row.localization.setdefault(name, []).append(metrics[name])
-        for name in OPERATING_METRICS:
-            row.operating.setdefault(name, []).append(metrics.get(name))
-        row.fps.append(record.timing.inference_fps)
+        # What the run's scorers declare (None where it lacks a value, e.g. a record older than the metric) and
+        # whatever else it reports.
+        row.add_run_values({**dict.fromkeys(metrics.declared_by(record.scorers)), **record.metrics,
+                            INFERENCE_FPS.name: record.timing.inference_fps})
         row.holdout = record.holdout
         row.data_root_used = row.data_root_used or bool(data.options.get("data_root"))
         row.runs.append(str(record.path))
@@ -244,7 +210,7 @@ def collect(results: Path | ResultsFolder, published_by_detector: dict[str, dict
             events = folder.events(record)
             if events:
                 try:
-                    row.by_kind.append(per_kind_auroc(record, events))
+                    row.by_kind.append(breakdowns.per_kind(record, events))
                 except DamagedFile as exc:  # its scores: the row keeps the record's metrics, not its breakdown
                     skip_damaged(exc)
     for name in datasets or []:
@@ -293,12 +259,13 @@ def _input_label(spec: InputEntry | None) -> str:
     return spec.label() if spec else ""
 
 
-def _fmt(summary: dict, digits: int = 3) -> str:
+def _fmt(summary: dict, number_format: str = ".3f", spread: bool = True) -> str:
+    """``mean ± std`` in ``number_format``; the mean alone with one value or without ``spread``; — with none."""
     if summary["mean"] is None:
         return "—"
-    if summary["std"] is None:
-        return f"{summary['mean']:.{digits}f}"
-    return f"{summary['mean']:.{digits}f} ± {summary['std']:.{digits}f}"
+    if summary["std"] is None or not spread:
+        return format(summary["mean"], number_format)
+    return f"{format(summary['mean'], number_format)} ± {format(summary['std'], number_format)}"
 
 
 def _fmt_interval(interval) -> str:
@@ -335,33 +302,29 @@ def reproduce_commands(rows: list[Row], results: Path) -> list[str]:
     return commands
 
 
-def _fmt_mean(summary: dict) -> str:
-    return "—" if summary["mean"] is None else f"{summary['mean']:.1f}"
-
-
 def render_markdown(rows: list[Row], results: Path, out_file: Path | None, argv: str, title: str | None = None,
-                    note: str | None = None, sort_by: str = "frame_auroc_micro", wide: bool = False) -> str:
+                    note: str | None = None, sort_by: str | None = None, wide: bool = False) -> str:
     """The markdown leaderboard: ranked sections per dataset (see bench_core.leaderboard_format)."""
     from bench_core import leaderboard_format
 
     return leaderboard_format.render_markdown(rows, results, out_file, argv, title, note, sort_by, wide)
 
 
-def localization_table(rows: list[Row]) -> tuple[list[str], list[tuple[Row, list[str]]]]:
-    """The localization metrics some row reports, and per such row its cells (mean ± std over the runs that
-    report them; — where none does, or the detector gave no maps)."""
-    names = [name for name in LOCALIZATION_METRICS if any(name in row.localization for row in rows)]
-    return names, [(row, [_fmt(summarise(row.localization.get(name, []))) for name in names])
-                   for row in rows if any(name in row.localization for name in names)]
+def localization_table(rows: list[Row], metrics: "MetricCatalogue") -> tuple[list, list[tuple[Row, list[str]]]]:
+    """The localization metrics (show="localization") some row's runs report, and per such row its cells (mean ±
+    std over the runs that report them; — where none does, or the detector gave no maps)."""
+    specs = [spec for spec in metrics.shown("localization") if any(spec.name in row.values for row in rows)]
+    return specs, [(row, [_fmt(row.summary(spec.name), spec.format) for spec in specs])
+                   for row in rows if any(spec.name in row.values for spec in specs)]
 
 
-def _localization_markdown(rows: list[Row]) -> list[str]:
-    names, table = localization_table(rows)
+def _localization_markdown(rows: list[Row], metrics: "MetricCatalogue") -> list[str]:
+    specs, table = localization_table(rows, metrics)
     if not table:
         return []
     lines = ["", "Localization (docs/localization.md; mean ± std over seeds; — where the detector gives no maps):",
-             "", "| Dataset | Detector | Input | Preset | " + " | ".join(LOCALIZATION_METRICS[n] for n in names) + " |",
-             "|---|---|---|---|" + "---:|" * len(names)]
+             "", "| Dataset | Detector | Input | Preset | " + " | ".join(spec.label for spec in specs) + " |",
+             "|---|---|---|---|" + "---:|" * len(specs)]
     for row, cells in table:
         preset = row.preset + "".join(f" `{s}`" for s in row.settings)
         lines.append(f"| {row.dataset_label or row.dataset} | {row.detector} | {row.input or '—'} | {preset} | "

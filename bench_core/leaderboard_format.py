@@ -2,55 +2,45 @@
 
 :mod:`bench_core.leaderboard` turns run records into rows (one per dataset × detector configuration, over seeds);
 this module orders and prints them. Within each dataset (a dataset with other options, e.g. another generator
-seed, is its own section) rows are ranked by one metric, ``frame_auroc_micro`` unless ``--sort-by`` says
-otherwise; equal means share a rank, rows without a value come last without one. The best value of each metric
-column is in bold. The default markdown is compact (rank, detector, input, preset, seeds, micro AUROC with its
-interval, AUPR, EER, published figure, runs); ``--wide`` adds the macro AUROC and the inference fps. The
-protocol is said once above a section's table where all its rows share it, else it is a column.
+seed, is its own section) rows are ranked by one metric: the headline of the default scorer
+(``frame_auroc_micro``) unless ``--sort-by`` names another that an installed scorer declares; equal means share a
+rank, rows without a value come last without one. The best value of each metric column is in bold (the highest or
+the lowest, as its declaration says). The metric columns are what the installed scorers declare
+(bench_core.metrics): the compact markdown shows those declared ``show="always"`` (micro AUROC with its interval,
+AUPR, EER, and any installed scorer's), ``--wide`` adds ``show="wide"`` (macro AUROC, inference fps); CSV and
+JSON hold every metric. The protocol is said once above a section's table where all its rows share it, else it is a
+column.
 Tables are built with pandas (``DataFrame.to_markdown`` / ``to_csv``), never by joining strings.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from bench_core import schemas
+from bench_core.metrics import MetricCatalogue, MetricSpec, metric_catalogue
 
 if TYPE_CHECKING:
     from bench_core.leaderboard import Row
 
-DEFAULT_SORT = "frame_auroc_micro"
 Format = Literal["md", "csv", "json"]
-SortMetric = Literal["frame_auroc_micro", "frame_auroc_macro", "aupr", "eer", "inference_fps"]
-
-
-@dataclass(frozen=True)
-class Metric:
-    attribute: str  # the Row list holding one value per seed
-    title: str
-    higher_is_better: bool
-    digits: int = 3
-    with_std: bool = True
-
-
-METRICS: dict[str, Metric] = {
-    "frame_auroc_micro": Metric("micro", "Frame AUROC (micro)", True),
-    "frame_auroc_macro": Metric("macro", "Frame AUROC (macro)", True),
-    "aupr": Metric("aupr", "AUPR", True),
-    "eer": Metric("eer", "EER", False),
-    "inference_fps": Metric("fps", "Inference fps", True, digits=1, with_std=False),
-}
-COMPACT_METRICS = ("frame_auroc_micro", "aupr", "eer")
-WIDE_METRICS = ("frame_auroc_micro", "frame_auroc_macro", "aupr", "eer", "inference_fps")
 
 
 def _mean(row: "Row", metric: str) -> float | None:
-    from bench_core.leaderboard import summarise
+    return row.summary(metric)["mean"]
 
-    return summarise(getattr(row, METRICS[metric].attribute))["mean"]
+
+def table_metrics(rows: list["Row"], metrics: MetricCatalogue, wide: bool,
+                  sort_by: str | None = None) -> list[MetricSpec]:
+    """The metric columns of a table of ``rows``: those shown at its width that some row reports, the ranking
+    metric first where it would not be shown."""
+    specs = [spec for spec in metrics.shown("wide" if wide else "compact")
+             if any(spec.name in row.values for row in rows)]
+    if sort_by is not None and sort_by not in {spec.name for spec in specs}:
+        specs.insert(0, metrics.get(sort_by))
+    return specs
 
 
 def sections(rows: list["Row"]) -> dict[str, list["Row"]]:
@@ -61,36 +51,32 @@ def sections(rows: list["Row"]) -> dict[str, list["Row"]]:
     return grouped
 
 
-def ranked(rows: list["Row"], sort_by: str = DEFAULT_SORT) -> list[tuple[int | None, "Row"]]:
+def ranked(rows: list["Row"], sort_by: MetricSpec) -> list[tuple[int | None, "Row"]]:
     """``rows`` best first by ``sort_by``, each with its rank (competition ranking: 1, 1, 3); None without a value.
     The sort is stable, so equal rows keep the order ``collect`` gave them."""
-    metric = METRICS[sort_by]
-    valued = [(m, row) for row in rows if (m := _mean(row, sort_by)) is not None]
-    valued.sort(key=lambda pair: -pair[0] if metric.higher_is_better else pair[0])
+    valued = [(m, row) for row in rows if (m := _mean(row, sort_by.name)) is not None]
+    valued.sort(key=lambda pair: -pair[0] if sort_by.higher_is_better else pair[0])
     result: list[tuple[int | None, "Row"]] = []
     for index, (value, row) in enumerate(valued):
         rank = result[-1][0] if index and value == valued[index - 1][0] else index + 1
         result.append((rank, row))
-    result += [(None, row) for row in rows if _mean(row, sort_by) is None]
+    result += [(None, row) for row in rows if _mean(row, sort_by.name) is None]
     return result
 
 
-def _best(rows: list["Row"], metric: str) -> float | None:
-    values = [m for row in rows if (m := _mean(row, metric)) is not None]
-    if len(set(values)) < 2:  # one value, or all equal: nothing stands out
+def _best(rows: list["Row"], metric: MetricSpec) -> float | None:
+    values = [m for row in rows if (m := _mean(row, metric.name)) is not None]
+    if metric.higher_is_better is None or len(set(values)) < 2:  # a count, or all equal: nothing stands out
         return None
-    return max(values) if METRICS[metric].higher_is_better else min(values)
+    return max(values) if metric.higher_is_better else min(values)
 
 
-def _metric_cell(row: "Row", metric: str, best: float | None) -> str:
-    from bench_core.leaderboard import _fmt, summarise
+def metric_cell(row: "Row", metric: MetricSpec, best: float | None = None) -> str:
+    """``mean ± std`` over the row's runs as the metric's declaration formats it; bold when it is ``best``."""
+    from bench_core.leaderboard import _fmt
 
-    summary = summarise(getattr(row, METRICS[metric].attribute))
-    spec = METRICS[metric]
-    if spec.with_std:
-        text = _fmt(summary, spec.digits)
-    else:
-        text = "—" if summary["mean"] is None else f"{summary['mean']:.{spec.digits}f}"
+    summary = row.summary(metric.name)
+    text = _fmt(summary, metric.format, metric.spread)
     return f"**{text}**" if best is not None and summary["mean"] == best else text
 
 
@@ -116,25 +102,23 @@ def _markdown(frame, right: set[str]) -> str:
                              disable_numparse=True)
 
 
-def section_table(rows: list["Row"], base: Path, sort_by: str = DEFAULT_SORT, wide: bool = False,
+def section_table(rows: list["Row"], base: Path, metrics: MetricCatalogue, sort_by: str, wide: bool = False,
                   protocol_column: bool = False) -> str:
     """One dataset's ranked rows as a markdown table."""
     import pandas as pd
 
-    from bench_core.leaderboard import _fmt_interval, t_interval
+    from bench_core.leaderboard import CONFIDENCE, _fmt_interval, t_interval
 
-    metrics = list(WIDE_METRICS if wide else COMPACT_METRICS)
-    if sort_by not in metrics:
-        metrics.insert(0, sort_by)
-    best = {metric: _best(rows, metric) for metric in metrics}
+    columns = table_metrics(rows, metrics, wide, sort_by)
+    best = {spec.name: _best(rows, spec) for spec in columns}
     records = []
-    for rank, row in ranked(rows, sort_by):
+    for rank, row in ranked(rows, metrics.get(sort_by)):
         record = {"Rank": "—" if rank is None else str(rank), "Detector": row.detector, "Input": row.input or "—",
                   "Preset": _preset_cell(row), "Seeds": str(len(row.seeds))}
-        for metric in metrics:
-            record[METRICS[metric].title] = _metric_cell(row, metric, best[metric])
-            if metric == "frame_auroc_micro":
-                record["95% interval"] = _fmt_interval(t_interval(row.micro))
+        for spec in columns:
+            record[spec.label] = metric_cell(row, spec, best[spec.name])
+            if spec.interval:
+                record[f"{CONFIDENCE:.0%} interval"] = _fmt_interval(t_interval(row.values.get(spec.name, [])))
         record["Published AUROC"] = _published_cell(row)
         if protocol_column:
             record["Protocol"] = row.protocol
@@ -145,23 +129,33 @@ def section_table(rows: list["Row"], base: Path, sort_by: str = DEFAULT_SORT, wi
     return _markdown(frame, set(frame.columns) - left)
 
 
-def by_kind_table(rows: list["Row"], sort_by: str = DEFAULT_SORT) -> str | None:
-    """A section's frame AUROC per kind of anomaly (rows in the section's rank order); None when no kinds."""
+def by_kind_table(rows: list["Row"], breakdown: MetricSpec, sort_by: MetricSpec) -> str | None:
+    """A section's ``breakdown`` metric per kind of anomaly (rows in the section's rank order); None when no
+    row has it."""
     import pandas as pd
 
     from bench_core.leaderboard import _fmt
 
-    kinded = [(rank, row) for rank, row in ranked(rows, sort_by) if row.by_kind]
+    kinded = [(rank, row) for rank, row in ranked(rows, sort_by) if row.kind_summaries(breakdown.name)]
     if not kinded:
         return None
-    kinds = sorted({kind for _, row in kinded for kind in row.kind_summaries()})
+    kinds = sorted({kind for _, row in kinded for kind in row.kind_summaries(breakdown.name)})
     records = []
     for rank, row in kinded:
-        summaries = row.kind_summaries()
+        summaries = row.kind_summaries(breakdown.name)
         records.append({"Rank": "—" if rank is None else str(rank), "Detector": row.detector,
                         "Input": row.input or "—", "Preset": _preset_cell(row),
-                        **{kind: _fmt(summaries[kind]) if kind in summaries else "—" for kind in kinds}})
+                        **{kind: _fmt(summaries[kind], breakdown.format) if kind in summaries else "—"
+                           for kind in kinds}})
     return _markdown(pd.DataFrame(records), {"Rank", *kinds})
+
+
+def breakdown_specs(rows: list["Row"], metrics: MetricCatalogue) -> list[MetricSpec]:
+    """The breakdown metrics some row has by kind, as the scorers declare them (declaration order)."""
+    present = {name for row in rows for name in row.breakdown_metrics()}
+    declared = [spec for specs in metrics.breakdowns.values() for spec in specs]
+    specs = list({spec.name: spec for spec in declared if spec.name in present}.values())
+    return specs + [MetricSpec(name, name) for name in sorted(present - {spec.name for spec in specs})]
 
 
 def default_title(rows: list["Row"]) -> str:
@@ -169,11 +163,13 @@ def default_title(rows: list["Row"]) -> str:
 
 
 def render_markdown(rows: list["Row"], results: Path, out_file: Path | None, argv: str, title: str | None = None,
-                    note: str | None = None, sort_by: str = DEFAULT_SORT, wide: bool = False) -> str:
+                    note: str | None = None, sort_by: str | None = None, wide: bool = False) -> str:
     from bench_core.leaderboard import CONFIDENCE, _localization_markdown, failed_jobs, reproduce_commands
 
     base = Path(out_file).parent if out_file else Path.cwd()
-    metric = METRICS[sort_by]
+    metrics = metric_catalogue()
+    sort_by = metrics.sort_metric(sort_by)
+    metric = metrics.get(sort_by)
     n_runs = sum(len(r.seeds) for r in rows)
     grouped = sections(rows)
     lines = [
@@ -191,12 +187,13 @@ def render_markdown(rows: list["Row"], results: Path, out_file: Path | None, arg
         lines += ["", f"## {label}", ""]
         if len(protocols) == 1:
             lines += [f"Protocol: {protocols[0]}.", ""]
-        lines.append(section_table(group, base, sort_by, wide, protocol_column=len(protocols) > 1))
-        kinds = by_kind_table(group, sort_by)
-        if kinds:
-            lines += ["", f"Frame AUROC by kind of anomaly on {label} (each kind's abnormal frames against all normal "
-                          "frames, pooled over the test videos; mean ± std over seeds):", "", kinds]
-    lines += _localization_markdown(rows)
+        lines.append(section_table(group, base, metrics, sort_by, wide, protocol_column=len(protocols) > 1))
+        for breakdown in breakdown_specs(group, metrics):
+            kinds = by_kind_table(group, breakdown, metric)
+            if kinds:
+                lines += ["", f"{breakdown.label} by kind of anomaly on {label} (each kind's abnormal frames against "
+                              "all normal frames, pooled over the test videos; mean ± std over seeds):", "", kinds]
+    lines += _localization_markdown(rows, metrics)
     failures = failed_jobs(Path(results), {row.dataset for row in rows})
     if failures:
         lines += ["", "Jobs that failed (no row or fewer seeds; each folder's `failed.json` holds the error and the "
@@ -206,38 +203,55 @@ def render_markdown(rows: list["Row"], results: Path, out_file: Path | None, arg
     return "\n".join(lines)
 
 
-def as_json(rows: list["Row"], results: Path, title: str | None, sort_by: str = DEFAULT_SORT) -> dict:
+def metric_descriptions(rows: list["Row"], metrics: MetricCatalogue) -> dict[str, dict]:
+    """What each metric of the rows is (``--json``'s ``metrics``): its title, which way is better, format, where
+    tables show it, whether it is a headline; an undeclared one (its scorer not installed) has its name as title."""
+    names = metrics.ordered({name for row in rows for name in row.values})
+    return {name: {"label": spec.label, "higher_is_better": spec.higher_is_better, "format": spec.format,
+                   "show": spec.show, "headline": spec.headline, "description": spec.description}
+            for name in names for spec in [metrics.get(name)]}
+
+
+def as_json(rows: list["Row"], results: Path, title: str | None, sort_by: str | None = None) -> dict:
     from bench_core.leaderboard import reproduce_commands
 
-    ordered = [(rank, row) for group in sections(rows).values() for rank, row in ranked(group, sort_by)]
+    metrics = metric_catalogue()
+    sort_by = metrics.sort_metric(sort_by)
+    ordered = [(rank, row) for group in sections(rows).values() for rank, row in ranked(group, metrics.get(sort_by))]
     return {
         "schema": schemas.LEADERBOARD, "title": title or default_title(rows), "results": str(results),
         "sort_by": sort_by, "n_runs": sum(len(r.seeds) for r in rows), "n_rows": len(rows),
         "reproduce": reproduce_commands(rows, Path(results)),
-        "rows": [{"rank": rank, "dataset_label": row.dataset_label or row.dataset, **row.as_dict()}
+        "metrics": metric_descriptions(rows, metrics),
+        "rows": [{"rank": rank, "dataset_label": row.dataset_label or row.dataset, **row.as_dict(metrics)}
                  for rank, row in ordered],
     }
 
 
-def as_csv(rows: list["Row"], sort_by: str = DEFAULT_SORT) -> str:
+def as_csv(rows: list["Row"], sort_by: str | None = None) -> str:
     """One line per row, every metric as separate mean and std columns (numbers, not text), for spreadsheets."""
     import pandas as pd
 
-    from bench_core.leaderboard import summarise, t_interval
+    from bench_core.leaderboard import t_interval
 
+    metrics = metric_catalogue()
+    sort_by = metrics.sort_metric(sort_by)
+    names = metrics.ordered({name for row in rows for name in row.values})
     records = []
     for group in sections(rows).values():
-        for rank, row in ranked(group, sort_by):
+        for rank, row in ranked(group, metrics.get(sort_by)):
             record = {"dataset": row.dataset, "dataset_label": row.dataset_label or row.dataset, "rank": rank,
                       "detector": row.detector, "input": row.input, "preset": row.preset,
                       "settings": " ".join(row.settings), "n_seeds": len(row.seeds),
                       "seeds": " ".join(map(str, sorted(row.seeds)))}
-            for name, metric in METRICS.items():
-                summary = summarise(getattr(row, metric.attribute))
+            for name in names:
+                summary = row.summary(name)
                 record[f"{name}_mean"], record[f"{name}_std"] = summary["mean"], summary["std"]
-            interval = t_interval(row.micro)
-            record["frame_auroc_micro_ci95_low"] = interval[0] if interval else None
-            record["frame_auroc_micro_ci95_high"] = interval[1] if interval else None
+            for name in names:
+                if metrics.get(name).interval:
+                    interval = t_interval(row.values.get(name, []))
+                    record[f"{name}_ci95_low"] = interval[0] if interval else None
+                    record[f"{name}_ci95_high"] = interval[1] if interval else None
             record["published_frame_auroc"] = (row.published or {}).get("frame_auroc")
             record["published_source"] = (row.published or {}).get("source")
             record["protocol"] = row.protocol

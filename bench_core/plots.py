@@ -95,7 +95,7 @@ def abnormal_spans(label: np.ndarray) -> list[tuple[int, int]]:
 def plot_roc(runs: list[RunRecord], out_png: Path, log_fpr: bool = False) -> Path:
     """One ROC curve per run (all test frames pooled, as the micro AUROC is), AUROC in the legend. ``log_fpr``
     draws the false positive rate on a log axis from 0.1%: the low-false-alarm end that operators live in."""
-    from sklearn.metrics import roc_auc_score, roc_curve
+    from bench_core.metrics import roc_curve
 
     plt = _pyplot()
     # Beyond a few runs an in-plot legend hides the curves; then it goes below the axes.
@@ -109,8 +109,8 @@ def plot_roc(runs: list[RunRecord], out_png: Path, log_fpr: bool = False) -> Pat
         label = np.concatenate([v.label for v in videos])
         if label.min() == label.max():
             continue  # one class only: no curve to draw
-        fpr, tpr, _ = roc_curve(label, score)
-        ax.plot(fpr, tpr, label=f"{run_label(record)}: AUROC {roc_auc_score(label, score):.3f}")
+        curve = roc_curve(label, score)
+        ax.plot(curve.fpr, curve.tpr, label=f"{run_label(record)}: AUROC {curve.auroc:.3f}")
     chance = np.logspace(-3, 0, 50) if log_fpr else np.array([0.0, 1.0])
     ax.plot(chance, chance, color="grey", linestyle=":", linewidth=1)
     ax.set(xlabel="false positive rate" + (" (log scale)" if log_fpr else ""), ylabel="true positive rate",
@@ -154,7 +154,7 @@ def _colours(n: int) -> list:
 def plot_roc_bands(runs: list[RunRecord], out_png: Path, log_fpr: bool = False) -> Path:
     """One ROC curve per configuration: the mean true positive rate over its seeds at each false positive rate,
     with a band from the lowest to the highest seed; the legend gives the mean ± std AUROC and the seeds."""
-    from sklearn.metrics import roc_auc_score, roc_curve
+    from bench_core.metrics import roc_curve
 
     plt = _pyplot()
     groups: dict[str, list[RunRecord]] = {}
@@ -170,9 +170,9 @@ def plot_roc_bands(runs: list[RunRecord], out_png: Path, log_fpr: bool = False) 
             truth = np.concatenate([v.label for v in videos])
             if truth.min() == truth.max():
                 continue
-            fpr, tpr, _ = roc_curve(truth, score)
-            curves.append(np.interp(grid, fpr, tpr))
-            aurocs.append(roc_auc_score(truth, score))
+            curve = roc_curve(truth, score)
+            curves.append(np.interp(grid, curve.fpr, curve.tpr))
+            aurocs.append(curve.auroc)
         if not curves:
             continue
         stack = np.array(curves)

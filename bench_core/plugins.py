@@ -62,11 +62,19 @@ class Registration:
         return obj
 
     def _check(self, obj: Any) -> None:
-        """Refuse settings that --set / --data-option would read wrongly (see config.unreadable_annotations), and a
-        dataset's Options without the fields every dataset's options have (dataset.options_class_problem)."""
+        """Refuse settings that --set / --data-option would read wrongly (see config.unreadable_annotations), a
+        dataset's Options without the fields every dataset's options have (dataset.options_class_problem), and a
+        scorer's metric declarations that tables could not read (metrics.spec_problems)."""
         from bench_core.config import unreadable_annotations
         from bench_core.dataset import options_class_problem
 
+        if self.kind == "scorer":
+            from bench_core.metrics import spec_problems
+
+            for problem in spec_problems(getattr(obj, "metrics", ())) + spec_problems(getattr(obj, "breakdown", ())):
+                raise PluginError(f"scorer '{self.name}' from plugin '{self.plugin}': {problem}",
+                                  hint="declare each metric as a bench_core.MetricSpec (docs/plugins.md, "
+                                       "'Writing a scorer')")
         settings = getattr(obj, {"detector": "Config", "dataset": "Options"}.get(self.kind, ""), None)
         problem = options_class_problem(settings) if self.kind == "dataset" and isinstance(obj, type) else None
         if problem:

@@ -1,9 +1,10 @@
 """``anobench report``: PNG figures and one self-contained HTML page (images inlined) for a run or a results folder.
 
 The page shows the ROC curves, the anomaly score over frames of every test video with abnormal spans shaded, a
-per-video AUROC table (runs × videos) and, where the dataset names its kinds of anomaly, the AUROC of each kind, so
-a reader can see on which videos and which anomalies a detector fails; for a folder of several runs, the
-leaderboard too.
+per-video table (runs × videos) of each scorer's breakdown metric (the frame AUROC) and, where the dataset names its
+kinds of anomaly, that metric per kind, so a reader can see on which videos and which anomalies a detector fails;
+the metrics table (the leaderboard, for a folder of several runs) has a column per metric the installed scorers
+declare for tables (bench_core.metrics).
 """
 
 from __future__ import annotations
@@ -15,9 +16,11 @@ from typing import NamedTuple
 
 import jinja2
 
-from bench_core import plots
-from bench_core.leaderboard import (CONFIDENCE, LOCALIZATION_METRICS, _fmt, _fmt_interval, _fmt_mean, collect,
-                                    localization_table, per_video_auroc, protocol_label, summarise, t_interval)
+from bench_core import breakdowns, plots
+from bench_core.leaderboard import (CONFIDENCE, _fmt, _fmt_interval, collect, localization_table, protocol_label,
+                                    t_interval)
+from bench_core.leaderboard_format import breakdown_specs, metric_cell, table_metrics
+from bench_core.metrics import MetricCatalogue, MetricSpec, metric_catalogue
 from bench_core.records import atomic_write_bytes
 from bench_core.results import ResultsFolder
 from bench_core.run_record import RunRecord
@@ -62,6 +65,7 @@ def build_report(source: Path | ResultsFolder, out_dir: Path, published_by_detec
     out_dir.mkdir(parents=True, exist_ok=True)
     each_run = len(runs) <= EACH_RUN_LIMIT if each_run is None else each_run
     rows = collect(folder, published_by_detector or {}, by_kind=True)
+    metrics = metric_catalogue()
     # Sections named as the leaderboard names its rows' data: the bare name, or the options that tell sets apart.
     names = {(row.dataset, json.dumps(row.data_options, sort_keys=True)): row.dataset_label or row.dataset
              for row in rows}
@@ -73,12 +77,12 @@ def build_report(source: Path | ResultsFolder, out_dir: Path, published_by_detec
     page = _template().render(
         source=str(source), n_runs=len(runs), datasets=datasets,
         # One run gets the same table (AUPR, EER, fps...), not just the micro AUROC under its plots.
-        leaderboard=_leaderboard_table(rows), per_video=_per_video_table(runs),
-        by_kind=_by_kind_table(rows) if any(row.by_kind for row in rows) else None,
-        localization=_localization_table(rows),
+        leaderboard=_leaderboard_table(rows, metrics), per_video=_per_video_tables(runs, metrics),
+        by_kind=[_by_kind_table(rows, spec) for spec in breakdown_specs(rows, metrics)],
+        localization=_localization_table(rows, metrics),
         dataset_sections=[_dataset_section(members, out_dir / data["anchor"], data)
                           for data, members in zip(datasets, by_data.values())] if len(runs) > 1 else [],
-        each_run=_each_run(runs, out_dir) if each_run else None, each_run_limit=EACH_RUN_LIMIT)
+        each_run=_each_run(runs, out_dir, metrics) if each_run else None, each_run_limit=EACH_RUN_LIMIT)
     index = out_dir / "index.html"
     atomic_write_bytes(index, page.encode())
     return index
@@ -95,59 +99,83 @@ def _image(png: Path) -> Image:
     return Image(png.stem, base64.b64encode(Path(png).read_bytes()).decode("ascii"))
 
 
-def _graded(value: float, text: str) -> Cell:
-    """An AUROC cell shaded red below chance and green from 0.8."""
-    return Cell(text, "bad" if value < 0.5 else ("good" if value >= 0.8 else ""))
+def _shading(spec: MetricSpec) -> str:
+    """What the shading of a table of ``spec`` means, for the text above it."""
+    return "" if spec.grades is None else f" Red: below {spec.grades[0]:g}; green: from {spec.grades[1]:g}."
+
+
+def _graded(value: float | None, text: str, spec: MetricSpec) -> Cell | str:
+    """A cell shaded as the metric's ``grades`` say (an AUROC: red below chance, green from 0.8)."""
+    if value is None or spec.grades is None:
+        return text
+    bad, good = spec.grades
+    return Cell(text, "bad" if value < bad else ("good" if value >= good else ""))
 
 
 def _config_cells(row) -> list[str]:
     return [row.dataset_label or row.dataset, row.detector, " ".join([row.preset, *row.settings])]
 
 
-def _leaderboard_table(rows) -> dict:
-    head = ["Dataset", "Detector", "Preset", "Seeds", "Frame AUROC (micro)", f"{CONFIDENCE:.0%} interval",
-            "Frame AUROC (macro)", "AUPR", "EER", "Inference fps", "Published AUROC", "Protocol"]
+def _leaderboard_table(rows, metrics: MetricCatalogue) -> dict:
+    """Every row with a column per metric the rows report that tables show (compact and wide alike), the interval
+    after the metric declared with one."""
+    columns = table_metrics(rows, metrics, wide=True)
+    head = ["Dataset", "Detector", "Preset", "Seeds"]
+    for spec in columns:
+        head += [spec.label, *([f"{CONFIDENCE:.0%} interval"] if spec.interval else [])]
+    head += ["Published AUROC", "Protocol"]
     body = []
     for row in rows:
         published = "—" if not row.published else f"{row.published['frame_auroc']:.3f}"
-        body.append([*_config_cells(row), str(len(row.seeds)),
-                     _fmt(summarise(row.micro)), _fmt_interval(t_interval(row.micro)), _fmt(summarise(row.macro)),
-                     _fmt(summarise(row.aupr)), _fmt(summarise(row.eer)), _fmt_mean(summarise(row.fps)), published,
-                     row.protocol])
+        cells = [*_config_cells(row), str(len(row.seeds))]
+        for spec in columns:
+            cells.append(metric_cell(row, spec))
+            if spec.interval:
+                cells.append(_fmt_interval(t_interval(row.values.get(spec.name, []))))
+        body.append([*cells, published, row.protocol])
     return {"head": head, "rows": body}
 
 
-def _localization_table(rows) -> dict | None:
-    names, localization = localization_table(rows)
+def _localization_table(rows, metrics: MetricCatalogue) -> dict | None:
+    specs, localization = localization_table(rows, metrics)
     if not localization:
         return None
-    return {"head": ["Dataset", "Detector", "Preset", *(LOCALIZATION_METRICS[n] for n in names)],
+    return {"head": ["Dataset", "Detector", "Preset", *(spec.label for spec in specs)],
             "rows": [[*_config_cells(row), *cells] for row, cells in localization]}
 
 
-def _by_kind_table(rows) -> dict:
-    rows = [row for row in rows if row.by_kind]
-    kinds = sorted({kind for row in rows for kind in row.kind_summaries()})
+def _by_kind_table(rows, spec: MetricSpec) -> dict:
+    rows = [row for row in rows if row.kind_summaries(spec.name)]
+    kinds = sorted({kind for row in rows for kind in row.kind_summaries(spec.name)})
     body = []
     for row in rows:
-        summaries = row.kind_summaries()
+        summaries = row.kind_summaries(spec.name)
         cells: list = []
         for kind in kinds:
             summary = summaries.get(kind)
             missing = summary is None or summary["mean"] is None
-            cells.append("—" if missing else _graded(summary["mean"], _fmt(summary)))
+            cells.append("—" if missing else _graded(summary["mean"], _fmt(summary, spec.format), spec))
         body.append([*_config_cells(row), *cells])
-    return {"head": ["Dataset", "Detector", "Preset", *kinds], "rows": body}
+    return {"title": spec.label, "shading": _shading(spec), "head": ["Dataset", "Detector", "Preset", *kinds],
+            "rows": body}
 
 
-def _per_video_table(runs: list[RunRecord]) -> dict:
-    per_run = [(plots.run_label(r), per_video_auroc(r)) for r in runs]
-    videos = sorted({v for _, aurocs in per_run for v in aurocs})
-    body = []
-    for label, aurocs in per_run:
-        values = [aurocs.get(video) for video in videos]
-        body.append([label, *("—" if value is None else _graded(value, f"{value:.3f}") for value in values)])
-    return {"head": ["run", *videos], "rows": body}
+def _per_video_tables(runs: list[RunRecord], metrics: MetricCatalogue) -> list[dict]:
+    """Per breakdown metric of the runs' scorers, a table of runs × test videos."""
+    per_run = [(plots.run_label(r), breakdowns.per_video(r)) for r in runs]
+    names = list(dict.fromkeys(name for _, by_metric in per_run for name in by_metric))
+    declared = {spec.name: spec for specs in metrics.breakdowns.values() for spec in specs}
+    tables = []
+    for name in names:
+        spec = declared.get(name) or MetricSpec(name, name)
+        videos = sorted({v for _, by_metric in per_run for v in by_metric.get(name, {})})
+        body = []
+        for label, by_metric in per_run:
+            values = [by_metric.get(name, {}).get(video) for video in videos]
+            body.append([label, *("—" if value is None else _graded(value, spec.text(value), spec)
+                                  for value in values)])
+        tables.append({"title": spec.label, "shading": _shading(spec), "head": ["run", *videos], "rows": body})
+    return tables
 
 
 def _dataset_section(members: list[RunRecord], folder: Path, data: dict) -> dict:
@@ -157,8 +185,9 @@ def _dataset_section(members: list[RunRecord], folder: Path, data: dict) -> dict
             "scores": [_image(png) for png in plots.plot_scores_overlaid(members, folder, data_name=data["label"])]}
 
 
-def _each_run(runs: list[RunRecord], out_dir: Path) -> dict:
-    """Every run's own ROC curve (both views) and score plots, with its run id and headline figures."""
+def _each_run(runs: list[RunRecord], out_dir: Path, metrics: MetricCatalogue) -> dict:
+    """Every run's own ROC curve (both views) and score plots, with its run id and the headline metric of each
+    of its scorers."""
     from bench_core.records import safe_name
 
     roc = [_image(plots.plot_roc(runs, out_dir / "roc.png")),
@@ -167,12 +196,10 @@ def _each_run(runs: list[RunRecord], out_dir: Path) -> dict:
     for index, record in enumerate(runs):
         folder = out_dir / f"run{index:03d}-{safe_name(record.run_id)}"
         pngs = plots.plot_scores(record, folder)
-        metrics = record.metrics
         sections.append({
             "label": plots.run_label(record), "run_id": record.run_id,
-            "micro": _figure(metrics.get("frame_auroc_micro")),
-            "localization": [(title, _figure(metrics[name])) for name, title in LOCALIZATION_METRICS.items()
-                             if name in metrics],
+            "headlines": [(spec.label, _figure(record.metrics.get(spec.name))) for spec in
+                          metrics.headlines(record.scorers) if spec.name in record.metrics],
             "protocol": protocol_label(record.protocol), "scores": [_image(png) for png in pngs]})
     return {"roc": roc, "runs": sections}
 

@@ -13,6 +13,8 @@ from typing import ClassVar
 
 import numpy as np
 
+from bench_core.metrics import MetricSpec
+
 NORMALISATIONS = ("minmax-per-video", "none", "train-stats")
 LEADING_FRAMES = ("first-window-score",)
 
@@ -96,12 +98,27 @@ class Scorer(abc.ABC):
     #: asked only of datasets with pixel masks. ``"operating_point"``: an ``OperatingPoint``, or None for a run
     #: without a normal hold-out (``--calibration-holdout 0``).
     needs: ClassVar[frozenset[str]] = frozenset()
-    #: Metric name -> what it measures, for ``anobench info SCORER`` (declare every name ``compute`` returns).
-    metrics: ClassVar[dict[str, str]] = {}
+    #: Every metric ``compute`` returns, declared (``bench_core.MetricSpec``: name, column title, which way is
+    #: better, format, where tables show it); one of them the headline. Every table reads these, see
+    #: bench_core/metrics.py.
+    metrics: ClassVar[tuple[MetricSpec, ...]] = ()
+    #: The metrics ``per_video`` and ``per_kind`` report for a part of the test set (empty: no breakdown).
+    breakdown: ClassVar[tuple[MetricSpec, ...]] = ()
 
     @abc.abstractmethod
     def compute(self, scores: list[np.ndarray], labels: list[np.ndarray]) -> dict[str, float | int | None]:
         """Metric name → value. Names are flat and unique across scorers (e.g. ``frame_auroc_micro``)."""
+
+    def per_video(self, scores: list[np.ndarray], labels: list[np.ndarray]) -> list[dict[str, float | None]]:
+        """Each test video's ``breakdown`` metrics (None where a video cannot have one, e.g. one class only).
+        Called on a run's saved scores (after the protocol) by ``anobench report``."""
+        return [{} for _ in scores]
+
+    def per_kind(self, scores: list[np.ndarray], labels: list[np.ndarray],
+                 kinds: dict[str, list[np.ndarray]]) -> dict[str, dict[str, float | None]]:
+        """Each kind of anomaly's ``breakdown`` metrics: ``kinds`` maps a kind to, per test video, a boolean mask
+        of the frames inside its labelled events. Called by ``anobench leaderboard --by-kind`` and the report."""
+        return {}
 
 
 def call_scorer(scorer: "Scorer", scores: list[np.ndarray], labels: list[np.ndarray], **available) -> dict:

@@ -85,12 +85,17 @@ class SweepResult:
         return 1 if self.count("failed") else 0
 
     def as_dict(self) -> dict:
+        from bench_core.metrics import metric_catalogue
+
+        metrics = metric_catalogue()
         return {
             "schema": schemas.SWEEP_SUMMARY, "done": self.count("done"), "skipped": self.count("skipped"), "failed": self.count("failed"),
             "seconds": round(self.seconds, 3),
             "jobs": [
                 {"job": o.job.label, "run_id": o.job.run_id, "path": str(o.job.path), "status": o.status,
-                 "seconds": round(o.seconds, 3), "frame_auroc_micro": o.metrics.get("frame_auroc_micro"),
+                 "seconds": round(o.seconds, 3),
+                 # Each scorer's headline metric (frame-auroc's: frame_auroc_micro).
+                 **{spec.name: o.metrics.get(spec.name) for spec in metrics.headlines(o.job.request.scorers)},
                  "error": o.error}
                 for o in self.outcomes
             ],

@@ -193,15 +193,14 @@ FOUND_THROUGH_ENTRY_POINT = textwrap.dedent("""
 """)
 
 
-@pytest.fixture(scope="module")
-def installed_example(tmp_path_factory):
-    """The example pip-installed into a scratch folder; removed afterwards, whatever the test's outcome."""
+def pip_installed(example: Path, scratch: Path):
+    """``example`` pip-installed into ``scratch``/site (yielded); ``scratch`` removed afterwards, whatever the
+    test's outcome. For a module-scoped fixture of each example package."""
     for needed in ("pip", "setuptools"):
         if importlib.util.find_spec(needed) is None:
             pytest.skip(f"{needed} is not installed in {sys.prefix}; it is needed to build the example plugin")
-    scratch = tmp_path_factory.mktemp("example-plugin")
     # pip builds in the source folder (build/, *.egg-info); a copy keeps the checkout clean.
-    source = shutil.copytree(EXAMPLE, scratch / "source",
+    source = shutil.copytree(example, scratch / "source",
                              ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))
     site = scratch / "site"
     try:
@@ -214,6 +213,12 @@ def installed_example(tmp_path_factory):
         yield site
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def installed_example(tmp_path_factory):
+    """The example pip-installed into a scratch folder."""
+    yield from pip_installed(EXAMPLE, tmp_path_factory.mktemp("example-plugin"))
 
 
 def run_with(site: Path, args: list[str], **env_changes) -> subprocess.CompletedProcess:

@@ -55,6 +55,8 @@ def test_info_dataset_shows_options_views_and_card():
 def test_info_scorer_shows_its_metrics():
     data = json.loads(invoke("info", "frame-auroc", "--json").stdout)
     assert {"frame_auroc_micro", "aupr", "eer"} <= set(data["metrics"])
+    facts = {metric["name"]: metric for metric in data["metric_specs"]}
+    assert facts["eer"]["better"] == "lower" and facts["frame_auroc_micro"]["headline"]
     assert "frame_auroc_micro" in invoke("info", "frame-auroc").stdout
 
 

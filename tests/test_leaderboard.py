@@ -128,7 +128,7 @@ def test_a_dataset_filter_keeps_only_those_datasets_rows(tmp_path):
     fake_record(tmp_path, "synthetic-avenue", "conv-ae", 0, 0.8)
     fake_record(tmp_path, "synthetic-industrial", "conv-ae", 0, 0.6)
     rows = collect(tmp_path, {}, ["synthetic-industrial"])
-    assert [(r.dataset, r.micro) for r in rows] == [("synthetic-industrial", [0.6])]
+    assert [(r.dataset, r.values["frame_auroc_micro"]) for r in rows] == [("synthetic-industrial", [0.6])]
     with pytest.raises(UsageError, match="of dataset avenue"):
         collect(tmp_path, {}, ["avenue"])
 
@@ -218,7 +218,7 @@ def test_runs_on_other_generated_data_are_other_rows_named_by_the_option_that_di
             atomic_write_json(path / "record.json", record)
     fake_record(tmp_path, "synthetic-avenue", "ae", 0, 0.7)
     rows = collect(tmp_path, {})
-    assert [(r.dataset_label, sorted(r.seeds), round(sum(r.micro) / len(r.micro), 3)) for r in rows] == [
+    assert [(r.dataset_label, sorted(r.seeds), round(r.summary("frame_auroc_micro")["mean"], 3)) for r in rows] == [
         ("synthetic-avenue", [0], 0.7),  # one set of options: the bare name
         ("synthetic-industrial (seed=0)", [0, 1], 0.6),
         ("synthetic-industrial (seed=3)", [0, 1], 0.9),

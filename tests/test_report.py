@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from bench_core.leaderboard import per_video_auroc
+from bench_core.breakdowns import per_video
 from bench_core.report import build_report
 from bench_core.results import ResultsFolder, events_from_dataset_plugin
 from test_plots import PNG_MAGIC, toy_run
@@ -15,12 +15,13 @@ from test_sweep import invoke
 pytestmark = pytest.mark.usefixtures("toy_plugin")
 
 
-def test_per_video_auroc_from_the_scores_files(tmp_path):
+def test_per_video_auroc_from_the_scores_files_by_the_runs_scorer(tmp_path):
     good = toy_run(tmp_path, 0)
     flipped = toy_run(tmp_path, 0, ["scale=-1"])
-    assert set(per_video_auroc(good)) == {"test0", "test1", "test2"}
-    assert all(v == pytest.approx(1.0) for v in per_video_auroc(good).values())
-    assert all(v == pytest.approx(0.0) for v in per_video_auroc(flipped).values())
+    assert set(per_video(good)) == {"frame_auroc"}  # the frame scorer's breakdown metric
+    assert set(per_video(good)["frame_auroc"]) == {"test0", "test1", "test2"}
+    assert all(v == pytest.approx(1.0) for v in per_video(good)["frame_auroc"].values())
+    assert all(v == pytest.approx(0.0) for v in per_video(flipped)["frame_auroc"].values())
 
 
 def test_a_report_of_a_results_folder(tmp_path):
@@ -29,7 +30,7 @@ def test_a_report_of_a_results_folder(tmp_path):
     toy_run(tmp_path / "r", 0, ["scale=-1"])
     index = build_report(tmp_path / "r", tmp_path / "report")
     page = index.read_text()
-    assert page.startswith("<!DOCTYPE html>") and "Leaderboard" in page and "Per-video frame AUROC" in page
+    assert page.startswith("<!DOCTYPE html>") and "Leaderboard" in page and "Per-video Frame AUROC" in page
     images = re.findall(r"src='data:image/png;base64,([A-Za-z0-9+/=]+)'", page)
     # per dataset: ROC bands (linear, log FPR) and 3 overlaid videos; then each run's: ROC (two views), 3 videos each
     assert len(images) == 2 + 3 + 2 + 3 * 3

@@ -3,9 +3,9 @@ and operating points: the TPR at 1% and 5% FPR and, at the alert threshold set o
 false alarms per hour of normal test footage and the share of labelled events that raise an alert.
 
 Every metric follows scikit-learn's definition (roc_auc_score, average_precision_score, roc_curve) and is
-computed from one sort of all frames, so scoring a million frames takes a fraction of a second.
-Tied scores count as in scikit-learn: a tied positive/negative pair counts one half (midranks), which is
-the trapezoid under the ROC curve.
+computed from one sort of all frames (``bench_core.metrics.roc_curve``, the code base's one ROC implementation),
+so scoring a million frames takes a fraction of a second. Tied scores count as in scikit-learn: a tied
+positive/negative pair counts one half (midranks), which is the trapezoid under the ROC curve.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import numpy as np
 
 from bench_core.calibration import events_of, labelled_spans
 from bench_core.errors import RunFailed
+from bench_core.metrics import AUROC_GRADES, MetricSpec, auroc, auroc_per_group, roc_from_sorted, sort_scores
 from bench_core.scoring import OperatingPoint, Scorer
 
 _INPUT_HINT = "the detector's scores and the dataset's frame labels must line up frame by frame"
@@ -36,16 +37,35 @@ class FrameAUROC(Scorer):
     """
 
     version = "1"
-    metrics = {
-        "frame_auroc_micro": "area under the ROC curve of all test frames pooled (the headline metric)",
-        "frame_auroc_macro": "mean of the per-video AUROCs, over videos holding both classes",
-        "macro_videos_used": "videos that entered the macro AUROC",
-        "macro_videos_left_out": "videos left out of the macro AUROC (one class only)",
-        "aupr": "average precision, abnormal frames as the positive class",
-        "eer": "equal error rate: where the false positive rate equals the false negative rate",
-        "n_frames": "test frames scored",
-        "n_abnormal_frames": "test frames labelled abnormal",
-    }
+    # In the order of the leaderboard's columns: micro, (macro with --wide), AUPR, EER.
+    metrics = (
+        MetricSpec("frame_auroc_micro", "Frame AUROC (micro)", True, headline=True, interval=True, grades=AUROC_GRADES,
+                   description="area under the ROC curve of all test frames pooled (the headline metric)"),
+        MetricSpec("frame_auroc_macro", "Frame AUROC (macro)", True, show="wide", grades=AUROC_GRADES,
+                   description="mean of the per-video AUROCs, over videos holding both classes"),
+        MetricSpec("aupr", "AUPR", True, description="average precision, abnormal frames as the positive class"),
+        MetricSpec("eer", "EER", False,
+                   description="equal error rate: where the false positive rate equals the false negative rate"),
+        MetricSpec("macro_videos_used", "Videos in the macro AUROC", None, format=".0f", show="data",
+                   description="videos that entered the macro AUROC"),
+        MetricSpec("macro_videos_left_out", "Videos left out of the macro AUROC", None, format=".0f", show="data",
+                   description="videos left out of the macro AUROC (one class only)"),
+        MetricSpec("n_frames", "Test frames", None, format=".0f", show="data", description="test frames scored"),
+        MetricSpec("n_abnormal_frames", "Abnormal test frames", None, format=".0f", show="data",
+                   description="test frames labelled abnormal"),
+        MetricSpec("tpr_at_1pct_fpr", "TPR at 1% FPR", True, show="data",
+                   description="the highest true positive rate of the pooled ROC curve at a FPR of at most 1%"),
+        MetricSpec("tpr_at_5pct_fpr", "TPR at 5% FPR", True, show="data",
+                   description="the highest true positive rate of the pooled ROC curve at a FPR of at most 5%"),
+        MetricSpec("false_alarms_per_hour", "False alarms per hour", False, format=".1f", show="data",
+                   description="alert events holding no abnormal frame, per hour of normal test footage, at the "
+                               "threshold set on held-out normal footage (None without a hold-out)"),
+        MetricSpec("event_detection_rate", "Event detection rate", True, show="data",
+                   description="share of labelled events with an alert frame at that threshold"),
+    )
+    breakdown = (MetricSpec("frame_auroc", "Frame AUROC", True, grades=AUROC_GRADES,
+                            description="AUROC of a part of the test frames: one video's (against its own normal "
+                                        "frames), or one kind of anomaly's (against every normal frame)"),)
     needs = frozenset({"operating_point"})
 
     def compute(self, scores: Sequence[np.ndarray], labels: Sequence[np.ndarray],
@@ -61,16 +81,11 @@ class FrameAUROC(Scorer):
                 hint="check that the dataset's test labels were loaded, and that the test split holds both classes",
             )
 
-        # One ascending sort serves both the pooled curve and, re-sorted stably by video, every video's ranks.
-        order = np.argsort(frame_scores)
-        sorted_scores = frame_scores[order]
-        sorted_abnormal = frame_abnormal[order]
-        starts_tie_group = np.empty(n_frames, dtype=bool)
-        starts_tie_group[0] = True
-        np.not_equal(sorted_scores[1:], sorted_scores[:-1], out=starts_tie_group[1:])
-
-        micro = _pooled_metrics(sorted_abnormal, starts_tie_group)
-        macro_auroc, videos_used = _per_video_auroc(sorted_abnormal, starts_tie_group, order, video_lengths)
+        order, starts_tie_group = sort_scores(frame_scores)
+        micro = _pooled_metrics(roc_from_sorted(frame_abnormal[order], starts_tie_group))
+        video_aurocs = [v for v in auroc_per_group(frame_abnormal, frame_scores, video_lengths, order)
+                        if v is not None]
+        macro_auroc, videos_used = (float(np.mean(video_aurocs)) if video_aurocs else None), len(video_aurocs)
         at_threshold = (_at_threshold(operating_point, labels) if operating_point is not None
                         else {"false_alarms_per_hour": None, "event_detection_rate": None})
         return {
@@ -86,6 +101,27 @@ class FrameAUROC(Scorer):
             "tpr_at_5pct_fpr": micro["tpr_at_5pct_fpr"],
             **at_threshold,
         }
+
+    def per_video(self, scores, labels) -> list[dict[str, float | None]]:
+        """Each video's frame AUROC; None for a video holding one class only."""
+        lengths = [len(score) for score in scores]
+        values = auroc_per_group(np.concatenate(labels), np.concatenate(scores), lengths) if scores else []
+        return [{"frame_auroc": value} for value in values]
+
+    def per_kind(self, scores, labels, kinds) -> dict[str, dict[str, float | None]]:
+        """Each kind's frame AUROC: the frames labelled abnormal inside its events against every normal frame of
+        the test videos, pooled over videos like the micro AUROC. It says which kinds a detector misses; a kind
+        with no labelled frames gets no value."""
+        score = np.concatenate([np.asarray(s, dtype=np.float64) for s in scores])
+        abnormal = np.concatenate([np.asarray(label) == 1 for label in labels])
+        normal_scores = score[~abnormal]
+        result = {}
+        for kind, masks in sorted(kinds.items()):
+            inside = np.concatenate(masks) & abnormal
+            if inside.any() and len(normal_scores):
+                truth = np.concatenate([np.zeros(len(normal_scores)), np.ones(int(inside.sum()))])
+                result[kind] = {"frame_auroc": auroc(truth, np.concatenate([normal_scores, score[inside]]))}
+        return result
 
 
 def _at_threshold(point: OperatingPoint, labels: Sequence[np.ndarray]) -> dict[str, float | None]:
@@ -166,29 +202,18 @@ def _pool_checked(scores, labels) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return frame_scores, frame_labels == 1, video_lengths
 
 
-def _pooled_metrics(sorted_abnormal: np.ndarray, starts_tie_group: np.ndarray) -> dict[str, float]:
-    """AUROC, average precision and EER over all frames, from frames sorted by ascending score."""
-    group_starts = np.flatnonzero(starts_tie_group)
-    group_sizes = np.diff(np.append(group_starts, len(sorted_abnormal)))
-    abnormal_per_group = np.add.reduceat(sorted_abnormal.astype(np.int64), group_starts)
-    normal_per_group = group_sizes - abnormal_per_group
-
-    # The ROC and PR curves take one point per distinct score, from the highest threshold down, as sklearn does.
-    true_pos = np.concatenate([[0], np.cumsum(abnormal_per_group[::-1])])
-    false_pos = np.concatenate([[0], np.cumsum(normal_per_group[::-1])])
-    n_pos, n_neg = int(true_pos[-1]), int(false_pos[-1])
-
-    # Trapezoids in integer counts: exact, and equal to the midrank (Mann-Whitney) statistic.
-    twice_area = int(np.dot(np.diff(false_pos), true_pos[1:] + true_pos[:-1]))
-    auroc = twice_area / (2 * n_pos * n_neg)
+def _pooled_metrics(curve) -> dict[str, float]:
+    """AUROC, average precision, EER and TPR at 1% and 5% FPR of all frames pooled, from their ROC curve."""
+    true_pos, false_pos, n_pos = curve.true_pos, curve.false_pos, curve.n_pos
+    auroc = curve.auroc
 
     # Average precision as sklearn's step sum: each threshold's precision weighted by the recall it adds.
     precision = true_pos[1:] / (true_pos[1:] + false_pos[1:])
-    aupr = float(np.dot(abnormal_per_group[::-1], precision) / n_pos)
+    aupr = float(np.dot(curve.positives_per_step, precision) / n_pos)
 
     # FPR + TPR - 1 rises strictly along the curve (each point adds frames), so it crosses 0 exactly once:
     # there FPR = 1 - TPR = FNR, found by interpolating linearly between the two ROC points around it.
-    fpr, tpr = false_pos / n_neg, true_pos / n_pos
+    fpr, tpr = curve.fpr, curve.tpr
     gap = fpr + tpr - 1.0
     after = int(np.argmax(gap >= 0.0))
     before = after - 1
@@ -201,43 +226,3 @@ def _pooled_metrics(sorted_abnormal: np.ndarray, starts_tie_group: np.ndarray) -
     tpr_at = {rate: float(tpr[np.searchsorted(fpr, rate, side="right") - 1]) for rate in (0.01, 0.05)}
     return {"auroc": auroc, "aupr": aupr, "eer": eer, "tpr_at_1pct_fpr": tpr_at[0.01],
             "tpr_at_5pct_fpr": tpr_at[0.05]}
-
-
-def _per_video_auroc(
-    sorted_abnormal: np.ndarray, starts_tie_group: np.ndarray, order: np.ndarray, video_lengths: np.ndarray
-) -> tuple[float | None, int]:
-    """Mean AUROC over the videos holding both classes, and how many those are."""
-    n_frames, n_videos = len(order), len(video_lengths)
-    video_ids = np.arange(n_videos, dtype=np.min_scalar_type(n_videos - 1))
-    video_of_frame = np.repeat(video_ids, video_lengths)
-    video_starts = np.concatenate([[0], np.cumsum(video_lengths)[:-1]])
-
-    # A stable sort of the score-sorted frames by video leaves each video's frames in ascending score order,
-    # with its frames at the positions the video has in the input (numpy radix-sorts small integers).
-    by_video = np.argsort(video_of_frame[order], kind="stable")
-    tie_group = np.cumsum(starts_tie_group)[by_video]
-    abnormal = sorted_abnormal[by_video]
-
-    starts_group = np.empty(n_frames, dtype=bool)
-    starts_group[0] = True
-    np.not_equal(tie_group[1:], tie_group[:-1], out=starts_group[1:])
-    starts_group[video_starts[video_lengths > 0]] = True  # equal scores in two videos are not tied
-    group_starts = np.flatnonzero(starts_group)
-    group_ends = np.append(group_starts[1:], n_frames)
-    video_of_group = video_of_frame[group_starts]
-    first_rank = group_starts - video_starts[video_of_group] + 1
-    last_rank = group_ends - video_starts[video_of_group]
-    abnormal_per_group = np.add.reduceat(abnormal.astype(np.int64), group_starts)
-
-    # Mann-Whitney per video with midranks; twice the rank sum is an integer (< 2**53 below ~60M frames a video).
-    twice_rank_sum = np.bincount(
-        video_of_group, weights=abnormal_per_group * (first_rank + last_rank), minlength=n_videos
-    )
-    n_pos = np.bincount(video_of_group, weights=abnormal_per_group, minlength=n_videos)
-    n_neg = video_lengths - n_pos
-    both_classes = (n_pos > 0) & (n_neg > 0)
-    if not both_classes.any():
-        return None, 0
-    pos, neg = n_pos[both_classes], n_neg[both_classes]
-    aurocs = (twice_rank_sum[both_classes] - pos * (pos + 1)) / (2 * pos * neg)
-    return float(aurocs.mean()), int(both_classes.sum())

@@ -19,6 +19,7 @@ from scipy import ndimage
 
 from bench_core.errors import RunFailed
 from bench_core.localization import MAPS, MapSource
+from bench_core.metrics import AUROC_GRADES, MetricSpec, auroc
 from bench_core.scoring import Scorer
 
 #: Frames read at a time.
@@ -39,8 +40,8 @@ MAX_FALSE_POSITIVES_PER_FRAME = 1.0
 CONNECTIVITY = np.ones((3, 3), dtype=bool)
 
 
-def _not_available(names: Sequence[str]) -> dict:
-    return {name: None for name in names}
+def _not_available(specs: Sequence[MetricSpec]) -> dict:
+    return {spec.name: None for spec in specs}
 
 
 class PixelAUROC(Scorer):
@@ -48,11 +49,18 @@ class PixelAUROC(Scorer):
 
     version = "1"
     needs = frozenset({MAPS})
-    metric_names = ("pixel_auroc", "pixel_auroc_pixels_used", "pixel_auroc_pixels_total")
+    metrics = (
+        MetricSpec("pixel_auroc", "Pixel AUROC", True, headline=True, show="localization", grades=AUROC_GRADES,
+                   description="AUROC of the per-pixel anomaly maps against the pixel masks, test pixels pooled"),
+        MetricSpec("pixel_auroc_pixels_used", "Pixels used", None, format=".0f", show="data",
+                   description="pixels that entered the pixel AUROC (a seeded subsample above MAX_PIXELS)"),
+        MetricSpec("pixel_auroc_pixels_total", "Test pixels", None, format=".0f", show="data",
+                   description="labelled pixels of every test frame"),
+    )
 
     def compute(self, scores, labels, maps: Sequence[MapSource] | None = None) -> dict:
         if maps is None:
-            return _not_available(self.metric_names)
+            return _not_available(self.metrics)
         total = int(sum(np.prod(source.shape, dtype=np.int64) for source in maps))
         if total == 0:
             raise RunFailed("no test pixels to score", hint="check that the dataset's test split is not empty")
@@ -75,13 +83,8 @@ class PixelAUROC(Scorer):
                     truth.append(chunk_masks.ravel()[local])
                 offset += size
         values, truth = np.concatenate(values), np.concatenate(truth)
-        positives = int(np.count_nonzero(truth))
-        auroc = None
-        if 0 < positives < len(truth):
-            from sklearn.metrics import roc_auc_score
-
-            auroc = float(roc_auc_score(truth, values))
-        return {"pixel_auroc": auroc, "pixel_auroc_pixels_used": int(len(truth)), "pixel_auroc_pixels_total": total}
+        return {"pixel_auroc": auroc(truth, values), "pixel_auroc_pixels_used": int(len(truth)),
+                "pixel_auroc_pixels_total": total}
 
 
 class RegionDetection(Scorer):
@@ -90,11 +93,21 @@ class RegionDetection(Scorer):
 
     version = "1"
     needs = frozenset({MAPS})
-    metric_names = ("rbdc", "tbdc", "n_gt_regions", "n_gt_tracks")
+    metrics = (
+        MetricSpec("rbdc", "RBDC", True, headline=True, show="localization",
+                   description="region-based detection criterion: normalised area under the region detection rate "
+                               "against false positive regions per frame, from 0 to 1"),
+        MetricSpec("tbdc", "TBDC", True, show="localization",
+                   description="track-based detection criterion: the same for ground-truth tracks"),
+        MetricSpec("n_gt_regions", "Ground-truth regions", None, format=".0f", show="data",
+                   description="connected regions of the test masks"),
+        MetricSpec("n_gt_tracks", "Ground-truth tracks", None, format=".0f", show="data",
+                   description="ground-truth regions linked across consecutive frames"),
+    )
 
     def compute(self, scores, labels, maps: Sequence[MapSource] | None = None) -> dict:
         if maps is None:
-            return _not_available(self.metric_names)
+            return _not_available(self.metrics)
         counts = region_counts(maps, thresholds(maps))
         if counts.n_regions == 0:
             return {"rbdc": None, "tbdc": None, "n_gt_regions": 0, "n_gt_tracks": 0}
