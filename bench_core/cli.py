@@ -119,12 +119,13 @@ def _print_json(obj: Any) -> None:
 
 
 def cmd_list(
-    kind: Optional[str] = typer.Option(None, "--kind", help="Only this kind: detector, dataset, scorer or runner."),
+    kind: Optional[str] = typer.Option(None, "--kind",
+                                       help="Only this kind: detector, dataset, scorer, runner or generator."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
     details: bool = typer.Option(False, "--details", help="With --json: each one's full 'anobench info' (imports "
                                                           "every plugin's code, torch included; slower)."),
 ) -> None:
-    """Every detector, dataset, scorer and runner, with the plugin providing each."""
+    """Every detector, dataset, scorer, runner and generator, with the plugin providing each."""
     if kind is not None and kind not in KINDS:
         from bench_core.errors import UsageError, did_you_mean
 
@@ -635,29 +636,16 @@ def _decode_everything(ds) -> list[str]:
 
 
 def cmd_data_generate(
-    dataset: str = typer.Argument(..., help="A generated dataset, e.g. synthetic-avenue."),
+    dataset: str = typer.Argument(..., help="A generator, e.g. synthetic-avenue ('anobench list --kind generator')."),
     out: Path = typer.Option(..., "--out", help="Folder to write the files to (created if missing)."),
     seed: int = typer.Option(0, "--seed", help="Generator seed; the same seed writes the same data."),
     data_options: List[str] = typer.Option([], "--data-option", help="Generator option key=value (repeatable)."),
 ) -> None:
     """Write a generated dataset in the real on-disk format its loader reads."""
-    import dataclasses
+    from bench_core.generator import find_generator, generator_options
 
-    from bench_core.config import build_config, parse_assignments
-    from bench_core.errors import UsageError
-
-    catalogue = get_catalogue()
-    dataset_cls = catalogue.get("dataset", dataset).load()
-    if not dataset_cls.can_generate():
-        generators = [r.name for r in catalogue.all("dataset") if r.load().can_generate()]
-        raise UsageError(f"dataset '{dataset}' is not generated", hint="generated datasets: " + ", ".join(generators))
-    values = parse_assignments(data_options, "--data-option")
-    # A loader of real files that can also write a generated copy takes its generator's options here.
-    options_cls = getattr(dataset_cls, "GenerateOptions", None) or dataset_cls.Options
-    if "seed" in {f.name for f in dataclasses.fields(options_cls)}:  # else generate() takes it alone
-        values["seed"] = str(seed)
-    options = build_config(options_cls, {}, None, values, "--data-option", f"dataset '{dataset}'")
-    written = dataset_cls.generate(str(out), seed, options)
+    generator_cls = find_generator(get_catalogue(), dataset)
+    written = generator_cls().write(out, seed, generator_options(generator_cls, dataset, seed, data_options))
     stderr().print(f"wrote {len(written)} files to {out}")
 
 

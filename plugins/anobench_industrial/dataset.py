@@ -21,7 +21,7 @@ from bench_core.dataset import GENERATED_MARKER, Dataset, DatasetOptions, Video,
 from bench_core.errors import DataError
 from bench_core.video_io import open_video
 
-from anobench_industrial.openpose import list_pose_files, pose_file_name, read_people
+from anobench_formats.openpose import list_pose_files, pose_file_name, read_people
 from anobench_industrial.skeleton import DEFAULT_LINE_WIDTH, DEFAULT_THRESHOLD, MAP_SIZE, SkeletonRenderer
 from anobench_industrial.tracking import DEFAULT_MIN_CONFIDENCE, Track, track_main_person
 

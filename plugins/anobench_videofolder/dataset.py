@@ -31,7 +31,7 @@ from bench_core.video_io import FrameFolderReader, image_size, natural_key
 from anobench_avenue.dataset import content_hash
 from anobench_industrial.dataset import (SKELETON_VERSION, FramesVideo, IndustrialOptions, Probe, SkeletonVideo,
                                          pose_coverage, probe_file, skeleton_renderer)
-from anobench_industrial.openpose import read_people
+from anobench_formats.openpose import read_people
 from anobench_industrial.skeleton import MAP_SIZE, SkeletonRenderer
 from anobench_industrial.tracking import Track, track_main_person
 
@@ -259,12 +259,6 @@ class VideoFolder(Dataset):
                          "threshold": self.options.threshold, "min_confidence": self.options.min_confidence},
             "label_convention": self.label_convention,
         }
-
-    @classmethod
-    def generate(cls, out: str, seed: int, options: VideoFolderOptions) -> list[str]:
-        from anobench_videofolder.generate import write_video_folder
-
-        return write_video_folder(Path(out), seed)
 
     # -- what ``anobench data check`` lists --------------------------------------------------------------------------
 

@@ -29,15 +29,16 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from bench_core.dataset import GENERATED_MARKER
-from bench_core.errors import UsageError
+from bench_core.generator import Generator, clear_previous_copy
 from bench_core.records import atomic_write_json
 from bench_core.views import cache_dir
 
-from anobench_industrial.choreography import (ABNORMAL_ACTIONS, FPS, NORMAL_ACTIONS, Build, Choreographer, Prop,
-                                              bystander_poses, random_build)
+from anobench_formats.openpose import BODY_25_LIMBS, JOINT, N_JOINTS, frame_document, pose_file_name
+from anobench_generators.factory.choreography import (ABNORMAL_ACTIONS, FPS, NORMAL_ACTIONS, Build, Choreographer,
+                                                      Prop, bystander_poses, random_build)
+from anobench_generators.factory.kinematics import F, Camera, joints_3d
+# The generated dataset reads its files with the industrial loader, as a user's own recordings would be read.
 from anobench_industrial.dataset import SKELETON_VERSION, Industrial, IndustrialOptions
-from anobench_industrial.kinematics import F, Camera, joints_3d
-from anobench_industrial.openpose import BODY_25_LIMBS, JOINT, N_JOINTS, frame_document, pose_file_name
 
 #: Bump whenever a change to the generator changes any file it writes, so that stale caches are never read.
 GENERATOR_VERSION = "1"
@@ -400,33 +401,10 @@ MARKER_FORMAT = "industrial"
 WRITTEN = ("videos", "openpose", "split.json", "labels.json")
 
 
-def clear_previous_copy(out: Path, generator: str = GENERATOR_NAME, written: tuple[str, ...] = WRITTEN) -> None:
-    """Make ``out`` ready to write into: missing, empty, or a copy ``generator`` wrote (whose ``written`` files and
-    folders are removed). Anything else is refused, which keeps a generator off a folder of real recordings."""
-    hint = "pass --out a new or empty folder; nothing was written"
-    if out.exists() and not out.is_dir():
-        raise UsageError(f"{out}: exists and is not a folder", hint=hint)
-    if not out.is_dir() or not any(out.iterdir()):
-        return
-    try:
-        marker = json.loads((out / GENERATED_MARKER).read_text())
-        if marker.get("generator") != generator:
-            raise ValueError(marker.get("generator"))
-    except (OSError, ValueError, AttributeError):
-        raise UsageError(f"{out}: is not empty, and is not a folder written by 'anobench data generate "
-                         f"{generator}'", hint=hint) from None
-    for name in written:
-        path = out / name
-        if path.is_dir():
-            shutil.rmtree(path)
-        else:
-            path.unlink(missing_ok=True)
-
-
 def write_dataset(out: Path, params: dict) -> list[str]:
     """Write videos, OpenPose JSON, split.json and labels.json to ``out`` (missing, empty, or written by this
     generator before), and the marker that says it is a generated copy; returns the files written."""
-    clear_previous_copy(out)
+    clear_previous_copy(out, GENERATOR_NAME, WRITTEN)
     out.mkdir(parents=True, exist_ok=True)
     camera = Camera(params["width"], params["height"])
     marker = {"generator": GENERATOR_NAME, "generator_version": GENERATOR_VERSION, "format": MARKER_FORMAT,
@@ -502,6 +480,14 @@ class SyntheticIndustrial(Industrial):
             "label_convention": self.label_convention,
         }
 
-    @classmethod
-    def generate(cls, out: str, seed: int, options: SyntheticIndustrialOptions) -> list[str]:
+
+class SyntheticIndustrialGenerator(Generator):
+    """The generated worker written in the layout ``industrial`` reads: AVI videos, OpenPose-style JSON per frame,
+    split.json and labels.json."""
+
+    Options = SyntheticIndustrialOptions
+    reads_with = "industrial"
+    version = GENERATOR_VERSION
+
+    def write(self, out: Path, seed: int, options: SyntheticIndustrialOptions) -> list[str]:
         return write_dataset(Path(out), dataclasses.replace(options, seed=seed).generator_params())

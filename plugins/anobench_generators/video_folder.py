@@ -21,14 +21,16 @@ from __future__ import annotations
 import csv
 import io
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 from bench_core.dataset import GENERATED_MARKER
+from bench_core.generator import Generator, GeneratorOptions, clear_previous_copy
 from bench_core.records import atomic_write_bytes, atomic_write_json
 
-from anobench_industrial.kinematics import Camera
-from anobench_industrial.openpose import frame_document, pose_file_name
-from anobench_industrial.synthetic import clear_previous_copy, frame_people, plan_video, render_frames, write_video
+from anobench_generators.factory.kinematics import Camera
+from anobench_formats.openpose import frame_document, pose_file_name
+from anobench_generators.factory.synthetic import frame_people, plan_video, render_frames, write_video
 
 GENERATOR_NAME = "video-folder"
 GENERATOR_VERSION = "1"
@@ -95,3 +97,35 @@ def write_video_folder(out: Path, seed: int, frames_per_video: int | None = None
     atomic_write_json(out / GENERATED_MARKER, marker)
     written.append(str(out / GENERATED_MARKER))
     return written
+
+
+@dataclass
+class VideoFolderGenerateOptions(GeneratorOptions):
+    """What ``anobench data generate video-folder`` writes (``--data-option key=value``)."""
+
+    #: Frames per video, at 30 fps.
+    frames_per_video: int = DEFAULTS["frames_per_video"]
+    #: Frame width and height in pixels (even: the videos are YUV 4:2:0).
+    width: int = DEFAULTS["width"]
+    height: int = DEFAULTS["height"]
+
+    def __post_init__(self):
+        for name, least in (("frames_per_video", 60), ("width", 64), ("height", 48)):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < least:
+                raise ValueError(f"{name} must be an integer >= {least}, not {value!r}")
+        if self.width % 2 or self.height % 2:
+            raise ValueError(f"width and height must be even (the videos are YUV 4:2:0), not {self.width}x"
+                             f"{self.height}")
+
+
+class VideoFolderGenerator(Generator):
+    """A small copy in the ``video-folder`` layout showing every kind of file it takes: video files and frame
+    folders, labels.csv and OpenPose JSON (the ``synthetic-industrial`` worker's footage)."""
+
+    Options = VideoFolderGenerateOptions
+    reads_with = "video-folder"
+    version = GENERATOR_VERSION
+
+    def write(self, out: Path, seed: int, options: VideoFolderGenerateOptions) -> list[str]:
+        return write_video_folder(Path(out), seed, options.frames_per_video, options.width, options.height)
