@@ -30,7 +30,8 @@ from bench_core.records import atomic_write_bytes, atomic_write_json
 
 from anobench_generators.factory.kinematics import Camera
 from anobench_formats.openpose import frame_document, pose_file_name
-from anobench_generators.factory.synthetic import frame_people, plan_video, render_frames, write_video
+from anobench_generators.factory.synthetic import (check_video_size, frame_people, plan_video, render_frames,
+                                                   write_video)
 
 GENERATOR_NAME = "video-folder"
 GENERATOR_VERSION = "1"
@@ -110,13 +111,7 @@ class VideoFolderGenerateOptions(GeneratorOptions):
     height: int = DEFAULTS["height"]
 
     def __post_init__(self):
-        for name, least in (("frames_per_video", 60), ("width", 64), ("height", 48)):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < least:
-                raise ValueError(f"{name} must be an integer >= {least}, not {value!r}")
-        if self.width % 2 or self.height % 2:
-            raise ValueError(f"width and height must be even (the videos are YUV 4:2:0), not {self.width}x"
-                             f"{self.height}")
+        check_video_size(self)
 
 
 class VideoFolderGenerator(Generator):

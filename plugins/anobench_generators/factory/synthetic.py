@@ -94,13 +94,8 @@ class SyntheticIndustrialOptions(IndustrialOptions):
 
     def __post_init__(self):
         super().__post_init__()
-        for name, least in (("n_train", 1), ("n_test", 1), ("frames_per_video", 60), ("width", 64), ("height", 48)):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < least:
-                raise ValueError(f"{name} must be an integer >= {least}, not {value!r}")
-        if self.width % 2 or self.height % 2:
-            raise ValueError(f"width and height must be even (the videos are YUV 4:2:0), not {self.width}x"
-                             f"{self.height}")
+        check_least(self, ("n_train", 1), ("n_test", 1))
+        check_video_size(self)
         if not isinstance(self.bystanders, int) or not 0 <= self.bystanders <= 6:
             raise ValueError(f"bystanders must be an integer from 0 to 6, not {self.bystanders!r}")
         if self.joint_noise < 0 or self.missing_rate < 0:
@@ -110,6 +105,23 @@ class SyntheticIndustrialOptions(IndustrialOptions):
         return {name: getattr(self, name) for name in (
             "seed", "n_train", "n_test", "frames_per_video", "width", "height", "bystanders", "joint_noise",
             "missing_rate")}
+
+
+def check_least(options, *least: tuple[str, int]) -> None:
+    """ValueError (which --data-option reports, naming the option) unless each named field is an integer >= its
+    least value."""
+    for name, lowest in least:
+        value = getattr(options, name)
+        if not isinstance(value, int) or value < lowest:
+            raise ValueError(f"{name} must be an integer >= {lowest}, not {value!r}")
+
+
+def check_video_size(options) -> None:
+    """The worker's footage needs 60 frames, and an even frame size of at least 64x48 (the videos are YUV 4:2:0)."""
+    check_least(options, ("frames_per_video", 60), ("width", 64), ("height", 48))
+    if options.width % 2 or options.height % 2:
+        raise ValueError(f"width and height must be even (the videos are YUV 4:2:0), not {options.width}x"
+                         f"{options.height}")
 
 
 # -- planning ----------------------------------------------------------------------------------------------------
