@@ -298,10 +298,15 @@ def cmd_leaderboard(
     wide: bool = typer.Option(False, "--wide", help="Every column: adds the macro AUROC and the inference fps."),
     fmt: Optional[Format] = typer.Option(None, "--format", help="md (default, or from --out's suffix), csv or json."),
     as_json: bool = typer.Option(False, "--json", help="Print the JSON on stdout (--out is still written)."),
+    into: Optional[Path] = typer.Option(None, "--into", help="A markdown doc to write the table into, between its "
+                                                             "--marker lines; the rest of the doc is kept."),
+    marker: Optional[str] = typer.Option(None, "--marker", help="With --into: the table goes between the lines "
+                                                                "<!-- anobench:MARKER:start --> and ...:end -->."),
     strict: bool = typer.Option(False, "--strict", help=_STRICT_HELP),
 ) -> None:
     """Turn run records into a leaderboard ranked per dataset: mean ± std over seeds, published figures."""
     from bench_core import leaderboard_format
+    from bench_core.doc_markers import check_into, into_argv, write_between_markers
     from bench_core.leaderboard import collect, render_markdown
     from bench_core.records import atomic_write_bytes
     from bench_core.sweep import split_list
@@ -309,20 +314,28 @@ def cmd_leaderboard(
     catalogue = get_catalogue()
     published = {r.name: r.meta.get("published", {}) for r in catalogue.all("detector")}
     only = split_list(datasets, "--datasets") if datasets else None
+    check_into(into, marker, fmt)
     rows = collect(results, published, only, by_kind=by_kind)
     chosen = fmt or {".csv": "csv", ".json": "json"}.get(out.suffix.lower() if out else "", "md")
     as_dict = leaderboard_format.as_json(rows, results, title, sort_by)
     if as_json:
         _print_json(as_dict)
-        if not out:
+        if not out and not into:
             return
     if chosen == "json":
         text = json.dumps(as_dict, indent=2, default=str) + "\n"
     elif chosen == "csv":
         text = leaderboard_format.as_csv(rows, sort_by)
     else:
-        argv = _leaderboard_argv(results, out, only, title, note, by_kind, sort_by, wide)
+        argv = _leaderboard_argv(results, out, only, title, note, by_kind, sort_by, wide) + into_argv(into, marker)
         text = render_markdown(rows, results, out, argv, title, note, sort_by, wide)
+    if into:
+        # Rendered again for the doc: its links to the run records are relative to where the doc is.
+        changed = write_between_markers(into, marker, render_markdown(rows, results, into, argv, title, note,
+                                                                      sort_by, wide))
+        stderr().print(f"{'wrote' if changed else 'unchanged:'} the table between the {marker} markers of {into}")
+        if not out:
+            return
     if out:
         atomic_write_bytes(Path(out), text.encode())
         stderr().print(f"wrote {out} ({len(rows)} rows from {sum(len(r.seeds) for r in rows)} runs)")
@@ -342,6 +355,9 @@ def cmd_sweep(
     grid: List[str] = typer.Option([], "--grid", help="An extra axis over a detector setting: key=v1,v2, or over "
                                                      "a dataset option: data.key=v1,v2 (repeatable; the grid is the "
                                                      "product of all axes)."),
+    variants: List[str] = typer.Option([], "--variant", metavar="NAME[:key=value,...]",
+                                       help="A named set of settings, one leaderboard row each (repeatable), e.g. "
+                                            "no-ttur:ttur=false; NAME alone: the settings as they are."),
     data_options: List[str] = typer.Option([], "--data-option", help="Dataset option key=value (repeatable)."),
     data_root: Optional[str] = typer.Option(None, "--data-root", envvar="ANOBENCH_DATA_ROOT",
                                             help="Folder holding the datasets' files."),
@@ -376,11 +392,12 @@ def cmd_sweep(
     as_json: bool = typer.Option(False, "--json", help="Print the job summary as JSON on stdout."),
     strict: bool = typer.Option(False, "--strict", help=_STRICT_HELP),
 ) -> None:
-    """Run every detector × dataset × seed (× --grid value) job; re-running skips what is complete."""
+    """Run every detector × dataset × seed (× --variant × --grid value) job; re-running skips what is complete."""
     from bench_core import sweep
     from bench_core.run import RunRequest
     from bench_core.runners import RunnerOptions, Terminated
     from bench_core.sweep_display import RichSweepDisplay
+    from bench_core.variants import parse_variants
 
     base = RunRequest(
         detector="", dataset="", preset=preset, settings=list(settings), data_options=list(data_options),
@@ -390,8 +407,9 @@ def cmd_sweep(
     catalogue = get_catalogue()
     max_jobs = max_jobs or sweep.MAX_JOBS
     sweep.check_grid(sweep.split_list(detectors, "--detectors"), sweep.parse_grid(grid), base, catalogue)
+    named = parse_variants(variants)
     requests = sweep.expand(base, sweep.split_list(detectors, "--detectors"), sweep.split_list(datasets, "--datasets"),
-                            sweep.parse_seeds(seeds, max_jobs), sweep.parse_grid(grid), max_jobs)
+                            sweep.parse_seeds(seeds, max_jobs), sweep.parse_grid(grid), max_jobs, named)
     the_runner = sweep.load_runner(runner, RunnerOptions(workers=workers, threads_per_job=threads,
                                                          scheduler=scheduler, retries=retries,
                                                          dashboard=dashboard), catalogue)
@@ -405,7 +423,7 @@ def cmd_sweep(
         return
     display = RichSweepDisplay(err, total=len(jobs), skipped=len(skipped), in_process=the_runner.in_process)
     # The command as parsed (not sys.argv, which differs under a wrapper): what rebuilds these results.
-    command = sweep.reproduce_command(base, detectors, datasets, seeds, grid)
+    command = sweep.reproduce_command(base, detectors, datasets, seeds, grid, named)
     try:
         with display:
             result = sweep.run_sweep(jobs, the_runner, overwrite, display, command=command, out=out)
@@ -441,7 +459,8 @@ def _print_dry_run(jobs, pending, as_json: bool) -> None:
                "already_recorded": sum(1 for s in states.values() if s == "complete"),
                "failed_kept": sum(1 for job in jobs if states[job.run_id] == "failed" and job.run_id not in to_run),
                "job_list": [{"job": job.label, "run_id": job.run_id, "path": str(job.path),
-                             "state": states[job.run_id], "will_run": job.run_id in to_run} for job in jobs]}
+                             "state": states[job.run_id], "will_run": job.run_id in to_run,
+                             **({"variant": job.request.variant} if job.request.variant else {})} for job in jobs]}
     if as_json:
         _print_json(summary)
         return

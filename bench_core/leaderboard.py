@@ -59,6 +59,13 @@ class Row:
     holdout: float = 0.0
     #: Per metric of ``OPERATING_METRICS``, each run's value (None where the run has none).
     operating: dict[str, list] = field(default_factory=dict)
+    #: The name of the sweep variant (``anobench sweep --variant``) its runs were made as; "" when none.
+    variant: str = ""
+
+    @property
+    def label(self) -> str:
+        """The detector, and the variant when the row has one: "stgan (no-ttur)"."""
+        return f"{self.detector} ({self.variant})" if self.variant else self.detector
 
     def kind_summaries(self) -> dict[str, dict]:
         kinds = sorted({kind for run in self.by_kind for kind in run})
@@ -73,7 +80,7 @@ class Row:
             "frame_auroc_micro": summarise(self.micro), "frame_auroc_micro_ci95": t_interval(self.micro),
             "frame_auroc_macro": summarise(self.macro),
             "aupr": summarise(self.aupr), "eer": summarise(self.eer), "inference_fps": summarise(self.fps),
-            "published": self.published, "compute": self.compute, "runs": self.runs,
+            "published": self.published, "compute": self.compute, "runs": self.runs, "variant": self.variant or None,
             **{name: summarise(values) for name, values in self.operating.items()},
             **({"frame_auroc_by_kind": self.kind_summaries()} if self.by_kind else {}),
             **{name: summarise(values) for name, values in self.localization.items()},
@@ -272,6 +279,7 @@ def collect(results: Path, published_by_detector: dict[str, dict], datasets: lis
         for name in OPERATING_METRICS:
             row.operating.setdefault(name, []).append(metrics.get(name))
         row.fps.append(record["timing"].get("inference_fps"))
+        row.variant = row.variant or str(record.get("variant") or "")
         row.holdout = holdout_of(record)
         row.data_root_used = row.data_root_used or bool(data.get("options", {}).get("data_root"))
         row.runs.append(record["_path"])
@@ -293,6 +301,7 @@ def collect(results: Path, published_by_detector: dict[str, dict], datasets: lis
         raise UsageError(f"{results}: holds no complete run records (record.json){which}",
                          hint="run 'anobench run' first")
     _label_datasets(list(rows.values()))
+    _name_variants(list(rows.values()), results)
     if len({row.compute for row in rows.values()}) > 1:
         for row in rows.values():
             row.show_compute = True
@@ -332,6 +341,21 @@ def _label_datasets(rows: list[Row]) -> None:
         for row in group:
             shown = ", ".join(f"{k}={_option_text(row.data_options.get(k))}" for k in varying)
             row.dataset_label = f"{name} ({shown})" if shown else name
+
+
+def _name_variants(rows: list[Row], results: Path) -> None:
+    """Name each row after the sweep variant its runs were made as: the latest sweep logged in ``results`` that ran
+    them with --variant (published runs predate the option), else the name their records carry."""
+    from bench_core.sweep import read_sweep_log
+
+    named: dict[str, str] = {}
+    for entry in read_sweep_log(results):
+        if isinstance(entry.get("variants"), dict):
+            named.update({str(k): str(v) for k, v in entry["variants"].items()})
+    for row in rows:
+        names = {named[run_id] for run_id in row.run_ids if run_id in named}
+        if len(names) == 1:
+            row.variant = names.pop()
 
 
 def _option_text(value) -> str:
@@ -418,7 +442,7 @@ def _localization_markdown(rows: list[Row]) -> list[str]:
              "|---|---|---|---|" + "---:|" * len(names)]
     for row, cells in table:
         preset = row.preset + "".join(f" `{s}`" for s in row.settings)
-        lines.append(f"| {row.dataset_label or row.dataset} | {row.detector} | {row.input or '—'} | {preset} | "
+        lines.append(f"| {row.dataset_label or row.dataset} | {row.label} | {row.input or '—'} | {preset} | "
                      + " | ".join(cells) + " |")
     return lines
 

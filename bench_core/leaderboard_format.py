@@ -129,7 +129,7 @@ def section_table(rows: list["Row"], base: Path, sort_by: str = DEFAULT_SORT, wi
     best = {metric: _best(rows, metric) for metric in metrics}
     records = []
     for rank, row in ranked(rows, sort_by):
-        record = {"Rank": "—" if rank is None else str(rank), "Detector": row.detector, "Input": row.input or "—",
+        record = {"Rank": "—" if rank is None else str(rank), "Detector": row.label, "Input": row.input or "—",
                   "Preset": _preset_cell(row), "Seeds": str(len(row.seeds))}
         for metric in metrics:
             record[METRICS[metric].title] = _metric_cell(row, metric, best[metric])
@@ -158,7 +158,7 @@ def by_kind_table(rows: list["Row"], sort_by: str = DEFAULT_SORT) -> str | None:
     records = []
     for rank, row in kinded:
         summaries = row.kind_summaries()
-        records.append({"Rank": "—" if rank is None else str(rank), "Detector": row.detector,
+        records.append({"Rank": "—" if rank is None else str(rank), "Detector": row.label,
                         "Input": row.input or "—", "Preset": _preset_cell(row),
                         **{kind: _fmt(summaries[kind]) if kind in summaries else "—" for kind in kinds}})
     return _markdown(pd.DataFrame(records), {"Rank", *kinds})
@@ -229,7 +229,7 @@ def as_csv(rows: list["Row"], sort_by: str = DEFAULT_SORT) -> str:
     for group in sections(rows).values():
         for rank, row in ranked(group, sort_by):
             record = {"dataset": row.dataset, "dataset_label": row.dataset_label or row.dataset, "rank": rank,
-                      "detector": row.detector, "input": row.input, "preset": row.preset,
+                      "detector": row.detector, "variant": row.variant, "input": row.input, "preset": row.preset,
                       "settings": " ".join(row.settings), "n_seeds": len(row.seeds),
                       "seeds": " ".join(map(str, sorted(row.seeds)))}
             for name, metric in METRICS.items():
