@@ -203,16 +203,14 @@ def expand(base: RunRequest, detectors: Sequence[str], datasets: Sequence[str], 
     requests = []
     for dataset in datasets:
         for detector in detectors:
-            for variant in variants or [Variant("")]:
-                for point in points:
-                    assigned = [(k, f"{k.removeprefix(DATA_GRID_PREFIX)}={v}") for k, v in zip(keys, point)]
-                    settings = (list(base.settings) + [a for k, a in assigned if not k.startswith(DATA_GRID_PREFIX)]
-                                + list(variant.settings))
-                    data_options = list(base.data_options) + [a for k, a in assigned
-                                                              if k.startswith(DATA_GRID_PREFIX)]
-                    for seed in seeds:
-                        requests.append(replace(base, detector=detector, dataset=dataset, seed=seed,
-                                                settings=settings, data_options=data_options, variant=variant.name))
+            for variant, point in itertools.product(variants or [Variant("")], points):
+                assigned = [(k, f"{k.removeprefix(DATA_GRID_PREFIX)}={v}") for k, v in zip(keys, point)]
+                settings = list(base.settings) + [a for k, a in assigned if not k.startswith(DATA_GRID_PREFIX)]
+                settings += variant.settings
+                data_options = list(base.data_options) + [a for k, a in assigned if k.startswith(DATA_GRID_PREFIX)]
+                for seed in seeds:
+                    requests.append(replace(base, detector=detector, dataset=dataset, seed=seed,
+                                            settings=settings, data_options=data_options, variant=variant.name))
     return requests
 
 
