@@ -28,15 +28,17 @@ from bench_core.dataset import GENERATED_MARKER
 from bench_core.generator import Generator, GeneratorOptions, clear_previous_copy
 from bench_core.records import atomic_write_bytes, atomic_write_json
 
-from anobench_generators.factory.kinematics import Camera
 from anobench_formats.openpose import frame_document, pose_file_name
+from anobench_formats.video_folder import LABEL_FILES, POSES, SPLITS
+from anobench_generators.factory.kinematics import Camera
 from anobench_generators.factory.synthetic import (check_video_size, frame_people, plan_video, render_frames,
                                                    write_video)
 
 GENERATOR_NAME = "video-folder"
 GENERATOR_VERSION = "1"
 #: What the generator writes into ``out``; on a second run into a folder it wrote, these are replaced.
-WRITTEN = ("train", "test", "labels.csv", "poses")
+LABELS = LABEL_FILES[0]
+WRITTEN = (*SPLITS, LABELS, POSES)
 #: Per split, how each video is stored: a video file's extension, or a frame folder's image extension.
 LAYOUT = {"train": ((".avi", None), (None, ".png")), "test": ((".mp4", None), (None, ".jpg"))}
 #: Small enough to write in a few seconds and look at frame by frame; tests pass smaller sizes.
@@ -68,7 +70,7 @@ def write_video_folder(out: Path, seed: int, frames_per_video: int | None = None
             plan = plan_video(params, split, index)
             people_per_frame, truth = frame_people(plan, camera, params)
             frames = render_frames(plan, truth, camera)
-            poses = out / "poses" / plan.name
+            poses = out / POSES / plan.name
             poses.mkdir(parents=True)
             if video_extension:
                 path = out / split / f"{plan.name}{video_extension}"
@@ -92,8 +94,8 @@ def write_video_folder(out: Path, seed: int, frames_per_video: int | None = None
     writer = csv.writer(text, lineterminator="\n")
     writer.writerow(["video", "start", "stop", "kind"])
     writer.writerows(rows)
-    atomic_write_bytes(out / "labels.csv", text.getvalue().encode())
-    written.append(str(out / "labels.csv"))
+    atomic_write_bytes(out / LABELS, text.getvalue().encode())
+    written.append(str(out / LABELS))
     marker["complete"] = True
     atomic_write_json(out / GENERATED_MARKER, marker)
     written.append(str(out / GENERATED_MARKER))

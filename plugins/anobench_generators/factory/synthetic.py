@@ -33,6 +33,7 @@ from bench_core.generator import Generator, clear_previous_copy
 from bench_core.records import atomic_write_json
 from bench_core.views import cache_dir
 
+from anobench_formats.industrial import LABELS_FILE, POSES_DIR, SPLIT_FILE, VIDEOS_DIR
 from anobench_formats.openpose import BODY_25_LIMBS, JOINT, N_JOINTS, frame_document, pose_file_name
 from anobench_generators.factory.choreography import (ABNORMAL_ACTIONS, FPS, NORMAL_ACTIONS, Build, Choreographer,
                                                       Prop, bystander_poses, random_build)
@@ -410,7 +411,7 @@ def write_video(path: Path, frames, width: int, height: int) -> None:
 
 MARKER_FORMAT = "industrial"
 #: What this generator writes into a folder; on a second run into a folder it wrote, these are replaced.
-WRITTEN = ("videos", "openpose", "split.json", "labels.json")
+WRITTEN = (VIDEOS_DIR, POSES_DIR, SPLIT_FILE, LABELS_FILE)
 
 
 def write_dataset(out: Path, params: dict) -> list[str]:
@@ -425,26 +426,26 @@ def write_dataset(out: Path, params: dict) -> list[str]:
               "complete": False}
     atomic_write_json(out / GENERATED_MARKER, marker)
     written: list[str] = []
-    (out / "videos").mkdir()
-    (out / "openpose").mkdir()
+    (out / VIDEOS_DIR).mkdir()
+    (out / POSES_DIR).mkdir()
     split = {"train": [], "test": []}
     labels: dict[str, list] = {}
     for split_name, count in (("train", params["n_train"]), ("test", params["n_test"])):
         for index in range(count):
             plan = plan_video(params, split_name, index)
             people_per_frame, truth = frame_people(plan, camera, params)
-            folder = out / "openpose" / plan.name
+            folder = out / POSES_DIR / plan.name
             folder.mkdir()
             for frame, people in enumerate(people_per_frame):
                 path = folder / pose_file_name(plan.name, frame)
                 path.write_text(json.dumps(frame_document(people), separators=(",", ":")))
                 written.append(str(path))
-            video = out / "videos" / f"{plan.name}.avi"
+            video = out / VIDEOS_DIR / f"{plan.name}.avi"
             write_video(video, render_frames(plan, truth, camera), params["width"], params["height"])
             written.append(str(video))
             split[split_name].append(plan.name)
             labels[plan.name] = [[first, last, action] for first, last, action in plan.intervals]
-    for name, document in (("split.json", split), ("labels.json", labels)):
+    for name, document in ((SPLIT_FILE, split), (LABELS_FILE, labels)):
         (out / name).write_text(json.dumps(document, indent=1) + "\n")
         written.append(str(out / name))
     marker["complete"] = True
