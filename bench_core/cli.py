@@ -655,7 +655,8 @@ def _decode_everything(ds) -> list[str]:
 
 
 def cmd_data_generate(
-    dataset: str = typer.Argument(..., help="A generator, e.g. synthetic-avenue ('anobench list --kind generator')."),
+    dataset: str = typer.Argument(..., metavar="GENERATOR",
+                                  help="A generator, e.g. synthetic-avenue ('anobench list --kind generator')."),
     out: Path = typer.Option(..., "--out", help="Folder to write the files to (created if missing)."),
     seed: int = typer.Option(0, "--seed", help="Generator seed; the same seed writes the same data."),
     data_options: List[str] = typer.Option([], "--data-option", help="Generator option key=value (repeatable)."),
