@@ -119,12 +119,13 @@ def _print_json(obj: Any) -> None:
 
 
 def cmd_list(
-    kind: Optional[str] = typer.Option(None, "--kind", help="Only this kind: detector, dataset, scorer or runner."),
+    kind: Optional[str] = typer.Option(None, "--kind",
+                                       help="Only this kind: detector, dataset, scorer, runner or generator."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
     details: bool = typer.Option(False, "--details", help="With --json: each one's full 'anobench info' (imports "
                                                           "every plugin's code, torch included; slower)."),
 ) -> None:
-    """Every detector, dataset, scorer and runner, with the plugin providing each."""
+    """Every detector, dataset, scorer, runner and generator, with the plugin providing each."""
     if kind is not None and kind not in KINDS:
         from bench_core.errors import UsageError, did_you_mean
 
@@ -300,10 +301,15 @@ def cmd_leaderboard(
     wide: bool = typer.Option(False, "--wide", help="Every column: adds the macro AUROC and the inference fps."),
     fmt: Optional[Format] = typer.Option(None, "--format", help="md (default, or from --out's suffix), csv or json."),
     as_json: bool = typer.Option(False, "--json", help="Print the JSON on stdout (--out is still written)."),
+    into: Optional[Path] = typer.Option(None, "--into", help="A markdown doc to write the table into, between its "
+                                                             "--marker lines; the rest of the doc is kept."),
+    marker: Optional[str] = typer.Option(None, "--marker", help="With --into: the table goes between the lines "
+                                                                "<!-- anobench:MARKER:start --> and ...:end -->."),
     strict: bool = typer.Option(False, "--strict", help=_STRICT_HELP),
 ) -> None:
     """Turn run records into a leaderboard ranked per dataset: mean ± std over seeds, published figures."""
     from bench_core import leaderboard_format
+    from bench_core.doc_markers import check_into, into_argv, write_between_markers
     from bench_core.leaderboard import collect, render_markdown
     from bench_core.metrics import metric_catalogue
     from bench_core.records import atomic_write_bytes
@@ -315,12 +321,13 @@ def cmd_leaderboard(
     sort_by = metrics.sort_metric(sort_by)  # an unknown metric is exit 2 before any record is read
     published = {r.name: r.meta.get("published", {}) for r in catalogue.all("detector")}
     only = split_list(datasets, "--datasets") if datasets else None
+    check_into(into, marker, fmt)
     rows = collect(ResultsFolder(results, events_from_dataset_plugin), published, only, by_kind=by_kind)
     chosen = fmt or {".csv": "csv", ".json": "json"}.get(out.suffix.lower() if out else "", "md")
     as_dict = leaderboard_format.as_json(rows, results, title, sort_by)
     if as_json:
         _print_json(as_dict)
-        if not out:
+        if not out and not into:
             return
     if chosen == "json":
         text = json.dumps(as_dict, indent=2, default=str) + "\n"
@@ -329,7 +336,15 @@ def cmd_leaderboard(
     else:
         argv = _leaderboard_argv(results, out, only, title, note, by_kind,
                                  None if sort_by == metrics.default_ranking() else sort_by, wide)
+        argv += into_argv(into, marker)
         text = render_markdown(rows, results, out, argv, title, note, sort_by, wide)
+    if into:
+        # Rendered again for the doc: its links to the run records are relative to where the doc is.
+        changed = write_between_markers(into, marker, render_markdown(rows, results, into, argv, title, note,
+                                                                      sort_by, wide))
+        stderr().print(f"{'wrote' if changed else 'unchanged:'} the table between the {marker} markers of {into}")
+        if not out:
+            return
     if out:
         atomic_write_bytes(Path(out), text.encode())
         stderr().print(f"wrote {out} ({len(rows)} rows from {sum(len(r.seeds) for r in rows)} runs)")
@@ -349,6 +364,9 @@ def cmd_sweep(
     grid: List[str] = typer.Option([], "--grid", help="An extra axis over a detector setting: key=v1,v2, or over "
                                                      "a dataset option: data.key=v1,v2 (repeatable; the grid is the "
                                                      "product of all axes)."),
+    variants: List[str] = typer.Option([], "--variant", metavar="NAME[:key=value,...]",
+                                       help="A named set of settings, one leaderboard row each (repeatable), e.g. "
+                                            "no-ttur:ttur=false; NAME alone: the settings as they are."),
     data_options: List[str] = typer.Option([], "--data-option", help="Dataset option key=value (repeatable)."),
     data_root: Optional[str] = typer.Option(None, "--data-root", envvar="ANOBENCH_DATA_ROOT",
                                             help="Folder holding the datasets' files."),
@@ -383,11 +401,12 @@ def cmd_sweep(
     as_json: bool = typer.Option(False, "--json", help="Print the job summary as JSON on stdout."),
     strict: bool = typer.Option(False, "--strict", help=_STRICT_HELP),
 ) -> None:
-    """Run every detector × dataset × seed (× --grid value) job; re-running skips what is complete."""
+    """Run every detector × dataset × seed (× --variant × --grid value) job; re-running skips what is complete."""
     from bench_core import sweep
     from bench_core.run import RunRequest
     from bench_core.runners import RunnerOptions, Terminated
     from bench_core.sweep_display import RichSweepDisplay
+    from bench_core.variants import parse_variants
 
     base = RunRequest(
         detector="", dataset="", preset=preset, settings=list(settings), data_options=list(data_options),
@@ -397,8 +416,9 @@ def cmd_sweep(
     catalogue = get_catalogue()
     max_jobs = max_jobs or sweep.MAX_JOBS
     sweep.check_grid(sweep.split_list(detectors, "--detectors"), sweep.parse_grid(grid), base, catalogue)
+    named = parse_variants(variants)
     requests = sweep.expand(base, sweep.split_list(detectors, "--detectors"), sweep.split_list(datasets, "--datasets"),
-                            sweep.parse_seeds(seeds, max_jobs), sweep.parse_grid(grid), max_jobs)
+                            sweep.parse_seeds(seeds, max_jobs), sweep.parse_grid(grid), max_jobs, named)
     the_runner = sweep.load_runner(runner, RunnerOptions(workers=workers, threads_per_job=threads,
                                                          scheduler=scheduler, retries=retries,
                                                          dashboard=dashboard), catalogue)
@@ -412,7 +432,7 @@ def cmd_sweep(
         return
     display = RichSweepDisplay(err, total=len(jobs), skipped=len(skipped), in_process=the_runner.in_process)
     # The command as parsed (not sys.argv, which differs under a wrapper): what rebuilds these results.
-    command = sweep.reproduce_command(base, detectors, datasets, seeds, grid)
+    command = sweep.reproduce_command(base, detectors, datasets, seeds, grid, named)
     try:
         with display:
             result = sweep.run_sweep(jobs, the_runner, overwrite, display, command=command, out=out)
@@ -448,7 +468,8 @@ def _print_dry_run(jobs, pending, as_json: bool) -> None:
                "already_recorded": sum(1 for s in states.values() if s == "complete"),
                "failed_kept": sum(1 for job in jobs if states[job.run_id] == "failed" and job.run_id not in to_run),
                "job_list": [{"job": job.label, "run_id": job.run_id, "path": str(job.path),
-                             "state": states[job.run_id], "will_run": job.run_id in to_run} for job in jobs]}
+                             "state": states[job.run_id], "will_run": job.run_id in to_run,
+                             **({"variant": job.request.variant} if job.request.variant else {})} for job in jobs]}
     if as_json:
         _print_json(summary)
         return
@@ -648,29 +669,17 @@ def _decode_everything(ds) -> list[str]:
 
 
 def cmd_data_generate(
-    dataset: str = typer.Argument(..., help="A generated dataset, e.g. synthetic-avenue."),
+    dataset: str = typer.Argument(..., metavar="GENERATOR",
+                                  help="A generator, e.g. synthetic-avenue ('anobench list --kind generator')."),
     out: Path = typer.Option(..., "--out", help="Folder to write the files to (created if missing)."),
     seed: int = typer.Option(0, "--seed", help="Generator seed; the same seed writes the same data."),
     data_options: List[str] = typer.Option([], "--data-option", help="Generator option key=value (repeatable)."),
 ) -> None:
     """Write a generated dataset in the real on-disk format its loader reads."""
-    import dataclasses
+    from bench_core.generator import find_generator, generator_options
 
-    from bench_core.config import build_config, parse_assignments
-    from bench_core.errors import UsageError
-
-    catalogue = get_catalogue()
-    dataset_cls = catalogue.get("dataset", dataset).load()
-    if not dataset_cls.can_generate():
-        generators = [r.name for r in catalogue.all("dataset") if r.load().can_generate()]
-        raise UsageError(f"dataset '{dataset}' is not generated", hint="generated datasets: " + ", ".join(generators))
-    values = parse_assignments(data_options, "--data-option")
-    # A loader of real files that can also write a generated copy takes its generator's options here.
-    options_cls = getattr(dataset_cls, "GenerateOptions", None) or dataset_cls.Options
-    if "seed" in {f.name for f in dataclasses.fields(options_cls)}:  # else generate() takes it alone
-        values["seed"] = str(seed)
-    options = build_config(options_cls, {}, None, values, "--data-option", f"dataset '{dataset}'")
-    written = dataset_cls.generate(str(out), seed, options)
+    generator_cls = find_generator(get_catalogue(), dataset)
+    written = generator_cls().write(out, seed, generator_options(generator_cls, dataset, seed, data_options))
     stderr().print(f"wrote {len(written)} files to {out}")
 
 

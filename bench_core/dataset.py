@@ -11,7 +11,8 @@ import numpy as np
 
 
 #: ``anobench data generate`` leaves this file in every folder it writes, so loaders can tell a generated copy
-#: (which is partial and unofficial by design) from a damaged real one.
+#: (which is partial and unofficial by design) from a damaged real one. Generators are not datasets: see
+#: bench_core.generator.
 GENERATED_MARKER = ".anobench-generated.json"
 
 
@@ -121,12 +122,6 @@ class Dataset(abc.ABC):
         """Facts about this run's data to keep in the run record under ``dataset.extras`` (e.g. pose coverage)."""
         return {}
 
-    @classmethod
-    def generate(cls, out: str, seed: int, options: "DatasetOptions") -> list[str]:
-        """Write a generated copy of this dataset in its real on-disk format to ``out`` and return the files written.
-        Only generated datasets implement it (``anobench data generate``)."""
-        raise NotImplementedError
-
     @abc.abstractmethod
     def videos(self, split: str, view: str = "frames") -> list[Video]:
         """The videos of ``split`` ('train' or 'test') in ``view``."""
@@ -149,6 +144,3 @@ class Dataset(abc.ABC):
     def describe_options(self) -> dict:
         return dataclasses.asdict(self.options)
 
-    @classmethod
-    def can_generate(cls) -> bool:
-        return cls.generate.__func__ is not Dataset.generate.__func__

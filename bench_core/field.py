@@ -251,7 +251,7 @@ def skeleton_maps(run: ScoringRun, folder: Path, frames: "_Frames") -> Callable[
     the industrial pipeline (OpenPose parsing, main-person tracking, the renderer) with the skeleton options the
     run's fingerprint records. The whole track is read first, since a crop centre may come from a later frame."""
     from anobench_industrial.dataset import SKELETON_VERSION, IndustrialOptions, Probe, skeleton_renderer
-    from anobench_industrial.openpose import read_people
+    from anobench_formats.openpose import read_people
     from anobench_industrial.tracking import track_main_person
     from anobench_videofolder.dataset import pose_files
 

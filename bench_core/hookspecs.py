@@ -22,6 +22,12 @@ def register_scorers(register):
 
 
 @hookspec
+def register_generators(register):
+    """Register generators (``anobench data generate``): ``register(name, "module:Class" or class, summary=...)``;
+    see bench_core.generator."""
+
+
+@hookspec
 def register_runners(register):
     """Register sweep runners: ``register(name, "module:Class" or class, summary=...)``; see bench_core.runners."""
 

@@ -22,7 +22,7 @@ from typing import Any
 
 from bench_core.config import to_jsonable
 from bench_core.errors import UsageError, did_you_mean
-from bench_core.plugins import Catalogue, Registration
+from bench_core.plugins import Catalogue, Registration, get_catalogue
 from bench_core.view_choice import default_view, detector_views
 
 #: What the two presets every detector has are for, where the plugin's code says nothing above them.
@@ -205,11 +205,15 @@ def describe(registration: Registration) -> dict:
         base.update({
             "version": getattr(cls, "version", None), "about": _doc_summary(cls),
             "views": list(cls.views), "label_conventions": list(cls.label_conventions),
-            "generated": bool(cls.can_generate()), "options": settings_table(cls.Options),
+            "generated": registration.name in get_catalogue().names("generator"),
+            "options": settings_table(cls.Options),
             "layout": (card_section(card, ("layout", "laying", "lay the files")) if card else "")
             or _doc_summary(cls.Options),
             "card": str(card) if card else None, "card_intro": card_intro(card) if card else "",
         })
+    elif registration.kind == "generator":
+        base.update({"version": getattr(cls, "version", None), "about": _doc_summary(cls),
+                     "reads_with": getattr(cls, "reads_with", "") or None, "options": settings_table(cls.Options)})
     elif registration.kind == "scorer":
         from bench_core.metrics import headline
 
@@ -233,6 +237,9 @@ def _metric_facts(spec, is_headline: bool) -> dict:
 def find(catalogue: Catalogue, name: str, kind: str | None = None) -> Registration:
     """The registration called ``name`` (of ``kind`` when given); a name two kinds share needs ``--kind``."""
     matches = [r for r in catalogue.all(kind) if r.name == name]
+    if {r.kind for r in matches} == {"dataset", "generator"}:
+        # A generated dataset and its generator share a name; the dataset's info says it is generated.
+        matches = [r for r in matches if r.kind == "dataset"]
     if len(matches) == 1:
         return matches[0]
     if len(matches) > 1:
@@ -285,16 +292,15 @@ def render(info: dict, console) -> None:
                       highlight=False)
         if info["layout"]:
             console.print(f"layout: {escape(info['layout'])}", highlight=False)
-        table = Table(title="options (--data-option KEY=VALUE)")
-        for column in ("option", "type", "default"):
-            table.add_column(column, no_wrap=column != "default", overflow="fold")
-        table.add_column("what it is", overflow="fold", ratio=1)
-        for row in info["options"]:
-            table.add_row(row["name"], escape(row["type"]), escape(_cell(row["default"])), escape(row["doc"]))
-        console.print(table)
+        console.print(_options_table(info["options"]))
         if info["card"]:
             console.print(f"card: {info['card']}", highlight=False)
             console.print(escape(info["card_intro"]), highlight=False)
+    elif info["kind"] == "generator":
+        console.print(f"writes: 'anobench data generate {escape(info['name'])} --out DIR'"
+                      + (f", read with 'anobench data check {escape(info['reads_with'])} --data-root DIR'"
+                         if info["reads_with"] else ""), highlight=False)
+        console.print(_options_table(info["options"]))
     elif info["kind"] == "scorer":
         table = Table(title="metrics (--sort-by takes any whose better is higher or lower)")
         table.add_column("metric", no_wrap=True)  # the name --sort-by takes, whole
@@ -307,6 +313,20 @@ def render(info: dict, console) -> None:
         if info["breakdown"]:
             console.print("per video and per kind of anomaly: " + ", ".join(
                 f"{facts['name']} ({escape(facts['description'])})" for facts in info["breakdown"]), highlight=False)
+
+
+def _options_table(rows: list[dict]):
+    """A dataset's or a generator's options, as ``--data-option KEY=VALUE`` takes them."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    table = Table(title="options (--data-option KEY=VALUE)")
+    for column in ("option", "type", "default"):
+        table.add_column(column, no_wrap=column != "default", overflow="fold")
+    table.add_column("what it is", overflow="fold", ratio=1)
+    for row in rows:
+        table.add_row(row["name"], escape(row["type"]), escape(_cell(row["default"])), escape(row["doc"]))
+    return table
 
 
 def describe_all(registrations: list[Registration]) -> list[dict]:

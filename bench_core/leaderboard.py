@@ -56,6 +56,13 @@ class Row:
     show_compute: bool = False
     #: The share of each training video its runs held out for their normal scores (0: none, as before it existed).
     holdout: float = 0.0
+    #: The name of the sweep variant (``anobench sweep --variant``) its runs were made as; "" when none.
+    variant: str = ""
+
+    @property
+    def label(self) -> str:
+        """The detector, and the variant when the row has one: "stgan (no-ttur)"."""
+        return f"{self.detector} ({self.variant})" if self.variant else self.detector
 
     def add_run_values(self, values: dict) -> None:
         """One more run's metrics; a metric this run lacks, or the earlier runs lacked, is None for that run."""
@@ -89,7 +96,7 @@ class Row:
             "preset": self.preset,
             "settings": list(self.settings), "protocol": self.protocol, "seeds": sorted(self.seeds),
             "n_seeds": len(self.seeds),
-            "published": self.published, "compute": self.compute, "runs": self.runs,
+            "published": self.published, "compute": self.compute, "runs": self.runs, "variant": self.variant or None,
             **{name: self.summary(name) for name in names},
             **{f"{name}_ci95": t_interval(self.values[name]) for name in names if metrics.get(name).interval},
             **{f"{name}_by_kind": self.kind_summaries(name) for name in self.breakdown_metrics()},
@@ -201,6 +208,7 @@ def collect(results: Path | ResultsFolder, published_by_detector: dict[str, dict
         # whatever else it reports.
         row.add_run_values({**dict.fromkeys(metrics.declared_by(record.scorers)), **record.metrics,
                             INFERENCE_FPS.name: record.timing.inference_fps})
+        row.variant = row.variant or record.variant
         row.holdout = record.holdout
         row.data_root_used = row.data_root_used or bool(data.options.get("data_root"))
         row.runs.append(str(record.path))
@@ -222,6 +230,7 @@ def collect(results: Path | ResultsFolder, published_by_detector: dict[str, dict
         raise UsageError(f"{results}: holds no complete run records (record.json){which}",
                          hint="run 'anobench run' first")
     _label_datasets(list(rows.values()))
+    _name_variants(list(rows.values()), folder)
     if len({row.compute for row in rows.values()}) > 1:
         for row in rows.values():
             row.show_compute = True
@@ -249,6 +258,18 @@ def _label_datasets(rows: list[Row]) -> None:
         for row in group:
             shown = ", ".join(f"{k}={_option_text(row.data_options.get(k))}" for k in varying)
             row.dataset_label = f"{name} ({shown})" if shown else name
+
+
+def _name_variants(rows: list[Row], folder: ResultsFolder) -> None:
+    """Name each row after the sweep variant its runs were made as: the latest sweep logged in ``results`` that ran
+    them with --variant (published runs predate the option), else the name their records carry."""
+    named: dict[str, str] = {}
+    for entry in folder.sweep_log():
+        named.update(entry.variants)
+    for row in rows:
+        names = {named[run_id] for run_id in row.run_ids if run_id in named}
+        if len(names) == 1:
+            row.variant = names.pop()
 
 
 def _option_text(value) -> str:
@@ -327,7 +348,7 @@ def _localization_markdown(rows: list[Row], metrics: "MetricCatalogue") -> list[
              "|---|---|---|---|" + "---:|" * len(specs)]
     for row, cells in table:
         preset = row.preset + "".join(f" `{s}`" for s in row.settings)
-        lines.append(f"| {row.dataset_label or row.dataset} | {row.detector} | {row.input or '—'} | {preset} | "
+        lines.append(f"| {row.dataset_label or row.dataset} | {row.label} | {row.input or '—'} | {preset} | "
                      + " | ".join(cells) + " |")
     return lines
 

@@ -113,7 +113,7 @@ def section_table(rows: list["Row"], base: Path, metrics: MetricCatalogue, sort_
     best = {spec.name: _best(rows, spec) for spec in columns}
     records = []
     for rank, row in ranked(rows, metrics.get(sort_by)):
-        record = {"Rank": "—" if rank is None else str(rank), "Detector": row.detector, "Input": row.input or "—",
+        record = {"Rank": "—" if rank is None else str(rank), "Detector": row.label, "Input": row.input or "—",
                   "Preset": _preset_cell(row), "Seeds": str(len(row.seeds))}
         for spec in columns:
             record[spec.label] = metric_cell(row, spec, best[spec.name])
@@ -143,7 +143,7 @@ def by_kind_table(rows: list["Row"], breakdown: MetricSpec, sort_by: MetricSpec)
     records = []
     for rank, row in kinded:
         summaries = row.kind_summaries(breakdown.name)
-        records.append({"Rank": "—" if rank is None else str(rank), "Detector": row.detector,
+        records.append({"Rank": "—" if rank is None else str(rank), "Detector": row.label,
                         "Input": row.input or "—", "Preset": _preset_cell(row),
                         **{kind: _fmt(summaries[kind], breakdown.format) if kind in summaries else "—"
                            for kind in kinds}})
@@ -241,7 +241,7 @@ def as_csv(rows: list["Row"], sort_by: str | None = None) -> str:
     for group in sections(rows).values():
         for rank, row in ranked(group, metrics.get(sort_by)):
             record = {"dataset": row.dataset, "dataset_label": row.dataset_label or row.dataset, "rank": rank,
-                      "detector": row.detector, "input": row.input, "preset": row.preset,
+                      "detector": row.detector, "variant": row.variant, "input": row.input, "preset": row.preset,
                       "settings": " ".join(row.settings), "n_seeds": len(row.seeds),
                       "seeds": " ".join(map(str, sorted(row.seeds)))}
             for name in names:

@@ -21,9 +21,9 @@ from bench_core.errors import PluginError, UsageError, did_you_mean
 ENTRY_POINT_GROUP = "anobench"
 # Comma-separated plugin (entry-point) names to skip, as tox's TOX_DISABLED_EXTERNAL_PLUGINS does.
 BLOCK_ENV = "ANOBENCH_BLOCK_PLUGINS"
-KINDS = ("detector", "dataset", "scorer", "runner")
+KINDS = ("detector", "dataset", "scorer", "runner", "generator")
 _REGISTER_HOOK = {"detector": "register_detectors", "dataset": "register_datasets", "scorer": "register_scorers",
-                  "runner": "register_runners"}
+                  "runner": "register_runners", "generator": "register_generators"}
 
 
 @dataclass(frozen=True)
@@ -75,7 +75,8 @@ class Registration:
                 raise PluginError(f"scorer '{self.name}' from plugin '{self.plugin}': {problem}",
                                   hint="declare each metric as a bench_core.MetricSpec (docs/plugins.md, "
                                        "'Writing a scorer')")
-        settings = getattr(obj, {"detector": "Config", "dataset": "Options"}.get(self.kind, ""), None)
+        settings = getattr(obj, {"detector": "Config", "dataset": "Options", "generator": "Options"}.get(self.kind, ""),
+                           None)
         problem = options_class_problem(settings) if self.kind == "dataset" and isinstance(obj, type) else None
         if problem:
             raise PluginError(f"dataset '{self.name}' from plugin '{self.plugin}': {problem}",
@@ -240,7 +241,7 @@ class _Manager:
 
 
 class Catalogue:
-    """Every detector, dataset, scorer and runner the installed plugins registered, by kind and name."""
+    """Every detector, dataset, scorer, runner and generator the installed plugins registered, by kind and name."""
 
     def __init__(self, source: "_Manager | None" = None) -> None:
         self._by_kind: dict[str, dict[str, Registration]] = {k: {} for k in KINDS}

@@ -21,7 +21,7 @@ import json
 import os
 import platform
 import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -41,9 +41,12 @@ class SweepLogEntry:
 
     command: str
     run_ids: tuple[str, ...]
+    #: Run id -> the name of the ``--variant`` it was run as (only the runs that had one).
+    variants: dict[str, str] = field(default_factory=dict)
 
     def to_json(self) -> dict:
-        return {"schema": schemas.SWEEP_LOG_ENTRY, "command": self.command, "run_ids": sorted(self.run_ids)}
+        return {"schema": schemas.SWEEP_LOG_ENTRY, "command": self.command, "run_ids": sorted(self.run_ids),
+                **({"variants": dict(self.variants)} if self.variants else {})}
 
 
 @dataclass(frozen=True)
@@ -149,7 +152,7 @@ class ResultsFolder:
             records.skip_damaged(exc)
             return []
 
-    def log_sweep(self, command: str, run_ids: list[str]) -> None:
+    def log_sweep(self, command: str, run_ids: list[str], variants: dict[str, str] | None = None) -> None:
         """Remember a sweep command beside its runs (replacing an earlier entry of the same command), so a
         leaderboard can print the one command that rebuilds them. A damaged log is moved aside, never overwritten."""
         path = self.sweep_log_file
@@ -163,7 +166,7 @@ class ResultsFolder:
                                                  "afresh", hint="its earlier sweep commands are in that file"))
                 entries = []
             entries = [entry for entry in entries if entry.command != command]
-            entries.append(SweepLogEntry(command, tuple(run_ids)))
+            entries.append(SweepLogEntry(command, tuple(run_ids), dict(variants or {})))
             records.atomic_write_json(path, [entry.to_json() for entry in entries])
 
     def _sweep_entries(self) -> list[SweepLogEntry]:
@@ -173,6 +176,7 @@ class ResultsFolder:
         entries = records.read_json(path, "sweep log")
         if not isinstance(entries, list) or not all(
                 isinstance(e, dict) and isinstance(e.get("command"), str) and isinstance(e.get("run_ids", []), list)
+                and isinstance(e.get("variants", {}), dict)
                 for e in entries):
             raise DamagedFile(path, "is not a sweep log (a list of sweep commands)", hint="delete it")
         # Entries written before the log had versions carry no "schema"; their shape is version 1's.
@@ -180,7 +184,8 @@ class ResultsFolder:
         if newer:
             raise DamagedFile(path, f"holds sweep log entries of schema version {newer[0]!r}; this anobench reads "
                               f"version {schemas.SWEEP_LOG_ENTRY}", hint="read it with the anobench that wrote it")
-        return [SweepLogEntry(e["command"], tuple(map(str, e.get("run_ids", [])))) for e in entries]
+        return [SweepLogEntry(e["command"], tuple(map(str, e.get("run_ids", []))),
+                              {str(k): str(v) for k, v in (e.get("variants") or {}).items()}) for e in entries]
 
     # -- failed jobs -------------------------------------------------------------------------------------------
 

@@ -62,6 +62,8 @@ class RunRequest:
     resume: bool = False  # continue an interrupted training from its last epoch checkpoint
     #: Share of each training video held back to measure normal scores (bench_core/calibration.py); 0: none.
     calibration_holdout: float = calibration.DEFAULT_HOLDOUT
+    #: The name of the sweep variant (``--variant``) the run belongs to: a label, never part of the run id.
+    variant: str = ""
 
 
 @dataclass
@@ -372,6 +374,7 @@ def _execute(plan: RunPlan, progress: Progress | None) -> RunRecord:
         },
         "seed": request.seed,
         "preset": request.preset,
+        **({"variant": request.variant} if request.variant else {}),
         "device": device,
         "cpu": cpu_identity(),
         "protocol": to_jsonable(plan.protocol),

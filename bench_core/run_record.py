@@ -331,6 +331,11 @@ class RunRecord(_Part, Mapping):
         return float((self.calibration or {}).get("holdout", 0.0))
 
     @property
+    def variant(self) -> str:
+        """The ``anobench sweep --variant`` name the run was made as (a label, never in the run id); "" if none."""
+        return str(self.extra.get("variant") or "")
+
+    @property
     def file(self) -> Path:
         """Its record.json (for naming it in errors)."""
         return Path(self.path or ".") / RECORD_FILE

@@ -29,5 +29,3 @@ LEADERBOARD = 1
 DATA_CHECK = 1
 #: ``anobench cache --json`` and ``anobench cache clear --json``.
 CACHE = 1
-#: ``anobench stgan ablation --json`` and its ``ablation.json``.
-ABLATION = 1

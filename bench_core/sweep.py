@@ -33,6 +33,7 @@ from bench_core.progress import Progress
 from bench_core.results import FAILURE_FILE, SWEEP_LOG  # noqa: F401 (the names sweeps have always offered)
 from bench_core.run import DEFAULT_THREADS, RunPlan, RunRequest, execute, plan_run
 from bench_core.runners import Runner, RunnerOptions, SweepEvents  # noqa: F401 (re-exported for runner authors)
+from bench_core.variants import Variant, check_variants_differ
 
 OVERWRITE_POLICIES = ("never", "failed", "always")
 #: Jobs a sweep may hold without --max-jobs: a slip such as --seeds 0-99999999 is refused before anything is planned
@@ -184,26 +185,30 @@ def check_grid(detectors: Sequence[str], grid: Sequence[tuple[str, list[str]]], 
 
 
 def expand(base: RunRequest, detectors: Sequence[str], datasets: Sequence[str], seeds: Sequence[int],
-           grid: Sequence[tuple[str, list[str]]] = (), max_jobs: int = MAX_JOBS) -> list[RunRequest]:
-    """The cartesian product, ordered dataset → detector → grid point → seed (the leaderboard's row order).
+           grid: Sequence[tuple[str, list[str]]] = (), max_jobs: int = MAX_JOBS,
+           variants: Sequence[Variant] = ()) -> list[RunRequest]:
+    """The cartesian product, ordered dataset → detector → variant → grid point → seed (the leaderboard's row
+    order). A variant's settings come after --set's and the grid point's.
 
     Its size is counted first: more than ``max_jobs`` requests is a usage error, before any is made."""
     n_points = math.prod(len(values) for _, values in grid)
     factors = [f"{len(detectors)} detectors", f"{len(datasets)} datasets", f"{len(seeds)} seeds"]
-    check_job_count(len(detectors) * len(datasets) * len(seeds) * n_points, max_jobs,
-                    " × ".join(factors + ([f"{n_points} --grid points"] if grid else [])))
+    check_job_count(len(detectors) * len(datasets) * len(seeds) * n_points * max(len(variants), 1), max_jobs,
+                    " × ".join(factors + ([f"{n_points} --grid points"] if grid else [])
+                               + ([f"{len(variants)} variants"] if variants else [])))
     keys = [key for key, _ in grid]
     points = list(itertools.product(*[values for _, values in grid])) if grid else [()]
     requests = []
     for dataset in datasets:
         for detector in detectors:
-            for point in points:
+            for variant, point in itertools.product(variants or [Variant("")], points):
                 assigned = [(k, f"{k.removeprefix(DATA_GRID_PREFIX)}={v}") for k, v in zip(keys, point)]
                 settings = list(base.settings) + [a for k, a in assigned if not k.startswith(DATA_GRID_PREFIX)]
+                settings += variant.settings
                 data_options = list(base.data_options) + [a for k, a in assigned if k.startswith(DATA_GRID_PREFIX)]
                 for seed in seeds:
                     requests.append(replace(base, detector=detector, dataset=dataset, seed=seed,
-                                            settings=settings, data_options=data_options))
+                                            settings=settings, data_options=data_options, variant=variant.name))
     return requests
 
 
@@ -220,9 +225,11 @@ def plan_jobs(requests: Sequence[RunRequest], catalogue: Catalogue | None = None
     for request in requests:
         plan = plan_run(request, catalogue, datasets)
         if plan.run_id in jobs:
+            check_variants_differ(jobs[plan.run_id].request, request)
             continue
         label = f"{request.detector} / {request.dataset} / seed {request.seed}" + "".join(
-            f" {item}" for item in request.settings + request.data_options)
+            f" {item}" for item in request.settings + request.data_options) + (
+            f" [{request.variant}]" if request.variant else "")
         jobs[plan.run_id] = Job(request, plan.run_id, plan.path, label, bool(plan.detector_cls.supports_resume),
                                 plan)
     return list(jobs.values())
@@ -343,7 +350,8 @@ def run_sweep(jobs: Sequence[Job], runner: Runner, overwrite: str = "never", eve
     pending = [replace(job, request=replace(job.request, resume=job.resumable and overwrite != "always"),
                        state_seen=job_state(job)) for job in pending]
     if command and out is not None:
-        results.ResultsFolder(out).log_sweep(command, [job.run_id for job in jobs])
+        results.ResultsFolder(out).log_sweep(command, [job.run_id for job in jobs],
+                                              {job.run_id: job.request.variant for job in jobs if job.request.variant})
     by_id: dict[str, JobOutcome] = {job.run_id: skipped_outcome(job) for job in skipped}
     for outcome in runner.run(pending, events):
         events.job_finished(outcome)
@@ -356,7 +364,8 @@ def run_sweep(jobs: Sequence[Job], runner: Runner, overwrite: str = "never", eve
     return SweepResult([by_id[job.run_id] for job in jobs], time.perf_counter() - started)
 
 
-def reproduce_command(base: RunRequest, detectors: str, datasets: str, seeds: str, grid: Sequence[str]) -> str:
+def reproduce_command(base: RunRequest, detectors: str, datasets: str, seeds: str, grid: Sequence[str],
+                      variants: Sequence[Variant] = ()) -> str:
     """The sweep command with every option that changes results (runner options do not) spelled out."""
     parts = ["anobench", "sweep", "--detectors", detectors, "--datasets", datasets, "--seeds", seeds,
              "--preset", base.preset]
@@ -364,6 +373,8 @@ def reproduce_command(base: RunRequest, detectors: str, datasets: str, seeds: st
         parts += ["--set", item]
     for item in grid:
         parts += ["--grid", item]
+    for variant in variants:
+        parts += ["--variant", variant.text]
     for item in base.data_options:
         parts += ["--data-option", item]
     if base.normalization != "minmax-per-video":

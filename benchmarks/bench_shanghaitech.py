@@ -52,7 +52,7 @@ def write_layout(root: Path, videos: int, n_frames: int) -> None:
     """Training AVIs of ShanghaiTech's size, and one small test video so that the folder passes its checks."""
     from PIL import Image
 
-    from anobench_synthetic.export import encode_avi
+    from anobench_generators.walkway.export import encode_avi
 
     for index in range(videos):
         scene, number = index // 10 + 1, index % 10 + 1

@@ -28,7 +28,8 @@ def test_list_shows_every_kind_with_its_plugin(toy_plugin):
     rows = {(r["kind"], r["name"]): r for r in json.loads(result.stdout)["registrations"]}
     assert rows[("detector", "toy-detector")]["plugin"] == "toy"
     assert rows[("detector", "conv-ae")]["plugin"] == "conv-ae"
-    assert rows[("dataset", "synthetic-avenue")]["plugin"] == "synthetic-avenue"
+    assert rows[("dataset", "synthetic-avenue")]["plugin"] == "generators"
+    assert rows[("generator", "synthetic-avenue")]["plugin"] == "generators"
     assert rows[("scorer", "frame-auroc")]["plugin"] == "frame-metrics"
     table = invoke("list")
     assert table.exit_code == 0 and "toy-detector" in table.stdout and "frame-auroc" in table.stdout

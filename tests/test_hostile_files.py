@@ -448,7 +448,7 @@ def test_a_data_root_that_is_a_file_says_so(tmp_path):
 
 def test_deeply_nested_pose_json_and_unreadable_labels_are_one_line_errors(tmp_path, monkeypatch):
     from anobench_industrial.dataset import read_inventory
-    from anobench_industrial.openpose import read_people
+    from anobench_formats.openpose import read_people
 
     pose = tmp_path / "pose.json"
     pose.write_text("[" * 100_000 + "]" * 100_000)

@@ -12,12 +12,13 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from anobench_industrial.choreography import ABNORMAL_ACTIONS, FPS
+from anobench_generators.factory.choreography import ABNORMAL_ACTIONS, FPS
 from anobench_industrial.dataset import Industrial, IndustrialOptions
-from anobench_industrial.kinematics import F, Camera, joints_3d
-from anobench_industrial.openpose import JOINT, pose_file_name, read_people
-from anobench_industrial.synthetic import (GENERATOR_NAME, GENERATOR_VERSION, SyntheticIndustrial,
-                                           SyntheticIndustrialOptions, frame_people, plan_video)
+from anobench_generators.factory.kinematics import F, Camera, joints_3d
+from anobench_formats.openpose import JOINT, pose_file_name, read_people
+from anobench_generators.factory.synthetic import (GENERATOR_NAME, GENERATOR_VERSION, SyntheticIndustrial,
+                                                   SyntheticIndustrialGenerator, SyntheticIndustrialOptions,
+                                                   frame_people, plan_video)
 from anobench_industrial.tracking import track_main_person
 from bench_core.cli import build_app
 from bench_core.dataset import GENERATED_MARKER
@@ -46,7 +47,7 @@ def digest(folder: Path) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def generated(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("industrial") / "data"
-    SyntheticIndustrial.generate(str(out), SEED, small_options())
+    SyntheticIndustrialGenerator().write(out, SEED, small_options())
     return out
 
 
@@ -286,7 +287,7 @@ def test_fingerprint_follows_files_and_skeleton_options(copy):
 def test_the_same_seed_writes_the_same_bytes_and_another_seed_does_not(tmp_path):
     tiny = dict(n_train=1, n_test=1, frames_per_video=90, width=96, height=72)
     for name, seed in (("a", 3), ("b", 3), ("c", 4)):
-        SyntheticIndustrial.generate(str(tmp_path / name), seed, small_options(**tiny))
+        SyntheticIndustrialGenerator().write(tmp_path / name, seed, small_options(**tiny))
     a, b, c = (digest(tmp_path / name) for name in "abc")
     assert a == b
     assert a.keys() == c.keys()
@@ -304,12 +305,12 @@ def test_generate_refuses_a_folder_of_other_files_and_rewrites_its_own(tmp_path)
     (tmp_path / "recordings").mkdir()
     (tmp_path / "recordings" / "take_01.avi").write_bytes(b"precious")
     with pytest.raises(UsageError, match="is not empty, and is not a folder written by"):
-        SyntheticIndustrial.generate(str(tmp_path / "recordings"), 0, small_options())
+        SyntheticIndustrialGenerator().write(tmp_path / "recordings", 0, small_options())
     assert (tmp_path / "recordings" / "take_01.avi").read_bytes() == b"precious"
     out = tmp_path / "generated"
     tiny = dict(frames_per_video=60, width=64, height=48)
-    SyntheticIndustrial.generate(str(out), 0, small_options(n_train=2, n_test=2, **tiny))
-    SyntheticIndustrial.generate(str(out), 0, small_options(n_train=1, n_test=1, **tiny))
+    SyntheticIndustrialGenerator().write(out, 0, small_options(n_train=2, n_test=2, **tiny))
+    SyntheticIndustrialGenerator().write(out, 0, small_options(n_train=1, n_test=1, **tiny))
     assert sorted(p.name for p in (out / "videos").iterdir()) == ["test_00.avi", "train_00.avi"]
     assert sorted(p.name for p in (out / "openpose").iterdir()) == ["test_00", "train_00"]
     marker = json.loads((out / GENERATED_MARKER).read_text())
@@ -380,7 +381,7 @@ def test_synthetic_dataset_generates_once_into_the_cache(tmp_path, monkeypatch):
     assert fingerprint["generator_version"] == GENERATOR_VERSION and fingerprint["seed"] == 0
     assert SyntheticIndustrial(GENERATOR_NAME, small_options(seed=1)).fingerprint() != fingerprint
     # The files are the generator's: the same as 'data generate' writes.
-    SyntheticIndustrial.generate(str(tmp_path / "out"), 0, options)
+    SyntheticIndustrialGenerator().write(tmp_path / "out", 0, options)
     assert digest(tmp_path / "out") == digest(root)
 
 

@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from anobench_industrial.openpose import (BODY_25_LIMBS, JOINT, NECK, frame_document, list_pose_files,
-                                          parse_pose_file_name, people_from_json, pose_file_name, read_people)
+from anobench_formats.openpose import (BODY_25_LIMBS, JOINT, NECK, frame_document, list_pose_files,
+                                       parse_pose_file_name, people_from_json, pose_file_name, read_people)
 from anobench_industrial.tracking import REACQUIRE_AFTER, MainPersonTracker, prominence, track_main_person
 from bench_core.errors import DataError
 from conftest import SHARED_DATA

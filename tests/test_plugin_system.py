@@ -19,7 +19,7 @@ import bench_core
 from bench_core import Detector, PluginError, UsageError, hookimpl
 from bench_core.plugins import BLOCK_ENV, ENTRY_POINT_GROUP, _Manager, get_catalogue, manager, pm
 
-BUILTIN_PLUGINS = {"conv-ae", "frame-metrics", "synthetic-avenue"}
+BUILTIN_PLUGINS = {"conv-ae", "frame-metrics", "generators"}
 
 
 @pytest.fixture
@@ -101,7 +101,8 @@ def test_the_builtins_come_through_the_entry_point_group():
     catalogue = get_catalogue()
     providers = {(r.kind, r.name): r.plugin for r in catalogue.all()}
     assert providers[("detector", "conv-ae")] == "conv-ae"
-    assert providers[("dataset", "synthetic-avenue")] == "synthetic-avenue"
+    assert providers[("dataset", "synthetic-avenue")] == "generators"
+    assert providers[("generator", "synthetic-avenue")] == "generators"
     assert providers[("scorer", "frame-auroc")] == "frame-metrics"
     infos = infos_of(manager)
     assert {name: infos[name].distribution for name in BUILTIN_PLUGINS} == dict.fromkeys(BUILTIN_PLUGINS, "anobench")

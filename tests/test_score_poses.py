@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from anobench_videofolder.generate import write_video_folder
+from anobench_generators.video_folder import write_video_folder
 from bench_core.cli import build_app
 from test_score import read_csv, saved
 

@@ -12,6 +12,7 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
+from anobench_generators.shanghaitech import ShanghaiTechGenerateOptions, ShanghaiTechGenerator
 from anobench_shanghaitech.dataset import ShanghaiTech
 from bench_core.cli import build_app
 from bench_core.dataset import GENERATED_MARKER
@@ -28,7 +29,7 @@ TEST_IDS = ["01_0001", "01_0002", "02_0001", "02_0002"]
 @pytest.fixture(scope="module")
 def generated(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("shanghaitech") / "copy"
-    ShanghaiTech.generate(str(out), 1, ShanghaiTech.GenerateOptions(**SMALL))
+    ShanghaiTechGenerator().write(out, 1, ShanghaiTechGenerateOptions(**SMALL))
     return out
 
 
@@ -238,13 +239,13 @@ def test_generate_refuses_a_folder_it_did_not_write_and_rewrites_its_own(generat
     foreign = tmp_path / "mine"
     foreign.mkdir()
     (foreign / "notes.txt").write_text("keep")
-    options = ShanghaiTech.GenerateOptions(**{**SMALL, "scenes": 1, "training": "videos"})
+    options = ShanghaiTechGenerateOptions(**{**SMALL, "scenes": 1, "training": "videos"})
     with pytest.raises(UsageError, match="not a folder written by"):
-        ShanghaiTech.generate(str(foreign), 0, options)
+        ShanghaiTechGenerator().write(foreign, 0, options)
     assert (foreign / "notes.txt").read_text() == "keep"
     again = tmp_path / "again"
     shutil.copytree(generated, again)
-    ShanghaiTech.generate(str(again), 0, options)
+    ShanghaiTechGenerator().write(again, 0, options)
     assert not (again / "training/frames").exists() and not (again / "testing/frames/02_0001").exists()
     assert json.loads((again / GENERATED_MARKER).read_text())["complete"] is True
     assert load(again).check() == []

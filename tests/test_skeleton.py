@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 from scipy import ndimage
 
-from anobench_industrial.openpose import JOINT, NECK
+from anobench_formats.openpose import JOINT, NECK
 from anobench_industrial.skeleton import CANVAS, DEFAULT_THRESHOLD, MAP_SIZE, SkeletonRenderer
 from anobench_industrial.tracking import Track, crop_centres
 

@@ -1,4 +1,4 @@
-"""The stgan detector (the STGAN paper) on tiny configs, its switches, NaN guard and ablation command.
+"""The stgan detector (the STGAN paper) on tiny configs, its switches, NaN guard, and its ablation as a sweep with variants.
 
 The checks every detector shares (determinism, save/load, resume, short videos, views) are the detector contract:
 tests/test_detector_contract.py."""
@@ -18,12 +18,12 @@ from typer.testing import CliRunner
 from bench_core.cli import build_app
 from bench_core.config import build_config
 from bench_core.detector import InputSpec
+from bench_core.doc_markers import markers
 from bench_core.errors import DataError, UsageError
 from bench_core.progress import Progress
 from bench_core.training import TrainingCheckpoints, TrainingDiverged
 from bench_core.views import PreparedVideo
 
-from anobench_stgan import ablation
 from anobench_stgan.detector import STGAN, Config, SelfAttention3d, fold_pixels, unfold_pixels
 
 SIZE = 16
@@ -256,34 +256,29 @@ CLI_SMALL = ["--data-option", "n_train=1", "--data-option", "n_test=1", "--data-
              "--set", "batch_size=16", "--set", "train_stride=4"]
 
 
-def test_ablation_command_writes_the_table_between_the_markers(tmp_path):
+def test_the_ablation_is_a_sweep_with_a_variant_per_switch_and_its_table_goes_into_the_doc(tmp_path):
+    start, end = markers("stgan-ablation")
     doc = tmp_path / "stgan.md"
-    doc.write_text(f"# STGAN\n\nbefore\n\n{ablation.START_MARKER}\nold table\n{ablation.END_MARKER}\n\nafter\n")
-    args = ["stgan", "ablation", "--datasets", "synthetic-avenue", "--seeds", "0", "--variants", "full,no-consist",
-            "--out", str(tmp_path / "abl"), "--doc", str(doc), "--device", "cpu", "--json", "--set", "epochs=1",
-            *CLI_SMALL]
-    result = CliRunner().invoke(build_app(), args)
+    doc.write_text(f"# STGAN\n\n## Ablation\n\nbefore\n\n{start}\nold table\n{end}\n\nafter\n")
+    out = tmp_path / "abl"
+    sweep = ["sweep", "--detectors", "stgan", "--datasets", "synthetic-avenue", "--seeds", "0", "--variant", "full",
+             "--variant", "no-consist:consist_weight=0", "--out", str(out), "--device", "cpu", "--set", "epochs=1",
+             *CLI_SMALL]
+    result = CliRunner().invoke(build_app(), sweep)
     assert result.exit_code == 0, result.output
-    rows = json.loads(result.stdout)["rows"]
-    assert [(r["variant"], r["n_seeds"]) for r in rows] == [("full", 1), ("no-consist", 1)]
-    text = doc.read_text()
-    assert text.startswith("# STGAN\n\nbefore\n") and text.endswith("\n\nafter\n") and "old table" not in text
-    assert "| full (`all on`) | " in text and "| no-consist (`consist_weight=0`) |" in text
-    assert "anobench stgan ablation --datasets synthetic-avenue --seeds 0" in text
-    configs = [json.loads(p.read_text()) for p in (tmp_path / "abl").rglob("config.json")]
+    configs = [json.loads(p.read_text()) for p in out.rglob("config.json")]
     assert sorted(c["consist_weight"] for c in configs) == [0.0, 1.0]
-    # Running it again reuses the complete runs.
-    again = CliRunner().invoke(build_app(), args)
-    assert again.exit_code == 0 and "reused" in again.output
-
-
-def test_ablation_rejects_unknown_variants_and_bad_seeds():
-    with pytest.raises(UsageError, match="no-consist"):
-        ablation.parse_variants("no-consistt")
-    with pytest.raises(UsageError):
-        ablation.parse_seeds("0,a")
-    assert ablation.variant_settings("no-ttur", "synthetic-industrial", ["epochs=1"]) == [
-        "view=frames", "epochs=1", "ttur=false"]
+    board = ["leaderboard", str(out), "--into", str(doc), "--marker", "stgan-ablation"]
+    assert CliRunner().invoke(build_app(), board).exit_code == 0
+    text = doc.read_text()
+    assert text.startswith(f"# STGAN\n\n## Ablation\n\nbefore\n\n{start}\n### ") and "old table" not in text
+    assert text.endswith(f"{end}\n\nafter\n")
+    assert "stgan (full)" in text and "stgan (no-consist)" in text
+    assert "--variant full --variant no-consist:consist_weight=0" in text  # the command that rebuilds it
+    # Running both again reuses the runs and leaves the doc as it is.
+    again = CliRunner().invoke(build_app(), sweep)
+    assert again.exit_code == 0 and "2 skipped" in again.output
+    assert "unchanged" in CliRunner().invoke(build_app(), board).output and doc.read_text() == text
 
 
 def test_a_collapsed_adversarial_game_stops_training_with_the_kept_checkpoint(tmp_path):
@@ -299,21 +294,3 @@ def test_a_collapsed_adversarial_game_stops_training_with_the_kept_checkpoint(tm
     # Healthy training: a discriminator that still loses something, or a reconstruction that still moves.
     detector._stop_if_collapsed(4, {"d_loss_per_epoch": [1.2, 1.6, 1.5, 1.6], "recon_per_epoch": [2.8, 2.6, 2.5, 2.4]})
     detector._stop_if_collapsed(4, {"d_loss_per_epoch": [0.5, 0.0, 0.0, 0.0], "recon_per_epoch": [9.0, 6.0, 5.0, 4.5]})
-
-
-def test_ablation_summary_uses_the_sample_std_like_the_leaderboards():
-    from bench_core.run_record import RunRecord, TimingEntry
-
-    runs = [RunRecord(seed=s, metrics={"frame_auroc_micro": m, "frame_auroc_macro": m},
-                      timing=TimingEntry(train_seconds=1)) for s, m in ((0, 0.7), (1, 0.9))]
-    row, = ablation.summarise({("full", "synthetic-avenue"): runs})
-    assert math.isclose(row["micro_mean"], 0.8) and math.isclose(row["micro_std"], math.sqrt(0.02))
-    single, = ablation.summarise({("full", "synthetic-avenue"): runs[:1]})
-    assert single["micro_std"] is None
-
-
-def test_the_ablation_command_rejects_an_unknown_variant_in_one_line(tmp_path):
-    result = CliRunner().invoke(build_app(), ["stgan", "ablation", "--datasets", "synthetic-avenue", "--seeds", "0",
-                                              "--variants", "no-consistt", "--out", str(tmp_path)])
-    assert result.exit_code == 2
-    assert "error: --variants: no variant 'no-consistt'" in result.output and "no-consist" in result.output

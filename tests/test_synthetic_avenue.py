@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-import anobench_synthetic.avenue as avenue_module
-from anobench_synthetic.avenue import GENERATOR_VERSION, SyntheticAvenue
-from anobench_synthetic.render import ANOMALY_KINDS, plan_video, render_video
+import anobench_generators.walkway.dataset as avenue_module
+from anobench_generators.walkway.dataset import GENERATOR_VERSION, SyntheticAvenue
+from anobench_generators.walkway.render import ANOMALY_KINDS, plan_video, render_video
 from bench_core.config import build_config
 from bench_core.errors import DataError, UsageError
 from bench_core.views import CACHE_ENV

@@ -13,11 +13,11 @@ import pytest
 import scipy.io
 from typer.testing import CliRunner
 
-import anobench_synthetic.export as export
+import anobench_generators.walkway.export as export
 from anobench_avenue.dataset import declared_frame_count
-from anobench_synthetic.avenue import SyntheticAvenue
-from anobench_synthetic.export import MARKER_NAME, anomaly_masks
-from anobench_synthetic.render import plan_video, render_video
+from anobench_generators.walkway.dataset import SyntheticAvenue
+from anobench_generators.walkway.export import MARKER_NAME, SyntheticAvenueGenerator, anomaly_masks
+from anobench_generators.walkway.render import plan_video, render_video
 from bench_core.cli import build_app
 from bench_core.errors import UsageError
 from bench_core.plugins import get_catalogue
@@ -45,7 +45,7 @@ def files_under(folder: Path) -> set[str]:
 
 def generate(out: Path, seed: int = SEED, **options) -> list[str]:
     # The options' own seed is left at its default: the seed argument is the one that must count.
-    return SyntheticAvenue.generate(str(out), seed, SyntheticAvenue.Options(**{**SMALL, **options}))
+    return SyntheticAvenueGenerator().write(out, seed, SyntheticAvenue.Options(**{**SMALL, **options}))
 
 
 def load_avenue(root: Path):

@@ -15,9 +15,8 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from anobench_videofolder import generate
 from anobench_videofolder.dataset import VideoFolder, VideoFolderOptions
-from anobench_videofolder.generate import write_video_folder
+from anobench_generators.video_folder import write_video_folder
 from bench_core.cli import build_app
 from bench_core.dataset import GENERATED_MARKER
 from bench_core.errors import DataError
@@ -228,18 +227,19 @@ def test_data_check_lists_videos_label_rows_and_poses(generated):
     assert text.exit_code == 0 and "train_00" in text.output and "avi file" in text.output
 
 
-def test_data_generate_writes_the_layout_the_loader_reads(tmp_path, monkeypatch):
-    monkeypatch.setattr(generate, "DEFAULTS", {"frames_per_video": FRAMES, "width": WIDTH, "height": HEIGHT})
+def test_data_generate_writes_the_layout_the_loader_reads(tmp_path):
     out = tmp_path / "generated"
-    result = invoke("data", "generate", "video-folder", "--out", out, "--seed", "1")
+    small = ["--data-option", f"frames_per_video={FRAMES}", "--data-option", f"width={WIDTH}",
+             "--data-option", f"height={HEIGHT}"]
+    result = invoke("data", "generate", "video-folder", "--out", out, "--seed", "1", *small)
     assert result.exit_code == 0, result.output
     assert dataset(out).check() == []
     assert open_video(out / "train" / "train_00.avi").n_frames == len(dataset(out).videos("train")[1])
     # Written again into its own copy; a folder it did not write is refused.
-    assert invoke("data", "generate", "video-folder", "--out", out).exit_code == 0
+    assert invoke("data", "generate", "video-folder", "--out", out, *small).exit_code == 0
     other = tmp_path / "mine"
     (other / "train").mkdir(parents=True)
-    refused = invoke("data", "generate", "video-folder", "--out", other)
+    refused = invoke("data", "generate", "video-folder", "--out", other, *small)
     assert refused.exit_code == 2 and "is not a folder written by" in refused.output
 
 

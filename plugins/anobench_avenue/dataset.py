@@ -37,11 +37,10 @@ from bench_core.records import atomic_write_json
 from bench_core.video_io import open_video
 from bench_core.views import cache_dir
 
+from anobench_formats.avenue import AVENUE_DIR, MASK_DIR, SPLIT_DIRS
+
 #: Where the data is when neither --data-root nor ANOBENCH_DATA_ROOT says, relative to the current directory.
 DEFAULT_DATA_ROOT = "datasets/avenue"
-AVENUE_DIR = "Avenue Dataset"
-SPLIT_DIRS = {"train": "training_videos", "test": "testing_videos"}
-MASK_DIR = ("ground_truth_demo", "testing_label_mask")
 EVENT_LABELS_FILE = "avenue_event_labels.json"
 #: Bump when the shipped event intervals or the mask -> frame-label rule change: it is in every fingerprint.
 LABEL_DATA_VERSION = "1"

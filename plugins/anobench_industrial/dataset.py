@@ -21,7 +21,8 @@ from bench_core.dataset import GENERATED_MARKER, Dataset, DatasetOptions, Video,
 from bench_core.errors import DataError
 from bench_core.video_io import open_video
 
-from anobench_industrial.openpose import list_pose_files, pose_file_name, read_people
+from anobench_formats.industrial import LABELS_FILE, POSES_DIR, SPLIT_FILE, VIDEOS_DIR
+from anobench_formats.openpose import list_pose_files, pose_file_name, read_people
 from anobench_industrial.skeleton import DEFAULT_LINE_WIDTH, DEFAULT_THRESHOLD, MAP_SIZE, SkeletonRenderer
 from anobench_industrial.tracking import DEFAULT_MIN_CONFIDENCE, Track, track_main_person
 
@@ -178,7 +179,7 @@ class Industrial(Dataset):
         return Path(self.options.data_root or DEFAULT_DATA_ROOT)
 
     def pose_folder(self, name: str) -> Path:
-        return self.root / "openpose" / name
+        return self.root / POSES_DIR / name
 
     @property
     def inventory(self) -> Inventory:
@@ -372,27 +373,27 @@ def read_inventory(root: Path) -> Inventory:
         problems.append(f"{root}: no such folder; put your recordings there or give --data-root "
                         f"(or ANOBENCH_DATA_ROOT); {LAYOUT_HINT}")
         return inventory
-    for folder in ("videos", "openpose"):
+    for folder in (VIDEOS_DIR, POSES_DIR):
         if not (root / folder).is_dir():
             problems.append(f"{root / folder}: missing folder; {LAYOUT_HINT}")
-    split_document = _read_json(root / "split.json", problems)
-    labels_document = _read_json(root / "labels.json", problems)
+    split_document = _read_json(root / SPLIT_FILE, problems)
+    labels_document = _read_json(root / LABELS_FILE, problems)
     if problems:
         return inventory
 
     by_name: dict[str, list[Path]] = {}
-    for path in sorted((root / "videos").iterdir()):
+    for path in sorted((root / VIDEOS_DIR).iterdir()):
         if path.suffix.lower() in VIDEO_EXTENSIONS and path.is_file():
             by_name.setdefault(path.stem, []).append(path)
         elif not path.name.startswith("."):
             inventory.notes.append(f"{path}: not a video (.avi, .mp4, .mkv or .mov); ignored")
     for name, paths in by_name.items():
         if len(paths) > 1:
-            problems.append(f"{root / 'videos'}: {len(paths)} videos named '{name}' "
+            problems.append(f"{root / VIDEOS_DIR}: {len(paths)} videos named '{name}' "
                             f"({', '.join(p.name for p in paths)}); keep one")
         inventory.videos[name] = paths[0]
 
-    split_file = root / "split.json"
+    split_file = root / SPLIT_FILE
     if not isinstance(split_document, dict) or set(split_document) != set(SPLITS) or not all(
             isinstance(names, list) and all(isinstance(n, str) and n for n in names)
             for names in split_document.values()):
@@ -407,14 +408,14 @@ def read_inventory(root: Path) -> Inventory:
                 problems.append(f"{split_file}: '{name}' is listed twice; a video belongs to one split only")
             seen.add(name)
             if name not in inventory.videos:
-                problems.append(f"{root / 'videos' / name}.avi: missing (listed in the {split} split of "
+                problems.append(f"{root / VIDEOS_DIR / name}.avi: missing (listed in the {split} split of "
                                 f"{split_file.name}; .mp4, .mkv and .mov are read too)")
     if not inventory.train or not inventory.test:
         problems.append(f"{split_file}: the train and the test split each need at least one video")
     for name in sorted(set(inventory.videos) - seen):
         inventory.notes.append(f"{inventory.videos[name]}: in neither split of {split_file.name}; not used")
 
-    labels_file = root / "labels.json"
+    labels_file = root / LABELS_FILE
     if not isinstance(labels_document, dict):
         problems.append(f"{labels_file}: must be an object mapping video names to lists of [first, last] "
                         f"abnormal frame intervals; {LAYOUT_HINT}")

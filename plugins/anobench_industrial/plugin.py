@@ -1,5 +1,5 @@
-"""Built-in plugin: the industrial-accident datasets. Registrations are lazy strings: listing plugins imports
-neither Pillow nor PyAV."""
+"""Built-in plugin: the industrial-accident dataset (its generator, and synthetic-industrial, are in
+anobench_generators). Registrations are lazy strings: listing plugins imports neither Pillow nor PyAV."""
 
 from bench_core import hookimpl
 
@@ -11,10 +11,4 @@ def register_datasets(register):
         "anobench_industrial.dataset:Industrial",
         summary="Your own factory-work recordings with OpenPose JSON (the skeleton LSTM-VAE paper's layout); "
                 "frames and skeleton views",
-    )
-    register(
-        "synthetic-industrial",
-        "anobench_industrial.synthetic:SyntheticIndustrial",
-        summary="Generated worker with OpenPose-style JSON: carrying, cutting, discarding; one-handed work, "
-                "throwing, digging, running as anomalies",
     )

@@ -25,7 +25,7 @@ from PIL import Image, ImageDraw
 
 from bench_core.views import SKELETON_MAP_SIZE
 
-from anobench_industrial.openpose import BODY_25_LIMBS
+from anobench_formats.openpose import BODY_25_LIMBS
 from anobench_industrial.tracking import DEFAULT_MIN_CONFIDENCE, Track
 
 #: The canvas the crop is drawn on: the skeleton LSTM-VAE paper's 480x480 crop of a 640x480 frame.

@@ -24,7 +24,7 @@ from typing import Iterable
 
 import numpy as np
 
-from anobench_industrial.openpose import NECK, N_JOINTS
+from anobench_formats.openpose import NECK, N_JOINTS
 
 #: OpenPose's own rendering threshold (--render_threshold 0.05): joints at or below it are not drawn.
 DEFAULT_MIN_CONFIDENCE = 0.05

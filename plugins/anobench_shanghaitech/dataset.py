@@ -32,17 +32,12 @@ from bench_core.video_io import FrameFolderReader, image_size, open_video
 from bench_core.views import cache_dir
 
 from anobench_avenue.dataset import CONTENT_HASH, _memoised, content_hash, probe_video
+from anobench_formats.shanghaitech import FRAME_MASKS, PIXEL_MASKS, TEST_FRAMES, TRAIN_FRAMES, TRAIN_VIDEOS
 
 DEFAULT_DATA_ROOT = os.path.join("datasets", "shanghaitech")
-TRAIN_VIDEOS = "training/videos"
-TRAIN_FRAMES = "training/frames"
-TEST_FRAMES = "testing/frames"
-FRAME_MASKS = "testing/test_frame_mask"
-PIXEL_MASKS = "testing/test_pixel_mask"
 TRAINING_VARIANTS = ("auto", "videos", "frames")
-#: The official copy: (videos, frames) per split, and the frame size (height, width).
+#: The official copy: (videos, frames) per split.
 OFFICIAL_COUNTS = {"train": (330, 274_515), "test": (107, 40_791)}
-OFFICIAL_SIZE = (480, 856)
 #: Extracted frames carry no frame rate; the videos' rate is assumed (it only goes into the record).
 FRAME_FOLDER_FPS = 24.0
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
@@ -82,41 +77,6 @@ class ShanghaiTechOptions(DatasetOptions):
         self.scenes = tuple(sorted(set(scenes)))
         if self.training not in TRAINING_VARIANTS:
             raise ValueError(f"training must be one of {', '.join(TRAINING_VARIANTS)}, not {self.training!r}")
-
-
-TRAINING_WRITES = ("videos", "frames", "both")
-
-
-@dataclass
-class ShanghaiTechGenerateOptions(DatasetOptions):
-    """What ``anobench data generate shanghaitech`` writes (``--data-option key=value``)."""
-
-    #: Generator seed (``--seed``): the same seed and options write the same frames and masks.
-    seed: int = 0
-    #: Number of scenes (01, 02, ...).
-    scenes: int = 3
-    #: Training videos per scene (normal footage).
-    train_per_scene: int = 2
-    #: Test videos per scene (with anomalies, frame and pixel masks).
-    test_per_scene: int = 2
-    #: Frames per video.
-    frames_per_video: int = 96
-    #: Frame size; ShanghaiTech's is 480x856.
-    height: int = OFFICIAL_SIZE[0]
-    width: int = OFFICIAL_SIZE[1]
-    #: Training footage as ``videos`` (AVI), extracted ``frames`` (JPEG), or ``both``.
-    training: str = "videos"
-
-    def __post_init__(self):
-        for name, least in (("scenes", 1), ("train_per_scene", 1), ("test_per_scene", 1), ("frames_per_video", 64),
-                            ("height", 48), ("width", 64)):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < least:
-                raise ValueError(f"{name} must be an integer >= {least}, not {value!r}")
-        if self.scenes > 99:
-            raise ValueError(f"scenes must be at most 99 (two-digit scene numbers), not {self.scenes}")
-        if self.training not in TRAINING_WRITES:
-            raise ValueError(f"training must be one of {', '.join(TRAINING_WRITES)}, not {self.training!r}")
 
 
 # --------------------------------------------------------------------------------------------- frame folders
@@ -250,7 +210,6 @@ class ShanghaiTech(Dataset):
 
     Options = ShanghaiTechOptions
     #: ``anobench data generate shanghaitech`` takes the generator's options, not the loader's.
-    GenerateOptions = ShanghaiTechGenerateOptions
     views = ("frames",)
     label_conventions = ("frame",)
     version = "1"
@@ -569,13 +528,6 @@ class ShanghaiTech(Dataset):
         return {"path": folder.relative_to(root).as_posix(), "frames": len(listing.files), "bytes": total,
                 "listing_sha256": hashlib.sha256("".join(lines).encode()).hexdigest(),
                 "ends_hash": [content_hash(p, p.stat().st_size) for p in ends]}
-
-    @classmethod
-    def generate(cls, out: str, seed: int, options) -> list[str]:
-        """Write a generated copy in ShanghaiTech's layout (see ``anobench_shanghaitech.generate``)."""
-        from anobench_shanghaitech.generate import write_shanghaitech_layout
-
-        return [str(p) for p in write_shanghaitech_layout(Path(out), seed, options)]
 
 
 def _file_entry(root: Path, path: Path) -> dict:

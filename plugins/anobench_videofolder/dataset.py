@@ -29,18 +29,16 @@ from bench_core.errors import DataError, did_you_mean
 from bench_core.video_io import FrameFolderReader, image_size, natural_key
 
 from anobench_avenue.dataset import content_hash
+from anobench_formats.openpose import read_people
+from anobench_formats.video_folder import LABEL_FILES, POSES, SPLITS
 from anobench_industrial.dataset import (SKELETON_VERSION, FramesVideo, IndustrialOptions, Probe, SkeletonVideo,
                                          pose_coverage, probe_file, skeleton_renderer)
-from anobench_industrial.openpose import read_people
 from anobench_industrial.skeleton import MAP_SIZE, SkeletonRenderer
 from anobench_industrial.tracking import Track, track_main_person
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".mov", ".webm")
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png")
-SPLITS = ("train", "test")
-LABEL_FILES = ("labels.csv", "labels.json")
 LABEL_COLUMNS = ("video", "start", "stop")
-POSES = "poses"
 #: Bump when the videos or labels served change for the same files and options.
 FORMAT_VERSION = "1"
 LAYOUT_HINT = "see datasets/video-folder.md for the layout"
@@ -259,12 +257,6 @@ class VideoFolder(Dataset):
                          "threshold": self.options.threshold, "min_confidence": self.options.min_confidence},
             "label_convention": self.label_convention,
         }
-
-    @classmethod
-    def generate(cls, out: str, seed: int, options: VideoFolderOptions) -> list[str]:
-        from anobench_videofolder.generate import write_video_folder
-
-        return write_video_folder(Path(out), seed)
 
     # -- what ``anobench data check`` lists --------------------------------------------------------------------------
 

@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from anobench_industrial.kinematics import F, N_FIELDS, neutral_pose
-from anobench_industrial.openpose import JOINT
+from anobench_generators.factory.kinematics import F, N_FIELDS, neutral_pose
+from anobench_formats.openpose import JOINT
 
 FPS = 30.0
 NORMAL_ACTIONS = ("carry-chair", "cut-paper", "discard-trash", "carry-box")

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from anobench_industrial.openpose import JOINT, N_JOINTS
+from anobench_formats.openpose import JOINT, N_JOINTS
 
 POSE_FIELDS = (
     "x", "z", "yaw", "pitch", "roll", "head_pitch",

@@ -17,15 +17,17 @@ wrong-way walkers, throws, loiterers), and a pixel mask marks the pixels their a
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from bench_core.dataset import GENERATED_MARKER
+from bench_core.generator import Generator, GeneratorOptions, clear_previous_copy
 from bench_core.records import atomic_write_json
 
-from anobench_shanghaitech.dataset import (FRAME_MASKS, PIXEL_MASKS, TEST_FRAMES, TRAIN_FRAMES, TRAIN_VIDEOS,
-                                           ShanghaiTechGenerateOptions)
+from anobench_formats.shanghaitech import (FRAME_MASKS, OFFICIAL_SIZE, PIXEL_MASKS, TEST_FRAMES, TRAIN_FRAMES,
+                                          TRAIN_VIDEOS)
 
 GENERATOR_NAME = "shanghaitech"
 GENERATOR_VERSION = "1"
@@ -33,6 +35,37 @@ FPS = 24.0
 JPEG_QUALITY = 95
 #: The folders this generator owns under --out: a copy written again replaces them whole.
 OWNED = ("training", "testing")
+TRAINING_WRITES = ("videos", "frames", "both")
+
+
+@dataclass
+class ShanghaiTechGenerateOptions(GeneratorOptions):
+    """What ``anobench data generate shanghaitech`` writes (``--data-option key=value``)."""
+
+    #: Number of scenes (01, 02, ...).
+    scenes: int = 3
+    #: Training videos per scene (normal footage).
+    train_per_scene: int = 2
+    #: Test videos per scene (with anomalies, frame and pixel masks).
+    test_per_scene: int = 2
+    #: Frames per video.
+    frames_per_video: int = 96
+    #: Frame size; ShanghaiTech's is 480x856.
+    height: int = OFFICIAL_SIZE[0]
+    width: int = OFFICIAL_SIZE[1]
+    #: Training footage as ``videos`` (AVI), extracted ``frames`` (JPEG), or ``both``.
+    training: str = "videos"
+
+    def __post_init__(self):
+        for name, least in (("scenes", 1), ("train_per_scene", 1), ("test_per_scene", 1), ("frames_per_video", 64),
+                            ("height", 48), ("width", 64)):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < least:
+                raise ValueError(f"{name} must be an integer >= {least}, not {value!r}")
+        if self.scenes > 99:
+            raise ValueError(f"scenes must be at most 99 (two-digit scene numbers), not {self.scenes}")
+        if self.training not in TRAINING_WRITES:
+            raise ValueError(f"training must be one of {', '.join(TRAINING_WRITES)}, not {self.training!r}")
 
 
 def write_jpegs(folder: Path, frames: np.ndarray) -> list[Path]:
@@ -59,15 +92,14 @@ def _save_npy(path: Path, array: np.ndarray) -> None:
 
 def write_shanghaitech_layout(out: Path, seed: int, options: ShanghaiTechGenerateOptions) -> list[Path]:
     """Write the generated copy and return the files written, the marker last."""
-    from anobench_industrial.synthetic import clear_previous_copy
-    from anobench_synthetic.export import anomaly_masks, encode_avi
-    from anobench_synthetic.render import ANOMALY_KINDS, GeneratorParams, build_scene, plan_video, render_video
+    from anobench_generators.walkway.export import anomaly_masks, encode_avi
+    from anobench_generators.walkway.render import ANOMALY_KINDS, GeneratorParams, build_scene, plan_video, render_video
 
     out = Path(out)
     clear_previous_copy(out, GENERATOR_NAME, OWNED)
     out.mkdir(parents=True, exist_ok=True)
     marker = {"generator": GENERATOR_NAME, "generator_version": GENERATOR_VERSION, "seed": seed,
-              "options": {k: v for k, v in vars(options).items() if k not in ("data_root", "label_convention")},
+              "options": dict(vars(options)),
               "read_with": f"anobench data check shanghaitech --data-root {out}", "complete": False}
     atomic_write_json(out / GENERATED_MARKER, marker)
     written: list[Path] = []
@@ -103,3 +135,15 @@ def write_shanghaitech_layout(out: Path, seed: int, options: ShanghaiTechGenerat
     marker["files"] = len(written)
     atomic_write_json(out / GENERATED_MARKER, marker)
     return written + [out / GENERATED_MARKER]
+
+
+class ShanghaiTechGenerator(Generator):
+    """Generated walkway scenes in ShanghaiTech Campus's layout: AVI or JPEG training footage, JPEG test frames,
+    frame and pixel masks."""
+
+    Options = ShanghaiTechGenerateOptions
+    reads_with = "shanghaitech"
+    version = GENERATOR_VERSION
+
+    def write(self, out: Path, seed: int, options: ShanghaiTechGenerateOptions) -> list[str]:
+        return [str(p) for p in write_shanghaitech_layout(Path(out), seed, options)]

@@ -29,15 +29,17 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from bench_core.dataset import GENERATED_MARKER
-from bench_core.errors import UsageError
+from bench_core.generator import Generator, clear_previous_copy
 from bench_core.records import atomic_write_json
 from bench_core.views import cache_dir
 
-from anobench_industrial.choreography import (ABNORMAL_ACTIONS, FPS, NORMAL_ACTIONS, Build, Choreographer, Prop,
-                                              bystander_poses, random_build)
+from anobench_formats.industrial import LABELS_FILE, POSES_DIR, SPLIT_FILE, VIDEOS_DIR
+from anobench_formats.openpose import BODY_25_LIMBS, JOINT, N_JOINTS, frame_document, pose_file_name
+from anobench_generators.factory.choreography import (ABNORMAL_ACTIONS, FPS, NORMAL_ACTIONS, Build, Choreographer,
+                                                      Prop, bystander_poses, random_build)
+from anobench_generators.factory.kinematics import F, Camera, joints_3d
+# The generated dataset reads its files with the industrial loader, as a user's own recordings would be read.
 from anobench_industrial.dataset import SKELETON_VERSION, Industrial, IndustrialOptions
-from anobench_industrial.kinematics import F, Camera, joints_3d
-from anobench_industrial.openpose import BODY_25_LIMBS, JOINT, N_JOINTS, frame_document, pose_file_name
 
 #: Bump whenever a change to the generator changes any file it writes, so that stale caches are never read.
 GENERATOR_VERSION = "1"
@@ -93,13 +95,8 @@ class SyntheticIndustrialOptions(IndustrialOptions):
 
     def __post_init__(self):
         super().__post_init__()
-        for name, least in (("n_train", 1), ("n_test", 1), ("frames_per_video", 60), ("width", 64), ("height", 48)):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < least:
-                raise ValueError(f"{name} must be an integer >= {least}, not {value!r}")
-        if self.width % 2 or self.height % 2:
-            raise ValueError(f"width and height must be even (the videos are YUV 4:2:0), not {self.width}x"
-                             f"{self.height}")
+        check_least(self, ("n_train", 1), ("n_test", 1))
+        check_video_size(self)
         if not isinstance(self.bystanders, int) or not 0 <= self.bystanders <= 6:
             raise ValueError(f"bystanders must be an integer from 0 to 6, not {self.bystanders!r}")
         if self.joint_noise < 0 or self.missing_rate < 0:
@@ -109,6 +106,23 @@ class SyntheticIndustrialOptions(IndustrialOptions):
         return {name: getattr(self, name) for name in (
             "seed", "n_train", "n_test", "frames_per_video", "width", "height", "bystanders", "joint_noise",
             "missing_rate")}
+
+
+def check_least(options, *least: tuple[str, int]) -> None:
+    """ValueError (which --data-option reports, naming the option) unless each named field is an integer >= its
+    least value."""
+    for name, lowest in least:
+        value = getattr(options, name)
+        if not isinstance(value, int) or value < lowest:
+            raise ValueError(f"{name} must be an integer >= {lowest}, not {value!r}")
+
+
+def check_video_size(options) -> None:
+    """The worker's footage needs 60 frames, and an even frame size of at least 64x48 (the videos are YUV 4:2:0)."""
+    check_least(options, ("frames_per_video", 60), ("width", 64), ("height", 48))
+    if options.width % 2 or options.height % 2:
+        raise ValueError(f"width and height must be even (the videos are YUV 4:2:0), not {options.width}x"
+                         f"{options.height}")
 
 
 # -- planning ----------------------------------------------------------------------------------------------------
@@ -397,36 +411,13 @@ def write_video(path: Path, frames, width: int, height: int) -> None:
 
 MARKER_FORMAT = "industrial"
 #: What this generator writes into a folder; on a second run into a folder it wrote, these are replaced.
-WRITTEN = ("videos", "openpose", "split.json", "labels.json")
-
-
-def clear_previous_copy(out: Path, generator: str = GENERATOR_NAME, written: tuple[str, ...] = WRITTEN) -> None:
-    """Make ``out`` ready to write into: missing, empty, or a copy ``generator`` wrote (whose ``written`` files and
-    folders are removed). Anything else is refused, which keeps a generator off a folder of real recordings."""
-    hint = "pass --out a new or empty folder; nothing was written"
-    if out.exists() and not out.is_dir():
-        raise UsageError(f"{out}: exists and is not a folder", hint=hint)
-    if not out.is_dir() or not any(out.iterdir()):
-        return
-    try:
-        marker = json.loads((out / GENERATED_MARKER).read_text())
-        if marker.get("generator") != generator:
-            raise ValueError(marker.get("generator"))
-    except (OSError, ValueError, AttributeError):
-        raise UsageError(f"{out}: is not empty, and is not a folder written by 'anobench data generate "
-                         f"{generator}'", hint=hint) from None
-    for name in written:
-        path = out / name
-        if path.is_dir():
-            shutil.rmtree(path)
-        else:
-            path.unlink(missing_ok=True)
+WRITTEN = (VIDEOS_DIR, POSES_DIR, SPLIT_FILE, LABELS_FILE)
 
 
 def write_dataset(out: Path, params: dict) -> list[str]:
     """Write videos, OpenPose JSON, split.json and labels.json to ``out`` (missing, empty, or written by this
     generator before), and the marker that says it is a generated copy; returns the files written."""
-    clear_previous_copy(out)
+    clear_previous_copy(out, GENERATOR_NAME, WRITTEN)
     out.mkdir(parents=True, exist_ok=True)
     camera = Camera(params["width"], params["height"])
     marker = {"generator": GENERATOR_NAME, "generator_version": GENERATOR_VERSION, "format": MARKER_FORMAT,
@@ -435,26 +426,26 @@ def write_dataset(out: Path, params: dict) -> list[str]:
               "complete": False}
     atomic_write_json(out / GENERATED_MARKER, marker)
     written: list[str] = []
-    (out / "videos").mkdir()
-    (out / "openpose").mkdir()
+    (out / VIDEOS_DIR).mkdir()
+    (out / POSES_DIR).mkdir()
     split = {"train": [], "test": []}
     labels: dict[str, list] = {}
     for split_name, count in (("train", params["n_train"]), ("test", params["n_test"])):
         for index in range(count):
             plan = plan_video(params, split_name, index)
             people_per_frame, truth = frame_people(plan, camera, params)
-            folder = out / "openpose" / plan.name
+            folder = out / POSES_DIR / plan.name
             folder.mkdir()
             for frame, people in enumerate(people_per_frame):
                 path = folder / pose_file_name(plan.name, frame)
                 path.write_text(json.dumps(frame_document(people), separators=(",", ":")))
                 written.append(str(path))
-            video = out / "videos" / f"{plan.name}.avi"
+            video = out / VIDEOS_DIR / f"{plan.name}.avi"
             write_video(video, render_frames(plan, truth, camera), params["width"], params["height"])
             written.append(str(video))
             split[split_name].append(plan.name)
             labels[plan.name] = [[first, last, action] for first, last, action in plan.intervals]
-    for name, document in (("split.json", split), ("labels.json", labels)):
+    for name, document in ((SPLIT_FILE, split), (LABELS_FILE, labels)):
         (out / name).write_text(json.dumps(document, indent=1) + "\n")
         written.append(str(out / name))
     marker["complete"] = True
@@ -502,6 +493,14 @@ class SyntheticIndustrial(Industrial):
             "label_convention": self.label_convention,
         }
 
-    @classmethod
-    def generate(cls, out: str, seed: int, options: SyntheticIndustrialOptions) -> list[str]:
+
+class SyntheticIndustrialGenerator(Generator):
+    """The generated worker written in the layout ``industrial`` reads: AVI videos, OpenPose-style JSON per frame,
+    split.json and labels.json."""
+
+    Options = SyntheticIndustrialOptions
+    reads_with = "industrial"
+    version = GENERATOR_VERSION
+
+    def write(self, out: Path, seed: int, options: SyntheticIndustrialOptions) -> list[str]:
         return write_dataset(Path(out), dataclasses.replace(options, seed=seed).generator_params())

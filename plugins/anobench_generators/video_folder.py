@@ -21,19 +21,24 @@ from __future__ import annotations
 import csv
 import io
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 from bench_core.dataset import GENERATED_MARKER
+from bench_core.generator import Generator, GeneratorOptions, clear_previous_copy
 from bench_core.records import atomic_write_bytes, atomic_write_json
 
-from anobench_industrial.kinematics import Camera
-from anobench_industrial.openpose import frame_document, pose_file_name
-from anobench_industrial.synthetic import clear_previous_copy, frame_people, plan_video, render_frames, write_video
+from anobench_formats.openpose import frame_document, pose_file_name
+from anobench_formats.video_folder import LABEL_FILES, POSES, SPLITS
+from anobench_generators.factory.kinematics import Camera
+from anobench_generators.factory.synthetic import (check_video_size, frame_people, plan_video, render_frames,
+                                                   write_video)
 
 GENERATOR_NAME = "video-folder"
 GENERATOR_VERSION = "1"
 #: What the generator writes into ``out``; on a second run into a folder it wrote, these are replaced.
-WRITTEN = ("train", "test", "labels.csv", "poses")
+LABELS = LABEL_FILES[0]
+WRITTEN = (*SPLITS, LABELS, POSES)
 #: Per split, how each video is stored: a video file's extension, or a frame folder's image extension.
 LAYOUT = {"train": ((".avi", None), (None, ".png")), "test": ((".mp4", None), (None, ".jpg"))}
 #: Small enough to write in a few seconds and look at frame by frame; tests pass smaller sizes.
@@ -65,7 +70,7 @@ def write_video_folder(out: Path, seed: int, frames_per_video: int | None = None
             plan = plan_video(params, split, index)
             people_per_frame, truth = frame_people(plan, camera, params)
             frames = render_frames(plan, truth, camera)
-            poses = out / "poses" / plan.name
+            poses = out / POSES / plan.name
             poses.mkdir(parents=True)
             if video_extension:
                 path = out / split / f"{plan.name}{video_extension}"
@@ -89,9 +94,35 @@ def write_video_folder(out: Path, seed: int, frames_per_video: int | None = None
     writer = csv.writer(text, lineterminator="\n")
     writer.writerow(["video", "start", "stop", "kind"])
     writer.writerows(rows)
-    atomic_write_bytes(out / "labels.csv", text.getvalue().encode())
-    written.append(str(out / "labels.csv"))
+    atomic_write_bytes(out / LABELS, text.getvalue().encode())
+    written.append(str(out / LABELS))
     marker["complete"] = True
     atomic_write_json(out / GENERATED_MARKER, marker)
     written.append(str(out / GENERATED_MARKER))
     return written
+
+
+@dataclass
+class VideoFolderGenerateOptions(GeneratorOptions):
+    """What ``anobench data generate video-folder`` writes (``--data-option key=value``)."""
+
+    #: Frames per video, at 30 fps.
+    frames_per_video: int = DEFAULTS["frames_per_video"]
+    #: Frame width and height in pixels (even: the videos are YUV 4:2:0).
+    width: int = DEFAULTS["width"]
+    height: int = DEFAULTS["height"]
+
+    def __post_init__(self):
+        check_video_size(self)
+
+
+class VideoFolderGenerator(Generator):
+    """A small copy in the ``video-folder`` layout showing every kind of file it takes: video files and frame
+    folders, labels.csv and OpenPose JSON (the ``synthetic-industrial`` worker's footage)."""
+
+    Options = VideoFolderGenerateOptions
+    reads_with = "video-folder"
+    version = GENERATOR_VERSION
+
+    def write(self, out: Path, seed: int, options: VideoFolderGenerateOptions) -> list[str]:
+        return write_video_folder(Path(out), seed, options.frames_per_video, options.width, options.height)

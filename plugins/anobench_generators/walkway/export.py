@@ -17,9 +17,9 @@ regenerated copy has the same ``avenue`` fingerprint and run ids.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
-import json
 import os
 import re
 from fractions import Fraction
@@ -29,15 +29,15 @@ from typing import Iterable
 import numpy as np
 
 from bench_core.dataset import GENERATED_MARKER
-
-from anobench_avenue.dataset import AVENUE_DIR, MASK_DIR, SPLIT_DIRS
-from bench_core.errors import UsageError
+from bench_core.generator import Generator, not_written_by, own_marker
 from bench_core.records import atomic_write_bytes, atomic_write_json
 from bench_core.video_io import open_video
 
-from anobench_synthetic.avenue import FPS, GENERATOR_NAME, GENERATOR_VERSION, SyntheticAvenue
-from anobench_synthetic.render import (Scene, VideoPlan, _paint_shadow, _window, capsule_extents, paint_capsules,
-                                       plan_video, render_video, shadow_extent)
+from anobench_formats.avenue import AVENUE_DIR, MASK_DIR, SPLIT_DIRS
+from anobench_generators.walkway.dataset import (FPS, GENERATOR_NAME, GENERATOR_VERSION, SyntheticAvenue,
+                                                 SyntheticAvenueOptions)
+from anobench_generators.walkway.render import (Scene, VideoPlan, _paint_shadow, _window, capsule_extents,
+                                                paint_capsules, plan_video, render_video, shadow_extent)
 
 #: The file that marks a folder as written by this generator; only such a non-empty folder is written into again.
 MARKER_NAME = GENERATED_MARKER
@@ -189,19 +189,15 @@ def _file_entry(out: Path, relative: str) -> dict:
 def previous_copy_files(out: Path) -> list[str]:
     """The files a previous run of this generator wrote into ``out`` (nothing when ``out`` is missing or empty).
     Raises UsageError naming ``out`` when it is a file, or a non-empty folder this generator did not write."""
-    hint = "pass --out a new or empty folder; nothing was written"
-    if out.exists() and not out.is_dir():
-        raise UsageError(f"{out}: exists and is not a folder", hint=hint)
-    if not out.exists() or not any(out.iterdir()):
+    marker = own_marker(out, GENERATOR_NAME)
+    if marker is None:
         return []
     try:
-        marker = json.loads((out / MARKER_NAME).read_text())
-        if marker.get("generator") != GENERATOR_NAME or marker.get("format") != MARKER_FORMAT:
-            raise ValueError(marker.get("generator"))
+        if marker.get("format") != MARKER_FORMAT:
+            raise ValueError(marker.get("format"))
         return [entry["path"] for entry in marker["files"] if _GENERATED_FILE.fullmatch(entry["path"])]
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        raise UsageError(f"{out}: is not empty, and is not a folder written by 'anobench data generate "
-                         f"{GENERATOR_NAME}'", hint=hint) from None
+    except (ValueError, KeyError, TypeError, AttributeError):
+        raise not_written_by(out, GENERATOR_NAME) from None
 
 
 def write_avenue_layout(dataset: SyntheticAvenue, out: Path) -> list[Path]:
@@ -247,10 +243,23 @@ def write_avenue_layout(dataset: SyntheticAvenue, out: Path) -> list[Path]:
                 masks = anomaly_masks(plan, scene)
                 if not np.array_equal(masks.any(axis=(1, 2)), plan.labels().astype(bool)):
                     raise RuntimeError(f"synthetic-avenue: the masks of test video {index + 1} disagree with its "
-                                       "labels; this is a bug in anobench_synthetic.export")
+                                       "labels; this is a bug in anobench_generators.walkway.export")
                 atomic_write_bytes(out / mask_relpath(index), mat_file_bytes(masks))
 
     marker["complete"] = True
     marker["files"] = [_file_entry(out, relative) for relative in planned]
     atomic_write_json(out / MARKER_NAME, marker)
     return [out / relative for relative in planned] + [out / MARKER_NAME]
+
+
+class SyntheticAvenueGenerator(Generator):
+    """``synthetic-avenue`` written in CUHK Avenue's official layout, which the ``avenue`` dataset reads unchanged:
+    MPEG-4 AVI videos and ``N_label.mat`` pixel masks of the anomalies (datasets/synthetic-avenue.md)."""
+
+    Options = SyntheticAvenueOptions
+    reads_with = "avenue"
+    version = GENERATOR_VERSION
+
+    def write(self, out: Path, seed: int, options: SyntheticAvenueOptions) -> list[str]:
+        dataset = SyntheticAvenue(GENERATOR_NAME, dataclasses.replace(options, seed=seed))
+        return [str(path) for path in write_avenue_layout(dataset, Path(out))]

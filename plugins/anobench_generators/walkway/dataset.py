@@ -25,8 +25,8 @@ from bench_core.dataset import Dataset, DatasetOptions, Video, VideoInfo
 from bench_core.errors import DataError, UsageError, did_you_mean
 from bench_core.views import cache_dir
 
-from anobench_synthetic.render import (ANOMALY_KINDS, AnomalyEvent, GeneratorParams, Scene, VideoPlan, build_scene,
-                                       plan_video, render_video)
+from anobench_generators.walkway.render import (ANOMALY_KINDS, AnomalyEvent, GeneratorParams, Scene, VideoPlan,
+                                                build_scene, plan_video, render_video)
 
 #: Bump whenever a change to the generator changes any pixel or label, so that stale caches are never read.
 GENERATOR_VERSION = "1"
@@ -113,7 +113,7 @@ class SyntheticAvenueVideo(Video):
             raise ValueError(f"frames {start}:{stop} are out of range for video {self.id} "
                              f"of {self.info.n_frames} frames")
         if self._masks is None:
-            from anobench_synthetic.export import anomaly_masks
+            from anobench_generators.walkway.export import anomaly_masks
 
             self._masks = anomaly_masks(self._plan, self._dataset.scene)
         return self._masks[start:stop].astype(np.uint8)
@@ -160,16 +160,6 @@ class SyntheticAvenue(Dataset):
             raise UsageError(f"dataset '{name}' has no label convention '{self.label_convention}'",
                              hint=did_you_mean(self.label_convention, self.label_conventions))
         self._videos: dict[str, list[SyntheticAvenueVideo]] = {}
-
-    @classmethod
-    def generate(cls, out: str, seed: int, options: SyntheticAvenueOptions) -> list[str]:
-        """Write this dataset under ``out`` in CUHK Avenue's official layout, which the ``avenue`` dataset reads
-        unchanged: MPEG-4 AVI videos and ``N_label.mat`` pixel masks of the anomalies (see
-        ``anobench_synthetic.export`` and datasets/synthetic-avenue.md). Returns the files written."""
-        from anobench_synthetic.export import write_avenue_layout
-
-        dataset = cls(GENERATOR_NAME, dataclasses.replace(options, seed=seed))
-        return [str(path) for path in write_avenue_layout(dataset, Path(out))]
 
     @cached_property
     def generator_params(self) -> GeneratorParams:

@@ -1,0 +1,1 @@
+"""Built-in generators (``anobench data generate``) and the generated datasets drawn with them."""
