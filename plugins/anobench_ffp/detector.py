@@ -134,8 +134,8 @@ class FFP(Detector):
             "d_widths": (128, 256, 512, 512), "g_lr": 2e-4, "d_lr": 2e-5, "epochs": 20, "batch_size": 4,
         },
         # The leaderboard preset: 128x128 grey (a 20 px cyclist in a 240 px frame keeps ~11 px), the widths of the
-        # cpu preset's predictor with a fourth level, 5 passes over every training window: about 0.27 s of CPU per
-        # training frame, within the 0.235 s of 2-core time per frame of issue 11's budget (docs/ffp.md).
+        # cpu preset's predictor with a fourth level, 5 passes over every training window: <= 0.18 s of one core per
+        # training frame (measured), within the 0.235 s of 2-core time per frame of issue 11's budget (docs/ffp.md).
         "standard": {
             "input_size": 128, "image_channels": 1, "widths": (8, 16, 32, 64), "adversarial": True,
             "d_widths": (8, 16, 32), "g_lr": 1e-3, "d_lr": 1e-4, "epochs": 5, "batch_size": 8,

@@ -30,6 +30,8 @@ Deviations and choices (the paper is silent, or we cannot follow it here):
   temporal term. ``temporal_weight=0`` turns the temporal term off *and* starts every frame's ISTA from zero, so
   every frame is then coded on its own (plain sparse coding); this makes the switch exact.
 * lambda = 0.1, temporal_weight = 0.5, 128 atoms, 10 layers, clips of 10 frames: our choices.
+* The ``standard`` preset (leaderboards on real footage) codes 8x8 patches of 128x128 frames and sums the patch
+  objectives; docs/skeleton.md gives its choices, the runs that chose them and its training time.
 * Views: ``view="frames"`` (the default, the paper's input) or ``view="skeleton"`` (28x28 maps).
 """
 
