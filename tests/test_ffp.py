@@ -75,6 +75,17 @@ def test_presets_build_and_bad_settings_are_usage_errors():
         build_config(Config, FFP.presets, "cpu", {"lambda_int": "0", "lambda_gd": "0"}, "--set", "ffp")
 
 
+
+def test_the_standard_preset_trains_one_epoch_at_reduced_size():
+    standard = build_config(Config, FFP.presets, "standard", {}, "--set", "ffp")
+    # Every window of the training set each epoch (a budget proportional to the set's size), every loss term on.
+    assert standard.windows_per_epoch == 0 and standard.adversarial and standard.lambda_gd > 0
+    small = build_config(Config, FFP.presets, "standard", {"input_size": str(SIZE), "epochs": "1"}, "--set", "ffp")
+    detector = FFP(small, seed=0)
+    log = detector.fit(normal_train(), Progress())
+    assert len(log["g_loss_per_epoch"]) == 1 and math.isfinite(log["d_loss_per_epoch"][0])
+    assert np.isfinite(detector.score(square_video(12), Progress())).all()
+
 def test_published_figures_are_registered_for_the_leaderboard():
     published = get_catalogue().get("detector", "ffp").meta["published"]
     assert published["ucsd-ped2"]["frame_auroc"] == 0.954

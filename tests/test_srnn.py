@@ -124,3 +124,20 @@ def test_presets_views_and_validation():
         Config(cell_reduction="mean")
     with pytest.raises(DataError, match="no training video has the 6 frames"):
         SRNN(TINY).fit([square_video(4)], Progress())
+
+
+def test_the_standard_preset_codes_8x8_patches_of_128px_frames_and_trains_at_reduced_size():
+    standard = build_config(Config, SRNN.presets, "standard", {}, "--set", "srnn")
+    # 128 px keeps a 20 px object of a 240 px frame at ~11 px; 8x8 patches make a 16x16 grid of 64-pixel vectors.
+    assert (standard.view, standard.input_size, standard.patch_size, standard.cell_reduction) == (
+        "frames", 128, 8, "sum")
+    assert SRNN(standard).model.mean_patch.shape == (1, 256, 64)
+    # The same preset shrunk to seconds: one epoch on 32x32 squares (4x4 patches of 8 pixels) trains and scores.
+    small = build_config(Config, SRNN.presets, "standard", {"input_size": "32", "n_atoms": "16", "epochs": "1"},
+                         "--set", "srnn")
+    video = PreparedVideo("v", np.pad(square_video(40).frames, ((0, 0), (0, 0), (2, 2), (2, 2))), 25.0)
+    detector = SRNN(small)
+    log = detector.fit([video], Progress())
+    assert len(log["loss_per_epoch"]) == 1 and np.isfinite(log["loss_per_epoch"][0])
+    scores = detector.score(video, Progress())
+    assert scores.shape == (40,) and np.all(np.isfinite(scores))
