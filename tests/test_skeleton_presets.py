@@ -34,7 +34,8 @@ def test_lstm_vae_standard_is_the_papers_network_on_every_second_window():
 @pytest.mark.parametrize("cls", [AE, VAE])
 def test_ae_and_vae_standard_train_like_the_paper_with_the_lstm_vaes_cnn(cls):
     config = standard(cls, cls.name)
-    assert (config.latent_dim, config.epochs, config.batch_size, config.channels) == (16, 30, 32, (32, 64))
+    assert (config.latent_dim, config.epochs, config.batch_size, config.channels, config.lr) == \
+        (16, 30, 32, (32, 64), 3e-4)
     assert config.side == 28  # skeleton maps are always 28x28
     frames = standard(cls, cls.name, view="frames")
     assert frames.side == 96
