@@ -28,8 +28,9 @@ def test_info_detector_lists_every_setting_with_type_default_presets_and_doc():
     settings = {s["name"]: s for s in data["settings"]}
     assert list(settings) == [f.name for f in dataclasses.fields(Config)]
     assert settings["channels"]["type"] == "tuple[int, ...]"
-    assert settings["channels"]["default"] == [32, 64] and settings["channels"]["presets"] == {"cpu": [16, 32]}
-    assert settings["epochs"]["presets"] == {"paper": 30, "cpu": 10}
+    assert settings["channels"]["default"] == [32, 64] and settings["channels"]["presets"] == {"cpu": [16, 32],
+                                                                                            "standard": [32, 64]}
+    assert settings["epochs"]["presets"] == {"paper": 30, "cpu": 10, "standard": 30}
     assert settings["latent_dim"]["doc"].startswith("J, the dimension of the latent code")
     assert all(s["doc"] for s in settings.values()), "every built-in setting has a doc comment"
     assert data["views"] == ["frames", "skeleton"] and data["default_view"] == "skeleton"
