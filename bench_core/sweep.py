@@ -35,6 +35,7 @@ from bench_core import records, schemas
 from bench_core.config import build_config, check_seed, parse_assignments
 from bench_core.errors import AnobenchError, DamagedFile, UsageError
 from bench_core.plugins import Catalogue, get_catalogue
+from bench_core.presets import FAST_PRESET, STANDARD_PRESET
 from bench_core.progress import Progress
 from bench_core.run import DEFAULT_THREADS, RunPlan, RunRequest, execute, plan_run
 from bench_core.runners import Runner, RunnerOptions, SweepEvents  # noqa: F401 (re-exported for runner authors)
@@ -175,14 +176,18 @@ def check_grid(detectors: Sequence[str], grid: Sequence[tuple[str, list[str]]], 
     settings = parse_assignments(base.settings, "--set")
     for detector in detectors:
         detector_cls = catalogue.get("detector", detector, "--detectors").load()
-        build_config(detector_cls.Config, detector_cls.presets, base.preset, settings, "--set",
-                     f"detector '{detector}'")  # --set's own errors first, named as --set's
-        for key, values in grid:
-            if key.startswith(DATA_GRID_PREFIX):  # a dataset option: plan_run checks it
-                continue
-            for value in values:
-                build_config(detector_cls.Config, detector_cls.presets, base.preset, {**settings, key: value},
-                             "--grid", f"detector '{detector}'")
+        # No --preset: either default (bench_core/presets.py) may apply, depending on the dataset.
+        presets = [base.preset] if base.preset is not None else [
+            p for p in (STANDARD_PRESET, FAST_PRESET) if p in detector_cls.presets]
+        for preset in presets:
+            build_config(detector_cls.Config, detector_cls.presets, preset, settings, "--set",
+                         f"detector '{detector}'")  # --set's own errors first, named as --set's
+            for key, values in grid:
+                if key.startswith(DATA_GRID_PREFIX):  # a dataset option: plan_run checks it
+                    continue
+                for value in values:
+                    build_config(detector_cls.Config, detector_cls.presets, preset, {**settings, key: value},
+                                 "--grid", f"detector '{detector}'")
 
 
 def expand(base: RunRequest, detectors: Sequence[str], datasets: Sequence[str], seeds: Sequence[int],
@@ -434,8 +439,9 @@ def _sweep_entries(path: Path) -> list[dict]:
 
 def reproduce_command(base: RunRequest, detectors: str, datasets: str, seeds: str, grid: Sequence[str]) -> str:
     """The sweep command with every option that changes results (runner options do not) spelled out."""
-    parts = ["anobench", "sweep", "--detectors", detectors, "--datasets", datasets, "--seeds", seeds,
-             "--preset", base.preset]
+    parts = ["anobench", "sweep", "--detectors", detectors, "--datasets", datasets, "--seeds", seeds]
+    if base.preset is not None:  # None: each dataset's default preset, which the same command chooses again
+        parts += ["--preset", base.preset]
     for item in base.settings:
         parts += ["--set", item]
     for item in grid:
