@@ -4,7 +4,9 @@ objects, a budget that fits 1 hour of 2-core training for Avenue, and a one-epoc
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import math
 
 import pytest
 from typer.testing import CliRunner
@@ -13,6 +15,9 @@ from anobench_convae.detector import ConvAE
 from anobench_stgan.detector import STGAN
 from bench_core.cli import build_app
 from bench_core.config import build_config
+from bench_core.errors import UsageError
+from bench_core.progress import Progress
+from bench_core.testing import contract_config, tiny_video
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -52,3 +57,17 @@ def test_a_one_epoch_standard_run_at_reduced_size_records_its_losses(tmp_path, d
     losses = [v for k, v in record["training"].items() if k.endswith("_per_epoch") and isinstance(v, list)]
     assert losses and all(len(v) == 1 for v in losses)
     assert 0 <= record["metrics"]["frame_auroc_micro"] <= 1
+
+
+@pytest.mark.parametrize("detector_cls", [ConvAE, STGAN], ids=["conv-ae", "stgan"])
+def test_windows_per_epoch_caps_each_epoch_and_its_neutral_value_keeps_run_ids(detector_cls):
+    config = dataclasses.replace(contract_config(detector_cls), epochs=1, windows_per_epoch=5)
+    detector = detector_cls(config, seed=0)
+    train = [tiny_video(detector.input_spec, 30, "train", 1)]
+    log = detector.fit(train, Progress())
+    assert log["n_windows_per_epoch"] == 5 < log["n_train_windows"]
+    assert log["n_batches_per_epoch"] == math.ceil(5 / config.batch_size)
+    assert detector_cls.neutral_settings["windows_per_epoch"] == 0  # runs from before the setting keep their ids
+    with pytest.raises(UsageError, match="windows_per_epoch must be >= 0"):
+        build_config(detector_cls.Config, detector_cls.presets, "standard", {"windows_per_epoch": "-1"}, "--set",
+                     "detector")
