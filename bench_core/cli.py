@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import shlex
@@ -414,7 +415,9 @@ def cmd_sweep(
         return
     display = RichSweepDisplay(err, total=len(jobs), skipped=len(skipped), in_process=the_runner.in_process)
     # The command as parsed (not sys.argv, which differs under a wrapper): what rebuilds these results.
-    command = sweep.reproduce_command(base, detectors, datasets, seeds, grid)
+    presets = {job.request.preset for job in jobs}  # resolved: spelled out, as a default may change later
+    command = sweep.reproduce_command(dataclasses.replace(base, preset=presets.pop()) if len(presets) == 1 else base,
+                                      detectors, datasets, seeds, grid)
     try:
         with display:
             result = sweep.run_sweep(jobs, the_runner, overwrite, display, command=command, out=out)

@@ -230,7 +230,8 @@ def plan_jobs(requests: Sequence[RunRequest], catalogue: Catalogue | None = None
             continue
         label = f"{request.detector} / {request.dataset} / seed {request.seed}" + "".join(
             f" {item}" for item in request.settings + request.data_options)
-        jobs[plan.run_id] = Job(request, plan.run_id, plan.path, label, bool(plan.detector_cls.supports_resume),
+        # plan.request: the request with its preset resolved (bench_core/presets.py), as records and failures say.
+        jobs[plan.run_id] = Job(plan.request, plan.run_id, plan.path, label, bool(plan.detector_cls.supports_resume),
                                 plan)
     return list(jobs.values())
 

@@ -114,3 +114,11 @@ def test_stgan_and_conv_ae_get_standard_on_the_real_avenue_slice(tmp_path):
                     SHARED_DATA / "avenue-mini", "--out", tmp_path / "results", "--dry-run", "--json")
     assert result.exit_code == 0, result.output
     assert {job["run_id"].split("-seed")[0] for job in json.loads(result.stdout)["job_list"]} == {"standard"}
+
+
+def test_the_sweep_log_spells_out_the_preset_its_jobs_got(plugins, tmp_path):
+    result = invoke("sweep", "--detectors", "toy-standard", "--datasets", "toy-real", "--out", tmp_path / "results",
+                    "--device", "cpu")
+    assert result.exit_code == 0, result.output
+    [entry] = json.loads((tmp_path / "results" / "sweeps.json").read_text())
+    assert "--preset standard" in entry["command"]
