@@ -81,7 +81,8 @@ class RunPlan:
     device: str = "cpu"
     #: Settings the plan chose rather than the user (the view that fits the dataset; see bench_core.view_choice).
     resolved_settings: dict = field(default_factory=dict)
-    #: Why the plan chose another preset than the dataset's default (a detector without ``standard``), or ''.
+    #: One line when no preset was asked for and the dataset's default was missing (a detector without
+    #: ``standard`` on real footage, which then runs its ``cpu`` preset); '' otherwise.
     preset_notice: str = ""
 
 
