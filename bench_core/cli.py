@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import shlex
@@ -190,13 +191,18 @@ def cmd_plugins(as_json: bool = typer.Option(False, "--json", help="Print JSON i
         raise catalogue_error
 
 
+PRESET_HELP = ("Detector preset (see 'anobench info DETECTOR'). Default: standard on real footage, cpu on "
+               "generated data (a detector without standard falls back to cpu, with a notice).")
+
+
 def cmd_run(
     detector: str = typer.Option(..., "--detector", "--detectors", "-m", metavar="<name>",
                                  autocompletion=complete_names("detector"), help="Detector name (see 'anobench list')."),
     dataset: str = typer.Option(..., "--dataset", "--datasets", "-d", metavar="<name>",
                                 autocompletion=complete_names("dataset"), help="Dataset name (see 'anobench list')."),
-    preset: str = typer.Option("cpu", "--preset", metavar="<paper|cpu|...>", autocompletion=complete_presets,
-                               help="Detector preset (see 'anobench info DETECTOR')."),
+    preset: Optional[str] = typer.Option(None, "--preset", metavar="<paper|standard|cpu|...>",
+                                         autocompletion=complete_presets, show_default=False,
+                                         help=PRESET_HELP),
     seed: int = typer.Option(0, "--seed", "--seeds",
                              help="Random seed; same inputs and seed on CPU give identical metrics."),
     settings: List[str] = typer.Option([], "--set", help="Detector setting override key=value (repeatable)."),
@@ -242,6 +248,8 @@ def cmd_run(
     plan = plan_run(request)
     for note in plan.dataset.notes():
         err.print(f"[yellow]warning:[/] {escape(note)}", highlight=False)
+    if plan.preset_notice:
+        err.print(f"[yellow]note:[/] {escape(plan.preset_notice)}", highlight=False)
     if records.is_complete(plan.path) and not request.overwrite:
         record = records.load_record(plan.path)
         err.print(f"[yellow]this run is already complete:[/] {plan.path} (use --overwrite to run it again)")
@@ -358,8 +366,9 @@ def cmd_sweep(
     datasets: str = typer.Option(..., "--datasets", "--dataset", "-d", metavar="<name,...>",
                                  autocompletion=complete_names("dataset"), help="Comma-separated dataset names."),
     seeds: str = typer.Option("0", "--seeds", "--seed", help="Comma-separated seeds or ranges, e.g. 0,1,2 or 0-4."),
-    preset: str = typer.Option("cpu", "--preset", metavar="<paper|cpu|...>", autocompletion=complete_presets,
-                               help="Detector preset (see 'anobench info DETECTOR')."),
+    preset: Optional[str] = typer.Option(None, "--preset", metavar="<paper|standard|cpu|...>",
+                                         autocompletion=complete_presets, show_default=False,
+                                         help=PRESET_HELP),
     settings: List[str] = typer.Option([], "--set", help="Detector setting key=value for every job (repeatable)."),
     grid: List[str] = typer.Option([], "--grid", help="An extra axis over a detector setting: key=v1,v2, or over "
                                                      "a dataset option: data.key=v1,v2 (repeatable; the grid is the "
@@ -427,12 +436,16 @@ def cmd_sweep(
     err = stderr()
     err.print(f"sweep: {len(jobs)} jobs, {len(pending)} to run, {len(skipped)} already recorded "
               f"(--overwrite {overwrite}); runner {runner}", highlight=False)
+    for notice in dict.fromkeys(job.plan.preset_notice for job in jobs if job.plan and job.plan.preset_notice):
+        err.print(f"[yellow]note:[/] {escape(notice)}", highlight=False)
     if dry_run:
         _print_dry_run(jobs, pending, as_json)
         return
     display = RichSweepDisplay(err, total=len(jobs), skipped=len(skipped), in_process=the_runner.in_process)
     # The command as parsed (not sys.argv, which differs under a wrapper): what rebuilds these results.
-    command = sweep.reproduce_command(base, detectors, datasets, seeds, grid, named)
+    presets = {job.request.preset for job in jobs}  # resolved: spelled out, as a default may change later
+    command = sweep.reproduce_command(dataclasses.replace(base, preset=presets.pop()) if len(presets) == 1 else base,
+                                      detectors, datasets, seeds, grid, named)
     try:
         with display:
             result = sweep.run_sweep(jobs, the_runner, overwrite, display, command=command, out=out)

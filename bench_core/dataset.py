@@ -5,6 +5,7 @@ from __future__ import annotations
 import abc
 import dataclasses
 from dataclasses import dataclass
+from pathlib import Path
 from typing import ClassVar, Iterator
 
 import numpy as np
@@ -90,6 +91,9 @@ class Dataset(abc.ABC):
     views: ClassVar[tuple[str, ...]] = ("frames",)
     label_conventions: ClassVar[tuple[str, ...]] = ("frame",)
     version: ClassVar[str] = "1"
+    #: True for loaders of recorded footage (Avenue, UCSD, ShanghaiTech, your own videos): runs on them default to
+    #: the detectors' ``standard`` preset, generated datasets to ``cpu`` (bench_core/presets.py).
+    real_footage: ClassVar[bool] = False
 
     def __init__(self, name: str, options: DatasetOptions):
         self.name = name
@@ -103,6 +107,12 @@ class Dataset(abc.ABC):
         """Problems that make the data unusable, one line each naming the file or folder at fault (empty when all
         is well). ``anobench data check`` prints them all; every run runs them first and stops on the first."""
         return []
+
+    def serves_real_footage(self) -> bool:
+        """``real_footage``, unless the data root holds a generated copy (``GENERATED_MARKER``): a generated copy in
+        a real layout is test data, partial by design, and gets the generated datasets' defaults."""
+        root = getattr(self.options, "data_root", "")
+        return self.real_footage and not (root and (Path(root) / GENERATED_MARKER).is_file())
 
     def notes(self) -> list[str]:
         """Findings that do not stop a run, one line each: a partial copy's missing videos, extra files."""

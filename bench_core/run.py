@@ -11,7 +11,7 @@ import random
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +23,7 @@ from bench_core.detector import Detector
 from bench_core.errors import DataError, RunFailed, UsageError, did_you_mean
 from bench_core.localization import MapRecording, require_pixel_masks
 from bench_core.plugins import Catalogue, get_catalogue, manager
+from bench_core.presets import choose_preset
 from bench_core.progress import Progress, SharedTask
 from bench_core.run_record import RunRecord
 from bench_core.scoring import OperatingPoint, Protocol, apply_protocol, call_scorer, fill_leading_frames
@@ -46,7 +47,7 @@ class RunRequest:
 
     detector: str
     dataset: str
-    preset: str = "cpu"
+    preset: str | None = "cpu"  # None: the dataset's default (bench_core/presets.py), resolved by plan_run
     seed: int = 0
     settings: list[str] = field(default_factory=list)  # detector "key=value" overrides (--set)
     data_options: list[str] = field(default_factory=list)  # dataset "key=value" options (--data-option)
@@ -83,6 +84,9 @@ class RunPlan:
     device: str = "cpu"
     #: Settings the plan chose rather than the user (the view that fits the dataset; see bench_core.view_choice).
     resolved_settings: dict = field(default_factory=dict)
+    #: One line when no preset was asked for and the dataset's default was missing (a detector without
+    #: ``standard`` on real footage, which then runs its ``cpu`` preset); '' otherwise.
+    preset_notice: str = ""
 
 
 def resolve_device(device: str) -> str:
@@ -167,6 +171,8 @@ def plan_run(request: RunRequest, catalogue: Catalogue | None = None, datasets: 
     known = (datasets or {}).get(dataset_key)
     dataset = known[0] if known else make_dataset(request.dataset, request.data_options, request.data_root, catalogue)
     detector_cls = detector_reg.load()
+    preset, preset_notice = choose_preset(request.preset, detector_cls, request.detector, dataset)
+    request = replace(request, preset=preset)
     overrides = parse_assignments(request.settings, "--set")
     resolved = fit_view(detector_cls, request.detector, request.preset, overrides, dataset)
     detector_config = build_config(
@@ -205,7 +211,7 @@ def plan_run(request: RunRequest, catalogue: Catalogue | None = None, datasets: 
     })
     path = records.run_dir(request.out, request.dataset, request.detector, run_id)
     return RunPlan(request, detector_cls, detector_config, dataset, protocol, fingerprint, run_id, path, catalogue,
-                   device, resolved)
+                   device, resolved, preset_notice)
 
 
 def seed_everything(seed: int, device: str) -> None:

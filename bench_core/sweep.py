@@ -29,6 +29,7 @@ from bench_core import records, results, schemas
 from bench_core.config import build_config, check_seed, parse_assignments
 from bench_core.errors import AnobenchError, DamagedFile, UsageError
 from bench_core.plugins import Catalogue, get_catalogue
+from bench_core.presets import FAST_PRESET, STANDARD_PRESET
 from bench_core.progress import Progress
 from bench_core.results import FAILURE_FILE, SWEEP_LOG  # noqa: F401 (the names sweeps have always offered)
 from bench_core.run import DEFAULT_THREADS, RunPlan, RunRequest, execute, plan_run
@@ -174,14 +175,18 @@ def check_grid(detectors: Sequence[str], grid: Sequence[tuple[str, list[str]]], 
     settings = parse_assignments(base.settings, "--set")
     for detector in detectors:
         detector_cls = catalogue.get("detector", detector, "--detectors").load()
-        build_config(detector_cls.Config, detector_cls.presets, base.preset, settings, "--set",
-                     f"detector '{detector}'")  # --set's own errors first, named as --set's
-        for key, values in grid:
-            if key.startswith(DATA_GRID_PREFIX):  # a dataset option: plan_run checks it
-                continue
-            for value in values:
-                build_config(detector_cls.Config, detector_cls.presets, base.preset, {**settings, key: value},
-                             "--grid", f"detector '{detector}'")
+        # No --preset: either default (bench_core/presets.py) may apply, depending on the dataset.
+        presets = [base.preset] if base.preset is not None else [
+            p for p in (STANDARD_PRESET, FAST_PRESET) if p in detector_cls.presets]
+        for preset in presets:
+            build_config(detector_cls.Config, detector_cls.presets, preset, settings, "--set",
+                         f"detector '{detector}'")  # --set's own errors first, named as --set's
+            for key, values in grid:
+                if key.startswith(DATA_GRID_PREFIX):  # a dataset option: plan_run checks it
+                    continue
+                for value in values:
+                    build_config(detector_cls.Config, detector_cls.presets, preset, {**settings, key: value},
+                                 "--grid", f"detector '{detector}'")
 
 
 def expand(base: RunRequest, detectors: Sequence[str], datasets: Sequence[str], seeds: Sequence[int],
@@ -230,7 +235,8 @@ def plan_jobs(requests: Sequence[RunRequest], catalogue: Catalogue | None = None
         label = f"{request.detector} / {request.dataset} / seed {request.seed}" + "".join(
             f" {item}" for item in request.settings + request.data_options) + (
             f" [{request.variant}]" if request.variant else "")
-        jobs[plan.run_id] = Job(request, plan.run_id, plan.path, label, bool(plan.detector_cls.supports_resume),
+        # plan.request: the request with its preset resolved (bench_core/presets.py), as records and failures say.
+        jobs[plan.run_id] = Job(plan.request, plan.run_id, plan.path, label, bool(plan.detector_cls.supports_resume),
                                 plan)
     return list(jobs.values())
 
@@ -367,8 +373,9 @@ def run_sweep(jobs: Sequence[Job], runner: Runner, overwrite: str = "never", eve
 def reproduce_command(base: RunRequest, detectors: str, datasets: str, seeds: str, grid: Sequence[str],
                       variants: Sequence[Variant] = ()) -> str:
     """The sweep command with every option that changes results (runner options do not) spelled out."""
-    parts = ["anobench", "sweep", "--detectors", detectors, "--datasets", datasets, "--seeds", seeds,
-             "--preset", base.preset]
+    parts = ["anobench", "sweep", "--detectors", detectors, "--datasets", datasets, "--seeds", seeds]
+    if base.preset is not None:  # None: each dataset's default preset, which the same command chooses again
+        parts += ["--preset", base.preset]
     for item in base.settings:
         parts += ["--set", item]
     for item in grid:

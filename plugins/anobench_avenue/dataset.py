@@ -323,6 +323,8 @@ class Avenue(Dataset):
     """CUHK Avenue: 16 training videos of normal walkway footage, 21 test videos with abnormal events (running,
     throwing, wrong direction, loitering), 640x360 at 25 fps."""
 
+    real_footage = True  # recorded footage: runs default to the standard preset (bench_core/presets.py)
+
     Options = DatasetOptions
     views = ("frames",)
     label_conventions = ("mask", "event")

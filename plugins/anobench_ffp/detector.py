@@ -93,8 +93,7 @@ class Config(TorchSettings):
             if not values or any(v < 1 for v in values):
                 raise ValueError(f"{name} must be positive integers, not {values}")
         require_at_least(self, 1, "n_inputs", "epochs", "batch_size", "score_batch_size")
-        if self.windows_per_epoch < 0:
-            raise ValueError(f"windows_per_epoch must be >= 0 (0 = every window), not {self.windows_per_epoch}")
+        require_at_least(self, 0, "windows_per_epoch")
         factor = 2 ** (len(self.widths) - 1)
         if self.input_size < factor or self.input_size % factor:
             raise ValueError(f"input_size {self.input_size} must be a multiple of {factor}: each of the "

@@ -161,6 +161,8 @@ class Industrial(Dataset):
     """The two papers' industrial-accident setting on the user's own recordings: a worker carrying chairs and boxes,
     cutting paper and discarding trash; test videos add one-handed work, throwing, digging in the trash, running."""
 
+    real_footage = True  # recorded footage: runs default to the standard preset (bench_core/presets.py)
+
     Options = IndustrialOptions
     views = ("frames", "skeleton")
     label_conventions = ("frame",)

@@ -208,6 +208,8 @@ class ShanghaiTech(Dataset):
     """ShanghaiTech Campus: 13 scenes on a university campus, 330 training videos of normal footage and 107 test
     videos (running, cycling, skating, fighting, vehicles...), 856x480, with frame- and pixel-level ground truth."""
 
+    real_footage = True  # recorded footage: runs default to the standard preset (bench_core/presets.py)
+
     Options = ShanghaiTechOptions
     #: ``anobench data generate shanghaitech`` takes the generator's options, not the loader's.
     views = ("frames",)

@@ -262,6 +262,8 @@ def _describe(exc: BaseException) -> str:
 class UCSDPed(Dataset):
     """A UCSD pedestrian subset; ``UCSDPed2`` and ``UCSDPed1`` say which."""
 
+    real_footage = True  # recorded footage: runs default to the standard preset (bench_core/presets.py)
+
     Options = UCSDOptions
     views = ("frames",)
     #: ``frame``: the ranges of the official .m file (what published frame AUROCs use); ``mask``: a frame is

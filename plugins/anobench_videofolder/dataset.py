@@ -125,6 +125,8 @@ class FrameFolderVideo(Video):
 class VideoFolder(Dataset):
     """Your own footage: a folder of normal training videos, a folder of test videos, optional labels and poses."""
 
+    real_footage = True  # recorded footage: runs default to the standard preset (bench_core/presets.py)
+
     Options = VideoFolderOptions
     views = ("frames", "skeleton")
     label_conventions = ("frame",)

@@ -457,6 +457,8 @@ def write_dataset(out: Path, params: dict) -> list[str]:
 class SyntheticIndustrial(Industrial):
     """The industrial set, generated: runs anywhere with no files to bring. Reads like ``industrial``."""
 
+    real_footage = False  # generated, though it reads Industrial's layout
+
     Options = SyntheticIndustrialOptions
 
     @property
